@@ -1,0 +1,43 @@
+#include "backend/registry.h"
+
+#include "backend/reference_backend.h"
+#include "common/error.h"
+
+namespace vae {
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+}  // namespace
+
+const std::vector<BackendInfo>& registered_backends() {
+  static const std::vector<BackendInfo> backends = {reference_backend_info()};
+  return backends;
+}
+
+std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig& config,
+                                        const std::string& device, const std::string& precision) {
+  std::vector<std::string> names;
+  for (const BackendInfo& info : registered_backends()) {
+    names.push_back(info.name);
+    if (info.name != name) continue;
+    std::string reason;
+    if (!info.usable(device, reason))
+      throw Error("--backend " + name + " --device " + device + ": not usable here (" + reason +
+                  "); it supports devices: " + join(info.devices));
+    bool precision_ok = false;
+    for (const auto& p : info.precisions) precision_ok |= p == precision;
+    if (!precision_ok)
+      throw Error("--backend " + name + ": precision '" + precision + "' not supported, choose from: " +
+                  join(info.precisions));
+    return info.create(config, device, precision);
+  }
+  throw Error("--backend: unknown backend '" + name + "', this build has: " + join(names));
+}
+
+}  // namespace vae

@@ -1,0 +1,32 @@
+#pragma once
+// Backends register by name. `vaebench backends` lists what this build compiled and what
+// this machine can run; creating one that is not usable here fails with the list.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace vae {
+
+struct BackendInfo {
+  std::string name;
+  std::string description;
+  std::vector<std::string> devices;     // devices it supports in principle: "cpu", "cuda"
+  std::vector<std::string> precisions;  // "fp64", "fp32", ...
+  // Whether it can run on `device` on this machine; on false, `reason` says why.
+  std::function<bool(const std::string& device, std::string& reason)> usable;
+  std::function<std::unique_ptr<Backend>(const VaeConfig&, const std::string& device, const std::string& precision)>
+      create;
+};
+
+// Every backend compiled into this build, in a fixed order.
+const std::vector<BackendInfo>& registered_backends();
+
+// Throws vae::Error listing the registered names, or the usable devices, when the request
+// cannot be met here.
+std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig& config,
+                                        const std::string& device, const std::string& precision);
+
+}  // namespace vae

@@ -1,0 +1,30 @@
+// vaebench: validate and benchmark VAE backends against a double-precision reference.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/build_info.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"vaebench " VAE_VERSION ": VAE backends checked against a double-precision reference, then timed"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "vaebench " VAE_VERSION);
+  const vae::cli::Subcommand commands[] = {vae::cli::add_info_command(app), vae::cli::add_backends_command(app),
+                                           vae::cli::add_validate_command(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (const vae::cli::Subcommand& command : commands)
+      if (command.app->parsed()) return command.run();
+  } catch (const vae::Error& e) {
+    std::cerr << "vaebench: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "vaebench: internal error: " << e.what() << "\n";
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,32 @@
+#pragma once
+// The VAE math in LibTorch ops, for any dtype and device. Autograd through this is the
+// independent check of the reference's hand-written backward (float64), and the body of
+// the libtorch backends. It follows README "The math" using torch's own primitives
+// (linear, binary_cross_entropy_with_logits, ...), not the reference's code.
+#include <torch/torch.h>
+
+#include "model/config.h"
+#include "model/params.h"
+
+namespace vae::libtorch {
+
+struct Losses {
+  torch::Tensor recon, kl, loss, elbo;  // each [B]
+};
+
+// Named views into a flat parameter tensor (1-D, layout.total() elements); they share its
+// storage, so autograd through them lands in flat.grad().
+struct ParamTensors {
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> encoder_hidden, decoder_hidden;  // (W, b)
+  std::pair<torch::Tensor, torch::Tensor> mu, logvar, out;
+};
+ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat);
+
+// x [B, D], eps [K, B, Z]
+Losses forward(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps);
+
+// log w for importance sampling, [B, S], and the per-image logmeanexp; eps [S, B, Z].
+torch::Tensor iw_log_likelihood(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x,
+                                const torch::Tensor& eps);
+
+}  // namespace vae::libtorch

@@ -1,0 +1,148 @@
+#include "model/config.h"
+
+#include <cmath>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace vae {
+
+namespace {
+
+template <typename Enum, size_t N>
+Enum parse_choice(const std::string& s, const char* option,
+                  const std::pair<const char*, Enum> (&choices)[N]) {
+  std::string names;
+  for (const auto& [name, value] : choices) {
+    if (s == name) return value;
+    names += names.empty() ? name : std::string("|") + name;
+  }
+  throw Error(std::string(option) + ": unknown value '" + s + "', expected " + names);
+}
+
+constexpr std::pair<const char*, Activation> kActivations[] = {{"relu", Activation::Relu},
+                                                               {"tanh", Activation::Tanh}};
+constexpr std::pair<const char*, Likelihood> kLikelihoods[] = {
+    {"bernoulli", Likelihood::Bernoulli}, {"gaussian", Likelihood::Gaussian}};
+constexpr std::pair<const char*, InitScheme> kInits[] = {{"torch", InitScheme::Torch},
+                                                         {"xavier", InitScheme::Xavier}};
+
+template <typename Enum, size_t N>
+std::string name_of(Enum e, const std::pair<const char*, Enum> (&choices)[N]) {
+  for (const auto& [name, value] : choices)
+    if (value == e) return name;
+  return "?";
+}
+
+// Widths above this are almost certainly a typo and would allocate absurd buffers.
+constexpr long kMaxWidth = 1 << 20;
+
+void check_widths(const std::vector<int>& widths, const char* option) {
+  if (widths.empty()) throw Error(std::string(option) + ": at least one hidden layer is required");
+  for (int w : widths)
+    if (w <= 0 || w > kMaxWidth)
+      throw Error(std::string(option) + ": layer width " + std::to_string(w) +
+                  " is out of range 1.." + std::to_string(kMaxWidth));
+}
+
+std::string join(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+
+}  // namespace
+
+Activation parse_activation(const std::string& s) { return parse_choice(s, "--activation", kActivations); }
+Likelihood parse_likelihood(const std::string& s) { return parse_choice(s, "--likelihood", kLikelihoods); }
+InitScheme parse_init(const std::string& s) { return parse_choice(s, "--init", kInits); }
+std::string to_string(Activation a) { return name_of(a, kActivations); }
+std::string to_string(Likelihood l) { return name_of(l, kLikelihoods); }
+std::string to_string(InitScheme i) { return name_of(i, kInits); }
+
+std::vector<int> VaeConfig::decoder_hidden() const {
+  if (decoder_hidden_override) return *decoder_hidden_override;
+  return {encoder_hidden.rbegin(), encoder_hidden.rend()};
+}
+
+void VaeConfig::validate() const {
+  if (input_dim <= 0 || input_dim > kMaxWidth)
+    throw Error("input dimension " + std::to_string(input_dim) + " is out of range 1.." +
+                std::to_string(kMaxWidth));
+  check_widths(encoder_hidden, "--hidden");
+  if (decoder_hidden_override) check_widths(*decoder_hidden_override, "--decoder-hidden");
+  if (latent <= 0 || latent > kMaxWidth)
+    throw Error("--latent: " + std::to_string(latent) + " is out of range 1.." + std::to_string(kMaxWidth));
+  if (!std::isfinite(beta) || beta < 0)
+    throw Error("--beta: must be a finite number >= 0, got " + std::to_string(beta));
+  if (samples <= 0 || samples > 100000)
+    throw Error("--samples: K must be in 1..100000, got " + std::to_string(samples));
+}
+
+std::string VaeConfig::summary() const {
+  std::ostringstream s;
+  s << input_dim << "-[" << join(encoder_hidden) << "]-" << latent << "-[" << join(decoder_hidden())
+    << "] " << to_string(activation) << ' ' << to_string(likelihood) << " beta=" << beta
+    << " K=" << samples;
+  return s.str();
+}
+
+nlohmann::json to_json(const VaeConfig& c) {
+  return {{"input_dim", c.input_dim},
+          {"hidden", c.encoder_hidden},
+          {"decoder_hidden", c.decoder_hidden()},
+          {"latent", c.latent},
+          {"activation", to_string(c.activation)},
+          {"likelihood", to_string(c.likelihood)},
+          {"beta", c.beta},
+          {"samples", c.samples},
+          {"init", to_string(c.init)},
+          {"seed", c.seed}};
+}
+
+VaeConfig config_from_json(const nlohmann::json& j) {
+  VaeConfig c;
+  try {
+    if (j.contains("input_dim")) c.input_dim = j.at("input_dim").get<int>();
+    c.encoder_hidden = j.at("hidden").get<std::vector<int>>();
+    if (j.contains("decoder_hidden")) c.decoder_hidden_override = j.at("decoder_hidden").get<std::vector<int>>();
+    c.latent = j.at("latent").get<int>();
+    c.activation = parse_activation(j.at("activation").get<std::string>());
+    c.likelihood = parse_likelihood(j.at("likelihood").get<std::string>());
+    c.beta = j.at("beta").get<double>();
+    c.samples = j.at("samples").get<int>();
+    if (j.contains("init")) c.init = parse_init(j.at("init").get<std::string>());
+    if (j.contains("seed")) c.seed = j.at("seed").get<uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("model config JSON: ") + e.what());
+  }
+  c.validate();
+  return c;
+}
+
+std::vector<int> parse_int_list(const std::string& text, const std::string& option) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long v = 0;
+    try {
+      v = std::stol(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size())
+      throw Error(option + ": '" + text + "' is not a comma-separated list of integers");
+    if (v <= 0 || v > kMaxWidth)
+      throw Error(option + ": layer width " + item + " is out of range 1.." + std::to_string(kMaxWidth));
+    out.push_back(static_cast<int>(v));
+  }
+  if (out.empty() || (!text.empty() && text.back() == ','))
+    throw Error(option + ": '" + text + "' is not a comma-separated list of integers");
+  return out;
+}
+
+}  // namespace vae

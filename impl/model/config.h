@@ -1,0 +1,54 @@
+#pragma once
+// VaeConfig: everything that defines the model's math (not how it is trained or timed).
+// This is the contract shared by the reference and every backend; see README "The math".
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace vae {
+
+enum class Activation { Relu, Tanh };
+enum class Likelihood { Bernoulli, Gaussian };
+enum class InitScheme { Torch, Xavier };
+
+Activation parse_activation(const std::string& s);
+Likelihood parse_likelihood(const std::string& s);
+InitScheme parse_init(const std::string& s);
+std::string to_string(Activation a);
+std::string to_string(Likelihood l);
+std::string to_string(InitScheme i);
+
+struct VaeConfig {
+  int input_dim = 784;                      // D: pixels per image
+  std::vector<int> encoder_hidden{400};     // hidden widths, input side first
+  std::optional<std::vector<int>> decoder_hidden_override;  // unset: the encoder's, mirrored
+  int latent = 20;                          // Z
+  Activation activation = Activation::Relu;
+  Likelihood likelihood = Likelihood::Bernoulli;
+  double beta = 1.0;                        // weight of the KL term in the loss
+  int samples = 1;                          // K Monte-Carlo samples of z per image
+  InitScheme init = InitScheme::Torch;
+  uint64_t seed = 0;                        // parameter init (and, by default, noise)
+
+  // Decoder widths, latent side first: the override, or encoder_hidden reversed.
+  std::vector<int> decoder_hidden() const;
+
+  // Throws vae::Error naming the option (as spelled on the command line) and the problem.
+  void validate() const;
+
+  // One line such as "784-[400]-20-[400] relu bernoulli beta=1 K=1".
+  std::string summary() const;
+};
+
+// JSON with keys: input_dim, hidden, decoder_hidden, latent, activation, likelihood,
+// beta, samples, init, seed. from_json validates.
+nlohmann::json to_json(const VaeConfig& c);
+VaeConfig config_from_json(const nlohmann::json& j);
+
+// Parses "400" or "512,256" (a comma list of positive integers); `option` names the flag in errors.
+std::vector<int> parse_int_list(const std::string& text, const std::string& option);
+
+}  // namespace vae

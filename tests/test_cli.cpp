@@ -1,0 +1,150 @@
+// The vaebench command end to end: subcommands run, bad options are refused with a clear
+// message and exit status 2, and --export files are reproduced by an independent PyTorch
+// float64 autograd implementation (scripts/crosscheck_export.py).
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+
+namespace {
+
+struct CommandResult {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run(const std::string& command) {
+  CommandResult r{-1, ""};
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
+  const int raw = pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+CommandResult vaebench(const std::string& args) { return run(std::string(VAEBENCH_EXE) + " " + args); }
+
+std::filesystem::path fresh_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("vaebench-test-" + name + "-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(Cli, IllegalModelOptionsAreRefusedWithTheOptionNamed) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"--latent 0", "--latent: 0 is out of range"},
+      {"--hidden 400,0", "--hidden: layer width 0 is out of range"},
+      {"--hidden abc", "--hidden: 'abc' is not a comma-separated list"},
+      {"--decoder-hidden 3,", "--decoder-hidden: '3,' is not a comma-separated list"},
+      {"--activation gelu", "--activation: unknown value 'gelu', expected relu|tanh"},
+      {"--likelihood poisson", "--likelihood: unknown value 'poisson'"},
+      {"--init he", "--init: unknown value 'he'"},
+      {"--beta -1", "--beta: must be a finite number >= 0"},
+      {"--samples 0", "--samples: K must be in"},
+      {"--batch 0", "--batch: 0 is out of range"},
+      {"--dataset cifar", "unknown"},
+      {"--binarize maybe", "maybe"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CommandResult r = vaebench(std::string("validate ") + args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
+  }
+}
+
+TEST(Cli, MissingDataNamesTheFile) {
+  const CommandResult r = vaebench("info --data /nonexistent/mnist");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("/nonexistent/mnist/train-images-idx3-ubyte.gz: missing"), std::string::npos) << r.output;
+}
+
+TEST(Cli, InfoReportsVerifiedMnistAndVersions) {
+  const CommandResult r = vaebench("info");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("MNIST (SHA-256 verified)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("torch     2.11.0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"), std::string::npos);
+  const CommandResult j = vaebench("info --json");
+  ASSERT_EQ(j.status, 0) << j.output;
+  const nlohmann::json m = nlohmann::json::parse(j.output);
+  EXPECT_EQ(m["dataset"]["identity"], "MNIST");
+  EXPECT_EQ(m["dataset"]["verified"], true);
+  EXPECT_EQ(m["git_sha"].get<std::string>().size(), 40u);
+}
+
+TEST(Cli, BackendsListsTheReference) {
+  const CommandResult r = vaebench("backends");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("reference: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("  cpu: usable"), std::string::npos) << r.output;
+}
+
+TEST(Cli, ValidateOneConfigurationWritesJsonAndExportsAnIndependentlyReproducibleCase) {
+  const auto dir = fresh_dir("export");
+  const std::string json = (dir / "validation.json").string();
+  const CommandResult r = vaebench("validate --hidden 33,17 --decoder-hidden 19 --latent 7 --activation tanh "
+                         "--likelihood gaussian --beta 0.5 --samples 2 --batch 3 --seed 11 --init xavier "
+                         "--json " + json + " --export " + dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("reference: PASS"), std::string::npos) << r.output;
+
+  std::ifstream in(json);
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  EXPECT_EQ(doc["passed"], true);
+  ASSERT_EQ(doc["backends"]["reference"]["cases"].size(), 1u);
+  const auto& c = doc["backends"]["reference"]["cases"][0];
+  EXPECT_EQ(c["config"]["hidden"], nlohmann::json({33, 17}));
+  EXPECT_EQ(c["config"]["batch"], 3);
+  EXPECT_EQ(doc["manifest"]["dataset"]["identity"], "MNIST");
+
+  const vae::SafetensorsFile f = vae::read_safetensors((dir / "custom-b3.safetensors").string());
+  const nlohmann::json cfg = nlohmann::json::parse(f.metadata.at("config"));
+  for (const char* key : {"hidden", "decoder_hidden", "latent", "activation", "likelihood", "beta", "samples",
+                          "batch", "seed"})
+    EXPECT_TRUE(cfg.contains(key)) << key;
+  EXPECT_EQ(f.at("x").shape, (std::vector<int64_t>{3, 784}));
+  EXPECT_EQ(f.at("eps").shape, (std::vector<int64_t>{2, 3, 7}));
+  EXPECT_EQ(f.at("param.dec.0.weight").shape, (std::vector<int64_t>{19, 7}));
+  EXPECT_EQ(f.at("grad.enc.1.weight").shape, (std::vector<int64_t>{17, 33}));
+  EXPECT_EQ(f.at("out.elbo").shape, (std::vector<int64_t>{3}));
+
+  if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON) for the cross-check";
+  const CommandResult check = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/scripts/crosscheck_export.py " + dir.string());
+  EXPECT_EQ(check.status, 0) << check.output;
+  EXPECT_NE(check.output.find("1 passed, 0 failed"), std::string::npos) << check.output;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Cli, CrosscheckCatchesATamperedExport) {
+  const auto dir = fresh_dir("tamper");
+  ASSERT_EQ(vaebench("validate --hidden 16 --latent 4 --batch 2 --export " + dir.string()).status, 0);
+  const std::string path = (dir / "custom-b2.safetensors").string();
+  vae::SafetensorsFile f = vae::read_safetensors(path);
+  for (vae::Tensor& t : f.tensors)
+    if (t.name == "grad.enc.mu.bias") {
+      std::vector<double> g = t.to_double();
+      g[0] += 1e-6 * (1 + std::abs(g[0]));
+      t = vae::Tensor::from(t.name, t.shape, g.data());
+    }
+  vae::write_safetensors(path, f);
+  const CommandResult check = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/scripts/crosscheck_export.py " + dir.string());
+  EXPECT_EQ(check.status, 1) << check.output;
+  EXPECT_NE(check.output.find("grad.enc.mu.bias"), std::string::npos) << check.output;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,37 @@
+// The validation matrix of `vaebench validate` on real MNIST test images: every case must
+// pass every check (finite differences, LibTorch float64 autograd, Adam, importance sampling).
+#include <gtest/gtest.h>
+
+#include "reference_checks.h"
+
+namespace vae {
+namespace {
+
+class ReferenceMatrix : public ::testing::TestWithParam<ValidationCase> {
+ protected:
+  static const Dataset& mnist() {
+    static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
+    return d;
+  }
+};
+
+TEST_P(ReferenceMatrix, PassesOnMnist) {
+  const ValidationCase& c = GetParam();
+  const CaseInputs in = make_inputs(c, &mnist(), Binarize::None);
+  ASSERT_NE(in.x_source.find("MNIST test images"), std::string::npos) << in.x_source;
+  const CaseResult r = check_reference(c, in);
+  for (const Comparison& cmp : r.comparisons)
+    EXPECT_TRUE(cmp.passed) << cmp.quantity << ": norm rel " << cmp.norm_rel << ", "
+                            << cmp.percent_of_tolerance << "% of tolerance";
+  EXPECT_TRUE(r.passed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Matrix, ReferenceMatrix, ::testing::ValuesIn(reference_matrix()), [](const auto& info) {
+  std::string s = info.param.name;
+  for (char& ch : s)
+    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+});
+
+}  // namespace
+}  // namespace vae

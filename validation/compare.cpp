@@ -1,0 +1,74 @@
+#include "compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "common/error.h"
+
+namespace vae {
+
+namespace {
+
+// Fills count, max_abs, max_rel, norm_rel; returns false if anything is not finite.
+bool fill_errors(Comparison& c, const std::vector<double>& got, const std::vector<double>& want) {
+  if (got.size() != want.size())
+    throw Error("compare " + c.quantity + ": " + std::to_string(got.size()) + " values against " +
+                std::to_string(want.size()));
+  c.count = got.size();
+  double diff2 = 0, want2 = 0;
+  bool finite = true;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = std::abs(got[i] - want[i]);
+    finite &= std::isfinite(got[i]) && std::isfinite(want[i]);
+    c.max_abs = std::max(c.max_abs, d);
+    if (want[i] != 0) c.max_rel = std::max(c.max_rel, d / std::abs(want[i]));
+    diff2 += d * d;
+    want2 += want[i] * want[i];
+  }
+  c.norm_rel = diff2 == 0 ? 0.0 : (want2 == 0 ? std::numeric_limits<double>::infinity()
+                                              : std::sqrt(diff2) / std::sqrt(want2));
+  return finite;
+}
+
+}  // namespace
+
+Comparison compare_normwise(const std::string& quantity, const std::vector<double>& got,
+                            const std::vector<double>& want, const tol::Tolerance& tol) {
+  Comparison c;
+  c.quantity = quantity;
+  c.check = "norm-wise";
+  c.tolerance_name = tol.name;
+  const bool finite = fill_errors(c, got, want);
+  c.percent_of_tolerance = 100.0 * c.norm_rel / tol.norm_rel;
+  c.passed = finite && c.norm_rel <= tol.norm_rel;
+  if (!finite) c.percent_of_tolerance = std::numeric_limits<double>::infinity();
+  return c;
+}
+
+Comparison compare_elementwise(const std::string& quantity, const std::vector<double>& got,
+                               const std::vector<double>& want, const tol::Tolerance& tol) {
+  Comparison c;
+  c.quantity = quantity;
+  c.check = "element-wise";
+  c.tolerance_name = tol.name;
+  const bool finite = fill_errors(c, got, want);
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::abs(got[i] - want[i]) / (tol.atol + tol.rtol * std::abs(want[i])));
+  c.percent_of_tolerance = finite ? 100.0 * worst : std::numeric_limits<double>::infinity();
+  c.passed = finite && worst <= 1.0;
+  return c;
+}
+
+Comparison worst_of(const std::vector<Comparison>& comparisons, const std::string& quantity) {
+  if (comparisons.empty()) throw Error("worst_of " + quantity + ": nothing to compare");
+  // A failure outranks any pass; among equals, the larger share of the tolerance.
+  const auto rank = [](const Comparison& c) { return std::make_pair(!c.passed, c.percent_of_tolerance); };
+  Comparison worst = *std::max_element(comparisons.begin(), comparisons.end(),
+                                       [&](const Comparison& a, const Comparison& b) { return rank(a) < rank(b); });
+  worst.quantity = quantity;
+  return worst;
+}
+
+}  // namespace vae

@@ -1,0 +1,34 @@
+#pragma once
+// Comparing a computed quantity with the expected one, reported the same way everywhere:
+// max abs error, max rel error, norm-wise relative error and "% of tolerance".
+#include <string>
+#include <vector>
+
+#include "tolerances.h"
+
+namespace vae {
+
+struct Comparison {
+  std::string quantity;  // "recon", "grad.enc.0.weight", "fd.dec.out.bias", ...
+  std::string check;     // "norm-wise" or "element-wise"
+  std::string tolerance_name;
+  size_t count = 0;           // values compared
+  double max_abs = 0;         // max |got - want|
+  double max_rel = 0;         // max |got - want| / |want| over entries with want != 0
+  double norm_rel = 0;        // ||got - want||_2 / ||want||_2 (0 when both are zero)
+  double percent_of_tolerance = 0;  // 100 = exactly at the bound; > 100 fails
+  bool passed = false;
+};
+
+// Norm-wise: passes when norm_rel <= tol.norm_rel. When want is all zero, got must be too.
+Comparison compare_normwise(const std::string& quantity, const std::vector<double>& got,
+                            const std::vector<double>& want, const tol::Tolerance& tol);
+
+// Element-wise (gradcheck): passes when |got_i - want_i| <= atol + rtol * |want_i| for all i.
+Comparison compare_elementwise(const std::string& quantity, const std::vector<double>& got,
+                               const std::vector<double>& want, const tol::Tolerance& tol);
+
+// The comparison with the largest % of tolerance, renamed; for "worst over N steps".
+Comparison worst_of(const std::vector<Comparison>& comparisons, const std::string& quantity);
+
+}  // namespace vae

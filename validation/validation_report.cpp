@@ -1,0 +1,79 @@
+#include "validation_report.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace vae {
+
+namespace {
+
+std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%9.2e", v);
+  return buf;
+}
+
+// JSON has no inf/NaN: report them as strings so the document stays valid and honest.
+nlohmann::json number(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+}
+
+}  // namespace
+
+bool BackendResults::passed() const {
+  bool ok = !cases.empty();
+  for (const CaseResult& c : cases) ok &= c.passed;
+  return ok;
+}
+
+void print_case_table(std::ostream& os, const CaseResult& r) {
+  os << "case " << r.vcase.name << ": " << r.vcase.config.summary() << ", B=" << r.vcase.batch << "\n"
+     << "  x: " << r.x_source << "\n";
+  char line[256];
+  std::snprintf(line, sizeof line, "  %-44s %-12s %9s %9s %9s %8s  %s\n", "quantity", "check", "max abs",
+                "max rel", "norm rel", "% tol", "result");
+  os << line;
+  for (const Comparison& c : r.comparisons) {
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%7.2f%%", c.percent_of_tolerance);
+    std::snprintf(line, sizeof line, "  %-44s %-12s %s %s %s %8s  %s\n", c.quantity.c_str(), c.check.c_str(),
+                  sci(c.max_abs).c_str(), sci(c.max_rel).c_str(), sci(c.norm_rel).c_str(), pct,
+                  c.passed ? "pass" : "FAIL");
+    os << line;
+  }
+  std::snprintf(line, sizeof line, "  => %s (%zu checks, %.1f s)\n\n", r.passed ? "PASS" : "FAIL",
+                r.comparisons.size(), r.seconds);
+  os << line;
+}
+
+nlohmann::json to_json(const Comparison& c) {
+  return {{"quantity", c.quantity},       {"check", c.check},
+          {"tolerance", c.tolerance_name}, {"count", c.count},
+          {"max_abs", number(c.max_abs)},  {"max_rel", number(c.max_rel)},
+          {"norm_rel", number(c.norm_rel)}, {"percent_of_tolerance", number(c.percent_of_tolerance)},
+          {"passed", c.passed}};
+}
+
+nlohmann::json to_json(const CaseResult& r) {
+  nlohmann::json comparisons = nlohmann::json::array();
+  for (const Comparison& c : r.comparisons) comparisons.push_back(to_json(c));
+  nlohmann::json config = to_json(r.vcase.config);
+  config["batch"] = r.vcase.batch;
+  return {{"name", r.vcase.name}, {"config", config},   {"x", r.x_source},
+          {"passed", r.passed},   {"seconds", r.seconds}, {"comparisons", comparisons}};
+}
+
+nlohmann::json validation_document(const std::vector<BackendResults>& results, const nlohmann::json& manifest) {
+  nlohmann::json backends = nlohmann::json::object();
+  bool all = !results.empty();
+  for (const BackendResults& b : results) {
+    nlohmann::json cases = nlohmann::json::array();
+    for (const CaseResult& c : b.cases) cases.push_back(to_json(c));
+    backends[b.backend] = {{"passed", b.passed()}, {"cases", cases}};
+    all &= b.passed();
+  }
+  return {{"passed", all}, {"manifest", manifest}, {"backends", backends}};
+}
+
+}  // namespace vae

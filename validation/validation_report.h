@@ -1,0 +1,28 @@
+#pragma once
+// Presenting validation results: a readable table for the terminal and the JSON document
+// written by `vaebench validate --json`.
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reference_checks.h"
+
+namespace vae {
+
+struct BackendResults {
+  std::string backend;
+  std::vector<CaseResult> cases;
+  bool passed() const;
+};
+
+void print_case_table(std::ostream& os, const CaseResult& r);
+
+nlohmann::json to_json(const Comparison& c);
+nlohmann::json to_json(const CaseResult& r);
+
+// {"passed": bool, "manifest": {...}, "backends": {"<name>": {"passed": bool, "cases": [...]}}}
+nlohmann::json validation_document(const std::vector<BackendResults>& results, const nlohmann::json& manifest);
+
+}  // namespace vae
