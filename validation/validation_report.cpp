@@ -35,8 +35,8 @@ void print_case_table(std::ostream& os, const CaseResult& r) {
                 "max rel", "norm rel", "% tol", "result");
   os << line;
   for (const Comparison& c : r.comparisons) {
-    char pct[32];
-    std::snprintf(pct, sizeof pct, "%7.2f%%", c.percent_of_tolerance);
+    char pct[32];  // tiny shares in scientific notation, so they don't all read "0.00%"
+    std::snprintf(pct, sizeof pct, c.percent_of_tolerance >= 0.01 ? "%.2f%%" : "%.1e%%", c.percent_of_tolerance);
     std::snprintf(line, sizeof line, "  %-44s %-12s %s %s %s %8s  %s\n", c.quantity.c_str(), c.check.c_str(),
                   sci(c.max_abs).c_str(), sci(c.max_rel).c_str(), sci(c.norm_rel).c_str(), pct,
                   c.passed ? "pass" : "FAIL");

@@ -1,0 +1,5 @@
+# Shared by the scripts in this folder: paths and a logging helper. Source, don't run.
+VAE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VAE_BUILD=${VAE_BUILD:-$VAE_ROOT/build}
+VAE_VENV=${VAE_VENV:-$VAE_ROOT/.venv}
+say() { printf '\033[1m[vaebench]\033[0m %s\n' "$*" >&2; }
