@@ -5,18 +5,24 @@
 #include "cli/manifest.h"
 #include "cli/model_options.h"
 #include "common/error.h"
+#include "model/params.h"
 
 namespace vae::cli {
 
 Subcommand add_info_command(CLI::App& app) {
   auto* sub = app.add_subcommand("info", "Versions, devices, and the dataset with its SHA-256");
   auto data = std::make_shared<DataOptions>();
+  auto model = std::make_shared<ModelOptions>();
   auto as_json = std::make_shared<bool>(false);
+  add_model_options(*sub, *model);
   add_data_options(*sub, *data);
   sub->add_flag("--json", *as_json, "Print the manifest as JSON");
-  return {sub, [data, as_json]() {
+  return {sub, [data, model, as_json]() {
     const Dataset ds = data->load();
-    const nlohmann::json m = make_manifest(&ds);
+    const VaeConfig config = model->config(int(ds.test.dim()));
+    nlohmann::json m = make_manifest(&ds);
+    m["model"] = to_json(config);
+    m["model"]["parameters"] = ParamLayout(config).total();
     if (*as_json) {
       std::cout << m.dump(2) << "\n";
       return 0;
@@ -41,6 +47,8 @@ Subcommand add_info_command(CLI::App& app) {
               << "\n          sha256 " << ds.combined_sha256 << " (of the four file digests)\n";
     for (const FileInfo& f : ds.files)
       std::cout << "          " << f.sha256 << "  " << f.path << (f.known ? "" : "  (not a known file)") << "\n";
+    std::cout << "model     " << config.summary() << ", " << ParamLayout(config).total() << " parameters, batch "
+              << model->batch << "\n";
     return 0;
   }};
 }
