@@ -26,6 +26,13 @@ VaeConfig small() {
   return c;
 }
 
+Checkpoint initial() {
+  Checkpoint c;
+  c.config = small();
+  c.params = init_params(c.config, ParamLayout(c.config));
+  return c;
+}
+
 struct TempDir {
   std::filesystem::path path =
       std::filesystem::temp_directory_path() / ("vaebench-ckpt-" + std::to_string(getpid()));
@@ -44,9 +51,7 @@ std::string error_of(const std::string& path) {
 
 TEST(Checkpoint, RoundTripInDoubleWithAdamState) {
   TempDir dir;
-  Checkpoint c;
-  c.config = small();
-  c.params = init_params(c.config, ParamLayout(c.config));
+  Checkpoint c = initial();
   c.adam = AdamState{7, std::vector<double>(c.params.size(), 0.25), std::vector<double>(c.params.size(), 1e-9)};
   c.extra_metadata["epoch"] = "3";
   const std::string path = (dir.path / "a.safetensors").string();
@@ -63,9 +68,7 @@ TEST(Checkpoint, RoundTripInDoubleWithAdamState) {
 
 TEST(Checkpoint, Float32RoundsOnce) {
   TempDir dir;
-  Checkpoint c;
-  c.config = small();
-  c.params = init_params(c.config, ParamLayout(c.config));
+  Checkpoint c = initial();
   const std::string path = (dir.path / "f.safetensors").string();
   save_checkpoint(path, c, DType::F32);
   const Checkpoint back = load_checkpoint(path);
@@ -76,9 +79,7 @@ TEST(Checkpoint, Float32RoundsOnce) {
 
 TEST(Checkpoint, ErrorsNameTheFileAndProblem) {
   TempDir dir;
-  Checkpoint c;
-  c.config = small();
-  c.params = init_params(c.config, ParamLayout(c.config));
+  Checkpoint c = initial();
   const std::string path = (dir.path / "c.safetensors").string();
   save_checkpoint(path, c, DType::F64);
 
@@ -111,9 +112,7 @@ TEST(Checkpoint, ErrorsNameTheFileAndProblem) {
 TEST(Checkpoint, PythonSafetensorsOpensItWithNamedTensorsAndConfig) {
   if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON)";
   TempDir dir;
-  Checkpoint c;
-  c.config = small();
-  c.params = init_params(c.config, ParamLayout(c.config));
+  Checkpoint c = initial();
   const std::string path = (dir.path / "py.safetensors").string();
   save_checkpoint(path, c, DType::F32);
   const std::string script =

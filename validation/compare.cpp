@@ -10,14 +10,20 @@ namespace vae {
 
 namespace {
 
-// Fills count, max_abs, max_rel, norm_rel; returns false if anything is not finite.
-bool fill_errors(Comparison& c, const std::vector<double>& got, const std::vector<double>& want) {
+// The error statistics every check reports (count, max abs/rel, norm-wise); `finite` is
+// set false when any value is inf or NaN.
+Comparison measure(const std::string& quantity, const char* check, const tol::Tolerance& tol,
+                   const std::vector<double>& got, const std::vector<double>& want, bool& finite) {
+  Comparison c;
+  c.quantity = quantity;
+  c.check = check;
+  c.tolerance_name = tol.name;
   if (got.size() != want.size())
     throw Error("compare " + c.quantity + ": " + std::to_string(got.size()) + " values against " +
                 std::to_string(want.size()));
   c.count = got.size();
   double diff2 = 0, want2 = 0;
-  bool finite = true;
+  finite = true;
   for (size_t i = 0; i < got.size(); ++i) {
     const double d = std::abs(got[i] - want[i]);
     finite &= std::isfinite(got[i]) && std::isfinite(want[i]);
@@ -28,18 +34,15 @@ bool fill_errors(Comparison& c, const std::vector<double>& got, const std::vecto
   }
   c.norm_rel = diff2 == 0 ? 0.0 : (want2 == 0 ? std::numeric_limits<double>::infinity()
                                               : std::sqrt(diff2) / std::sqrt(want2));
-  return finite;
+  return c;
 }
 
 }  // namespace
 
 Comparison compare_normwise(const std::string& quantity, const std::vector<double>& got,
                             const std::vector<double>& want, const tol::Tolerance& tol) {
-  Comparison c;
-  c.quantity = quantity;
-  c.check = "norm-wise";
-  c.tolerance_name = tol.name;
-  const bool finite = fill_errors(c, got, want);
+  bool finite = true;
+  Comparison c = measure(quantity, "norm-wise", tol, got, want, finite);
   c.percent_of_tolerance = 100.0 * c.norm_rel / tol.norm_rel;
   c.passed = finite && c.norm_rel <= tol.norm_rel;
   if (!finite) c.percent_of_tolerance = std::numeric_limits<double>::infinity();
@@ -48,11 +51,8 @@ Comparison compare_normwise(const std::string& quantity, const std::vector<doubl
 
 Comparison compare_elementwise(const std::string& quantity, const std::vector<double>& got,
                                const std::vector<double>& want, const tol::Tolerance& tol) {
-  Comparison c;
-  c.quantity = quantity;
-  c.check = "element-wise";
-  c.tolerance_name = tol.name;
-  const bool finite = fill_errors(c, got, want);
+  bool finite = true;
+  Comparison c = measure(quantity, "element-wise", tol, got, want, finite);
   double worst = 0;
   for (size_t i = 0; i < got.size(); ++i)
     worst = std::max(worst, std::abs(got[i] - want[i]) / (tol.atol + tol.rtol * std::abs(want[i])));
