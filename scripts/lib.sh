@@ -2,4 +2,8 @@
 VAE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VAE_BUILD=${VAE_BUILD:-$VAE_ROOT/build}
 VAE_VENV=${VAE_VENV:-$VAE_ROOT/.venv}
-say() { printf '\033[1m[vaebench]\033[0m %s\n' "$*" >&2; }
+if [[ -t 2 ]]; then
+  say() { printf '\033[1m[vaebench]\033[0m %s\n' "$*" >&2; }
+else
+  say() { printf '[vaebench] %s\n' "$*" >&2; }
+fi
