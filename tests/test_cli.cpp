@@ -56,8 +56,8 @@ TEST(Cli, IllegalModelOptionsAreRefusedWithTheOptionNamed) {
       {"--beta -1", "--beta: must be a finite number >= 0"},
       {"--samples 0", "--samples: K must be in"},
       {"--batch 0", "--batch: 0 is out of range"},
-      {"--dataset cifar", "unknown"},
-      {"--binarize maybe", "maybe"},
+      {"--dataset cifar", "--dataset: unknown value 'cifar'"},
+      {"--binarize maybe", "--binarize: unknown value 'maybe'"},
   };
   for (const auto& [args, message] : cases) {
     const CommandResult r = vaebench(std::string("validate ") + args);

@@ -41,6 +41,7 @@ enum RngStream : uint64_t {
   kStreamIwEps = 3,           // importance-sampling noise
   kStreamFdEntriesBase = 7000,    // + tensor index: which entries a finite-difference check samples
   kStreamFdDirectionBase = 8000,  // + tensor index: its random direction
+  kStreamBinarizeBase = 1ull << 40,  // + epoch: pixel binarization draws
 };
 
 }  // namespace vae

@@ -84,7 +84,7 @@ Split load_split(const std::string& images_path, const std::string& labels_path)
 DatasetKind parse_dataset_kind(const std::string& name) {
   if (name == "mnist") return DatasetKind::Mnist;
   if (name == "fashion-mnist") return DatasetKind::FashionMnist;
-  throw Error("unknown dataset '" + name + "', expected one of: mnist, fashion-mnist");
+  throw Error("--dataset: unknown value '" + name + "', expected one of: mnist, fashion-mnist");
 }
 
 std::string to_string(DatasetKind kind) { return kind == DatasetKind::Mnist ? "mnist" : "fashion-mnist"; }

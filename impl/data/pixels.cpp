@@ -14,15 +14,11 @@ void check_index(const Split& split, size_t index) {
                             std::to_string(split.count) + " images");
 }
 
-// Counter-based uniform draw in [0,1), reproducible on every platform and independent of thread or
-// batch order (splitmix64 from common/counter_rng.h):
-//   h = splitmix64(seed ^ splitmix64((image << 32) | pixel) ^ splitmix64(epoch_key + 0x9E3779B97F4A7C15))
-//   u = (h >> 11) * 2^-53   (the top 53 bits, exactly representable in a double)
-// (image << 32) | pixel is unique per pixel for images and pixels below 2^32.
+// The draw for one pixel: the project's counter RNG (common/counter_rng.h), one stream per
+// epoch key, indexed by (image << 32) | pixel (unique below 2^32 images and pixels), so it
+// does not depend on batch composition, order or thread.
 double uniform_draw(uint64_t seed, uint64_t image, uint64_t pixel, uint64_t epoch_key) {
-  const uint64_t h =
-      splitmix64(seed ^ splitmix64((image << 32) | pixel) ^ splitmix64(epoch_key + 0x9E3779B97F4A7C15ull));
-  return static_cast<double>(h >> 11) * 0x1.0p-53;
+  return counter_uniform(seed, kStreamBinarizeBase + epoch_key, (image << 32) | pixel);
 }
 
 }  // namespace
@@ -31,7 +27,7 @@ Binarize parse_binarize(const std::string& name) {
   if (name == "none") return Binarize::None;
   if (name == "static") return Binarize::Static;
   if (name == "dynamic") return Binarize::Dynamic;
-  throw Error("unknown binarization '" + name + "', expected one of: none, static, dynamic");
+  throw Error("--binarize: unknown value '" + name + "', expected one of: none, static, dynamic");
 }
 
 std::string to_string(Binarize mode) {
