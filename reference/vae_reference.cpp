@@ -123,14 +123,9 @@ void VaeReference::run_forward(const std::vector<double>& p, const Matrix& x, co
   c.out = affine(p, layout_.out(), c.dec.back());
 }
 
-Losses VaeReference::forward(const std::vector<double>& params, const Matrix& x,
-                             const std::vector<double>& eps) const {
+Losses VaeReference::losses(const Cache& c, const Matrix& x) const {
   const int k = config_.samples;
-  check(params, x, eps, k);
-  Cache c;
-  run_forward(params, x, eps, k, c);
   const Eigen::Index batch = x.rows();
-
   Losses r;
   const Eigen::VectorXd nll = per_row_nll(config_.likelihood, c.out, x);
   r.recon = Eigen::VectorXd::Zero(batch);
@@ -143,12 +138,21 @@ Losses VaeReference::forward(const std::vector<double>& params, const Matrix& x,
   return r;
 }
 
+Losses VaeReference::forward(const std::vector<double>& params, const Matrix& x,
+                             const std::vector<double>& eps) const {
+  check(params, x, eps, config_.samples);
+  Cache c;
+  run_forward(params, x, eps, config_.samples, c);
+  return losses(c, x);
+}
+
 Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix& x,
                                       const std::vector<double>& eps, std::vector<double>& grad) const {
   const int k = config_.samples;
-  const Losses losses = forward(p, x, eps);  // validates shapes
+  check(p, x, eps, k);
   Cache c;
   run_forward(p, x, eps, k, c);
+  const Losses result = losses(c, x);
   const Eigen::Index batch = x.rows();
   grad.assign(layout_.total(), 0.0);
 
@@ -194,7 +198,7 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
     scale_by_activation_derivative(config_.activation, c.enc[i + 1], d_act);
     d_act = backprop_affine(enc_layers[i], c.enc[i], d_act, i > 0);  // no gradient wrt x
   }
-  return losses;
+  return result;
 }
 
 double log_mean_exp(const Eigen::Ref<const Eigen::VectorXd>& v) {

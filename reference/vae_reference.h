@@ -50,6 +50,7 @@ class VaeReference {
   void check(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps, int k) const;
   void run_forward(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps, int k,
                    Cache& cache) const;
+  Losses losses(const Cache& cache, const Matrix& x) const;  // per-image outputs of a forward pass
 
   VaeConfig config_;
   ParamLayout layout_;

@@ -20,9 +20,10 @@ Subcommand add_info_command(CLI::App& app) {
   return {sub, [data, model, as_json]() {
     const Dataset ds = data->load();
     const VaeConfig config = model->config(int(ds.test.dim()));
+    const size_t parameters = ParamLayout(config).total();
     nlohmann::json m = make_manifest(&ds);
     m["model"] = to_json(config);
-    m["model"]["parameters"] = ParamLayout(config).total();
+    m["model"]["parameters"] = parameters;
     if (*as_json) {
       std::cout << m.dump(2) << "\n";
       return 0;
@@ -47,7 +48,7 @@ Subcommand add_info_command(CLI::App& app) {
               << "\n          sha256 " << ds.combined_sha256 << " (of the four file digests)\n";
     for (const FileInfo& f : ds.files)
       std::cout << "          " << f.sha256 << "  " << f.path << (f.known ? "" : "  (not a known file)") << "\n";
-    std::cout << "model     " << config.summary() << ", " << ParamLayout(config).total() << " parameters, batch "
+    std::cout << "model     " << config.summary() << ", " << parameters << " parameters, batch "
               << model->batch << "\n";
     return 0;
   }};

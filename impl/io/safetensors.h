@@ -22,6 +22,7 @@ enum class DType { F64, F32, BF16, F16, I64, I32, U8 };
 
 size_t dtype_size(DType dtype);
 std::string to_string(DType dtype);  // safetensors spelling: "F64", "F32", "BF16", ...
+std::string shape_text(const std::vector<int64_t>& shape);  // "[3,4]", for messages
 
 template <class T> struct dtype_of;  // maps a C++ element type to its DType
 template <> struct dtype_of<double> { static constexpr DType value = DType::F64; };

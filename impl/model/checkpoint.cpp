@@ -23,14 +23,9 @@ std::vector<double> read_tensor(const SafetensorsFile& f, const std::string& pat
                                 const std::vector<int64_t>& shape) {
   const Tensor* t = f.find(name);
   if (!t) throw Error(path + ": checkpoint has no tensor '" + name + "'");
-  if (t->shape != shape) {
-    auto str = [](const std::vector<int64_t>& s) {
-      std::string r = "[";
-      for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
-      return r + "]";
-    };
-    throw Error(path + ": tensor '" + name + "' has shape " + str(t->shape) + ", the config needs " + str(shape));
-  }
+  if (t->shape != shape)
+    throw Error(path + ": tensor '" + name + "' has shape " + shape_text(t->shape) + ", the config needs " +
+                shape_text(shape));
   if (t->dtype != DType::F32 && t->dtype != DType::F64)
     throw Error(path + ": tensor '" + name + "' is " + to_string(t->dtype) + ", expected F32 or F64");
   return t->to_double();
