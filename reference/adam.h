@@ -16,6 +16,12 @@ namespace vae::ref {
 class Adam {
  public:
   Adam(size_t n, const AdamOptions& options) : options_(options), m_(n, 0.0), v_(n, 0.0) {}
+  // Resumes from a saved state (a checkpoint's step count and moments).
+  Adam(const AdamOptions& options, int64_t steps, std::vector<double> m, std::vector<double> v)
+      : options_(options), t_(steps), m_(std::move(m)), v_(std::move(v)) {}
+
+  // The hyper-parameters may change between steps (as torch's param_groups allow).
+  void set_options(const AdamOptions& options) { options_ = options; }
 
   void step(std::vector<double>& params, const std::vector<double>& grad);
 

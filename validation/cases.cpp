@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "common/counter_rng.h"
+#include "model/noise.h"
 #include "model/params.h"
 
 namespace vae {
@@ -46,13 +47,6 @@ std::vector<ValidationCase> reference_matrix() {
   latent2.seed = 2;
   m.push_back({"latent2-b5", latent2, 5});
   return m;
-}
-
-std::vector<double> make_eps(uint64_t seed, uint64_t step, int samples, int batch, int latent) {
-  const size_t n = size_t(samples) * size_t(batch) * size_t(latent);
-  std::vector<double> eps(n);
-  for (size_t i = 0; i < n; ++i) eps[i] = counter_normal(seed, kStreamEps, step * n + i);
-  return eps;
 }
 
 CaseInputs make_inputs(const ValidationCase& c, const Dataset* data, Binarize binarize) {

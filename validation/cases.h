@@ -6,6 +6,7 @@
 #include "data/dataset.h"
 #include "data/pixels.h"
 #include "model/config.h"
+#include "model/noise.h"
 
 namespace vae {
 
@@ -29,8 +30,5 @@ struct CaseInputs {
 // x: B test images chosen by a seeded shuffle of the test split (binarized as asked) when
 // the dataset's image size matches the model's input, else synthetic values in [0, 1).
 CaseInputs make_inputs(const ValidationCase& c, const Dataset* data, Binarize binarize);
-
-// eps for training/validation step `step`: N(0,1) values from the counter RNG, stream kStreamEps.
-std::vector<double> make_eps(uint64_t seed, uint64_t step, int samples, int batch, int latent);
 
 }  // namespace vae

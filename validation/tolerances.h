@@ -6,6 +6,7 @@
 // batch sums up to 1000). A recursively summed length-n dot product has forward error
 // <= n*u*sum|a_i b_i| (Higham, Accuracy and Stability, 3.1); norm-wise errors of a chain of
 // such products grow roughly with the sum of the lengths times the condition of the chain.
+#include <stdexcept>
 #include <string>
 
 namespace vae::tol {
@@ -47,5 +48,92 @@ inline constexpr Tolerance kImportanceWeightedFloat64{
     "iw-float64", 1e-10, 0.0, 0.0,
     "log w sums D pixel terms and Z latent terms in double (~n*u = 1e-13 relative); both "
     "sides use a max-shifted log-sum-exp, which adds O(u*S) for S samples."};
+
+// --- A backend against the reference (validation/backend_checks.h) -----------------------
+enum class Quantity {
+  Recon,       // recon, loss, ELBO per image
+  Kl,          // KL per image
+  Gradient,    // each gradient tensor of sum_b loss_b
+  AdamLoss,    // sum_b loss_b before each of ten Adam steps
+  AdamParams,  // all parameters after each of ten Adam steps
+};
+
+// fp64 backends (LibTorch in double): the same argument as kTorchFloat64, for every quantity.
+// Measured over the matrix (CPU): worst 3e-14 (KL, latent 2, B = 1).
+inline constexpr Tolerance kBackendFp64{
+    "backend-fp64", 1e-10, 0.0, 0.0,
+    "Both sides in double with different summation orders: ~n*u = 1e-13 per accumulated value, "
+    "a few such factors through the backward chain and ten Adam steps; 1e-10 leaves margin for "
+    "the KL's cancellation and still catches any real mistake (O(1e-3) or larger)."};
+
+// fp32 (u = 6.0e-8). Rounding errors of long sums are random-signed, so they grow like
+// sqrt(n)*u rather than the worst case n*u (Higham, ch. 2.8). Measured over the 18-case matrix
+// on CPU (libtorch-eager and torchscript), worst norm-wise: recon/loss/ELBO 1.2e-7, KL 4.3e-6,
+// gradients 8.2e-7, Adam losses 2.2e-7, Adam parameters 1.7e-6.
+inline constexpr Tolerance kFp32Losses{
+    "fp32-losses", 1e-5, 0.0, 0.0,
+    "A per-image loss passes through accumulations of total length n ~ 784 + 400 + 20 + 400 + "
+    "784 ~ 2400 (3000 with hidden [512, 256]): sqrt(n)*u ~ 3e-6, worst case n*u ~ 1.8e-4. 1e-5 "
+    "is three times the probabilistic estimate; a wrong term would be O(1e-3) or more."};
+inline constexpr Tolerance kFp32Kl{
+    "fp32-kl", 1e-4, 0.0, 0.0,
+    "KL_b = 1/2 sum_j (mu^2 + e^lv - 1 - lv) subtracts O(1) terms whose result is small at "
+    "initialisation (lv, mu ~ 0.1: each term ~ 1e-2), so fp32 rounding of the O(1) parts, "
+    "~Z*u absolute, is magnified by sum|terms| / KL ~ 100: ~Z*u*100 / sqrt(Z) ~ 3e-5. 1e-4 "
+    "covers that; the loss check (1e-5) still pins KL down wherever KL is large."};
+inline constexpr Tolerance kFp32Gradient{
+    "fp32-gradient", 2e-5, 0.0, 0.0,
+    "A gradient tensor is the end of the forward chain (~3e-6, see fp32-losses) plus two GEMMs "
+    "per layer on the way back with inner lengths up to the batch (1000) and D (784): "
+    "sqrt(1000)*u ~ 2e-6 each, ~4 layers deep: ~1e-5. 2e-5 leaves a factor of two."};
+inline constexpr Tolerance kFp32AdamLoss{
+    "fp32-adam-loss", 2e-5, 0.0, 0.0,
+    "The batch loss before each of ten steps: the fp32-losses bound (1e-5) plus the effect of "
+    "parameters that have drifted by the fp32-adam-params amount, of the same order."};
+inline constexpr Tolerance kFp32AdamParams{
+    "fp32-adam-params", 2e-5, 0.0, 0.0,
+    "Each step rounds every parameter (u per step: 10 steps ~ 6e-7 relative) and moves it by "
+    "lr*m/sqrt(v), which inherits the gradient's relative error (~1e-6 measured, tolerance "
+    "2e-5) times lr/|p| ~ 1e-3/3e-2. Adam normalises, so an entry whose true gradient is below "
+    "fp32 noise could move by lr the other way; with |p| ~ 24 norm-wise one such entry per "
+    "step would cost ~4e-5, so this bound also says that did not happen."};
+
+// tf32 (CUDA tensor cores): GEMM inputs rounded to a 10-bit mantissa (u = 4.9e-4), products
+// accumulated in fp32. Not yet measured on a GPU; these bounds are argued, not fitted.
+inline constexpr Tolerance kTf32Losses{
+    "tf32-losses", 5e-3, 0.0, 0.0,
+    "Each GEMM's inputs carry relative error u_tf32 = 4.9e-4; random-signed over a product, "
+    "four GEMMs deep: ~2*sqrt(4)*u_tf32 ~ 2e-3 on the logits, the BCE sum is no worse than its "
+    "inputs. 5e-3 leaves a factor of 2.5."};
+inline constexpr Tolerance kTf32Kl{
+    "tf32-kl", 2e-2, 0.0, 0.0,
+    "mu and log-variance come from one tf32 GEMM (~1e-3 relative); KL ~ mu^2 + lv^2/2 doubles "
+    "that, and at initialisation the cancellation of the O(1) terms magnifies it (see fp32-kl) "
+    "by up to ~10 here since the error sits in the inputs, not the subtraction: ~2e-2."};
+inline constexpr Tolerance kTf32Gradient{
+    "tf32-gradient", 2e-2, 0.0, 0.0,
+    "The forward's 2e-3 plus two tf32 GEMMs per layer backwards, ~4 layers: ~8 * u_tf32 * "
+    "sqrt(2) ~ 6e-3 typical; 2e-2 allows for the small tensors (biases, 20-wide heads)."};
+inline constexpr Tolerance kTf32AdamLoss{
+    "tf32-adam-loss", 1e-2, 0.0, 0.0, "The tf32-losses bound plus parameter drift after ten steps."};
+inline constexpr Tolerance kTf32AdamParams{
+    "tf32-adam-params", 1e-3, 0.0, 0.0,
+    "Ten steps of at most lr = 1e-3 per entry on |p| ~ 24 norm-wise; a tf32 gradient error of "
+    "~1e-2 relative changes the normalised steps by about as much: 1e-2 * lr * sqrt(N) * sqrt(10) "
+    "/ 24 ~ 3e-4 for N = 650k."};
+
+// Throws std::invalid_argument for a precision with no tolerances.
+inline const Tolerance& backend(Quantity q, const std::string& precision) {
+  if (precision == "fp64") return kBackendFp64;
+  const bool fp32 = precision == "fp32";
+  if (fp32 || precision == "tf32") switch (q) {
+      case Quantity::Recon: return fp32 ? kFp32Losses : kTf32Losses;
+      case Quantity::Kl: return fp32 ? kFp32Kl : kTf32Kl;
+      case Quantity::Gradient: return fp32 ? kFp32Gradient : kTf32Gradient;
+      case Quantity::AdamLoss: return fp32 ? kFp32AdamLoss : kTf32AdamLoss;
+      case Quantity::AdamParams: return fp32 ? kFp32AdamParams : kTf32AdamParams;
+    }
+  throw std::invalid_argument("no tolerances for precision '" + precision + "'");
+}
 
 }  // namespace vae::tol

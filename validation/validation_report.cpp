@@ -70,7 +70,8 @@ nlohmann::json validation_document(const std::vector<BackendResults>& results, c
   for (const BackendResults& b : results) {
     nlohmann::json cases = nlohmann::json::array();
     for (const CaseResult& c : b.cases) cases.push_back(to_json(c));
-    backends[b.backend] = {{"passed", b.passed()}, {"cases", cases}};
+    backends[b.backend] = {
+        {"passed", b.passed()}, {"device", b.device}, {"precision", b.precision}, {"cases", cases}};
     all &= b.passed();
   }
   return {{"passed", all}, {"manifest", manifest}, {"backends", backends}};

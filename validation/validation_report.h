@@ -13,6 +13,7 @@ namespace vae {
 
 struct BackendResults {
   std::string backend;
+  std::string device = "cpu", precision = "fp64";
   std::vector<CaseResult> cases;
   bool passed() const;
 };
@@ -22,7 +23,8 @@ void print_case_table(std::ostream& os, const CaseResult& r);
 nlohmann::json to_json(const Comparison& c);
 nlohmann::json to_json(const CaseResult& r);
 
-// {"passed": bool, "manifest": {...}, "backends": {"<name>": {"passed": bool, "cases": [...]}}}
+// {"passed": bool, "manifest": {...},
+//  "backends": {"<name>": {"passed": bool, "device": ..., "precision": ..., "cases": [...]}}}
 nlohmann::json validation_document(const std::vector<BackendResults>& results, const nlohmann::json& manifest);
 
 }  // namespace vae

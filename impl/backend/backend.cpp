@@ -1,5 +1,7 @@
 #include "backend/backend.h"
 
+#include <cmath>
+
 #include "common/error.h"
 
 namespace vae {
@@ -14,6 +16,17 @@ void Backend::set_params(const std::vector<double>& flat) {
 }
 
 std::vector<double> Backend::params() const { return params_impl(); }
+
+AdamState Backend::adam_state() const { return adam_state_impl(); }
+
+void Backend::set_adam_state(const AdamState& state) {
+  const size_t n = layout_.total();
+  if (state.step < 0) throw Error(name() + ": Adam step count " + std::to_string(state.step) + " is negative");
+  if (state.exp_avg.size() != n || state.exp_avg_sq.size() != n)
+    throw Error(name() + ": Adam moments have " + std::to_string(state.exp_avg.size()) + " and " +
+                std::to_string(state.exp_avg_sq.size()) + " values, the model needs " + std::to_string(n));
+  set_adam_state_impl(state);
+}
 
 void Backend::check_inputs(const std::vector<double>& x, int batch, const std::vector<double>& eps) const {
   if (batch < 1) throw Error(name() + ": batch must be >= 1, got " + std::to_string(batch));
@@ -42,6 +55,43 @@ BatchLosses Backend::train_step(const std::vector<double>& x, int batch, const s
                                 const AdamOptions& adam) {
   check_inputs(x, batch, eps);
   return train_step_impl(x, batch, eps, adam);
+}
+
+void Backend::set_train_data(const Split& split, Binarize binarize, uint64_t binarize_seed) {
+  if (split.dim() != size_t(config_.input_dim))
+    throw Error(name() + ": training images have " + std::to_string(split.dim()) + " pixels, the model's input is " +
+                std::to_string(config_.input_dim));
+  if (split.count == 0) throw Error(name() + ": the training split is empty");
+  train_split_ = &split;
+  train_binarize_ = binarize;
+  train_binarize_seed_ = binarize_seed;
+  set_train_data_impl();
+}
+
+void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) {
+  if (!train_split_) throw Error(name() + ": train_batch before set_train_data");
+  if (indices.empty()) throw Error(name() + ": train_batch with no images");
+  for (size_t i : indices)
+    if (i >= train_split_->count)
+      throw Error(name() + ": image index " + std::to_string(i) + " out of range, the split has " +
+                  std::to_string(train_split_->count));
+  if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
+    throw Error(name() + ": KL weight must be finite and >= 0, got " + std::to_string(options.kl_weight));
+  train_batch_impl(indices, epoch, options);
+}
+
+TrainSums Backend::take_train_sums() { return take_train_sums_impl(); }
+
+std::optional<NonFinite> Backend::first_nonfinite() { return first_nonfinite_impl(); }
+
+std::string Backend::nonfinite_gradient_views(const std::vector<double>& grad) const {
+  std::string names;
+  for (const ParamView& v : layout_.views()) {
+    bool bad = false;
+    for (size_t i = v.offset; i < v.offset + v.size && !bad; ++i) bad = !std::isfinite(grad[i]);
+    if (bad) names += (names.empty() ? "" : ", ") + v.name;
+  }
+  return "gradient (" + (names.empty() ? std::string("no tensor now") : names) + ")";
 }
 
 }  // namespace vae

@@ -1,13 +1,26 @@
 #pragma once
 // One interface for every way of running the VAE (check-then-call): the public methods
-// validate shapes and sizes, then call the backend's *_impl. Inputs and outputs cross this
-// boundary in double, so any backend can be compared with the reference value for value;
-// a float backend rounds on the way in and widens on the way out.
+// validate shapes and sizes, then call the backend's *_impl.
+//
+// Two ways in:
+//   * the validation path (evaluate / gradients / train_step): inputs and outputs cross the
+//     boundary in double with the noise given from outside, so any backend can be compared
+//     with the reference value for value; a float backend rounds on the way in and widens on
+//     the way out;
+//   * the training path (set_train_data / train_batch): the dataset is handed over once, a
+//     step names the images it trains on, the backend gathers them and draws its own noise,
+//     and running sums stay inside the backend (on its device) until asked for, so a step
+//     needs no host round trip.
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
+#include "data/pixels.h"
 #include "model/adam_options.h"
+#include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/params.h"
 
@@ -16,6 +29,25 @@ namespace vae {
 // Per-image results, each [B].
 struct BatchLosses {
   std::vector<double> recon, kl, loss, elbo;
+};
+
+// One training step's knobs besides the data.
+struct StepOptions {
+  AdamOptions adam;
+  double kl_weight = 1.0;    // multiplies config.beta (KL annealing); 1 = the configured beta
+  uint64_t noise_seed = 0;   // eps of step t = counter RNG (noise_seed, t) where the backend uses it
+};
+
+// Sums over the images trained on since the last take_train_sums(), in nats.
+struct TrainSums {
+  int64_t images = 0;
+  double recon = 0, kl = 0, loss = 0;
+};
+
+// The first optimizer step at which a loss or the gradient stopped being finite.
+struct NonFinite {
+  int64_t step = -1;          // 1-based optimizer step (AdamState::step after it)
+  std::string quantities;     // e.g. "loss, recon, gradient (dec.out.weight, dec.out.bias)"
 };
 
 class Backend {
@@ -36,6 +68,12 @@ class Backend {
   void set_params(const std::vector<double>& flat);
   std::vector<double> params() const;
 
+  // Adam's moments and step count, flat layout, for checkpoints and --resume. The state of a
+  // backend that has not stepped yet is step 0 with zero moments.
+  AdamState adam_state() const;
+  void set_adam_state(const AdamState& state);
+
+  // --- validation path -------------------------------------------------------------------
   // x: [batch, D] row-major; eps: [K, batch, Z].
   BatchLosses evaluate(const std::vector<double>& x, int batch, const std::vector<double>& eps);
   // Also the gradient of sum_b loss_b, in the flat layout.
@@ -45,20 +83,56 @@ class Backend {
   BatchLosses train_step(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                          const AdamOptions& adam);
 
+  // --- training path ---------------------------------------------------------------------
+  // The split stays owned by the caller and must outlive the training; images become
+  // u8/255 or are binarized as `binarize` says (seeded by binarize_seed, see data/pixels.h).
+  void set_train_data(const Split& split, Binarize binarize, uint64_t binarize_seed);
+  // One Adam step on the images `indices` of the train split; `epoch` selects the dynamic
+  // binarization draw. Losses are added to the running sums; nothing is read back.
+  void train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options);
+  // Reads and resets the running sums (waits for the device).
+  TrainSums take_train_sums();
+  // Whether any step since set_params/set_adam_state saw a non-finite loss or gradient
+  // (waits for the device). Training stops on the first one it reports.
+  std::optional<NonFinite> first_nonfinite();
+
  protected:
   virtual void set_params_impl(const std::vector<double>& flat) = 0;
   virtual std::vector<double> params_impl() const = 0;
+  virtual AdamState adam_state_impl() const = 0;
+  virtual void set_adam_state_impl(const AdamState& state) = 0;
   virtual BatchLosses evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) = 0;
   virtual BatchLosses gradients_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                                      std::vector<double>& grad) = 0;
   virtual BatchLosses train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                                       const AdamOptions& adam) = 0;
+  virtual void set_train_data_impl() {}  // a backend that keeps the data on its device copies it here
+  virtual void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) = 0;
+  virtual TrainSums take_train_sums_impl() = 0;
+  virtual std::optional<NonFinite> first_nonfinite_impl() = 0;
+
+  // The training data as handed to set_train_data.
+  const Split& train_split() const { return *train_split_; }
+  Binarize train_binarize() const { return train_binarize_; }
+  uint64_t train_binarize_seed() const { return train_binarize_seed_; }
+  // Gathers the images `indices` into out[indices.size() * D] as the training data says.
+  template <typename T>
+  void gather_train_images(const std::vector<size_t>& indices, uint64_t epoch, T* out) const {
+    if (train_binarize_ == Binarize::None) gather_scaled(*train_split_, indices, out);
+    else gather_binarized(*train_split_, indices, train_binarize_, train_binarize_seed_, epoch, out);
+  }
+
+  // "gradient (enc.0.weight, dec.out.bias)" for the views of `grad` holding NaN or Inf.
+  std::string nonfinite_gradient_views(const std::vector<double>& grad) const;
 
  private:
   void check_inputs(const std::vector<double>& x, int batch, const std::vector<double>& eps) const;
 
   VaeConfig config_;
   ParamLayout layout_;
+  const Split* train_split_ = nullptr;
+  Binarize train_binarize_ = Binarize::None;
+  uint64_t train_binarize_seed_ = 0;
 };
 
 }  // namespace vae

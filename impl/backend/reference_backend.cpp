@@ -1,6 +1,10 @@
 #include "backend/reference_backend.h"
 
+#include <cmath>
+#include <utility>
+
 #include "adam.h"
+#include "model/noise.h"
 #include "vae_reference.h"
 
 namespace vae {
@@ -10,7 +14,7 @@ namespace {
 class ReferenceBackend final : public Backend {
  public:
   explicit ReferenceBackend(const VaeConfig& config)
-      : Backend(config), model_(config), params_(init_params(config, layout())) {}
+      : Backend(config), model_(config), train_model_(config), params_(init_params(config, layout())) {}
 
   std::string name() const override { return "reference"; }
   std::string device() const override { return "cpu"; }
@@ -20,8 +24,18 @@ class ReferenceBackend final : public Backend {
   void set_params_impl(const std::vector<double>& flat) override {
     params_ = flat;
     adam_.reset();
+    nonfinite_.reset();
   }
   std::vector<double> params_impl() const override { return params_; }
+
+  AdamState adam_state_impl() const override {
+    if (!adam_) return {0, std::vector<double>(params_.size(), 0.0), std::vector<double>(params_.size(), 0.0)};
+    return {adam_->steps(), adam_->first_moment(), adam_->second_moment()};
+  }
+  void set_adam_state_impl(const AdamState& s) override {
+    adam_ = std::make_unique<ref::Adam>(AdamOptions{}, s.step, s.exp_avg, s.exp_avg_sq);
+    nonfinite_.reset();
+  }
 
   BatchLosses evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) override {
     return to_batch(model_.forward(params_, as_matrix(x, batch), eps));
@@ -36,12 +50,57 @@ class ReferenceBackend final : public Backend {
                               const AdamOptions& options) override {
     std::vector<double> grad;
     BatchLosses losses = gradients_impl(x, batch, eps, grad);
-    if (!adam_) adam_ = std::make_unique<ref::Adam>(params_.size(), options);
-    adam_->step(params_, grad);
+    adam_step(grad, options);
     return losses;
   }
 
+  void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
+    const int batch = int(indices.size());
+    std::vector<double> x(indices.size() * size_t(config().input_dim));
+    gather_train_images(indices, epoch, x.data());
+    const uint64_t step = uint64_t(adam_ ? adam_->steps() : 0);
+    const std::vector<double> eps = make_eps(o.noise_seed, step, config().samples, batch, config().latent);
+    // KL annealing scales beta; the model is rebuilt only when the weight changes.
+    if (o.kl_weight != train_model_kl_weight_) {
+      VaeConfig scaled = config();
+      scaled.beta *= o.kl_weight;
+      train_model_ = ref::VaeReference(scaled);
+      train_model_kl_weight_ = o.kl_weight;
+    }
+    std::vector<double> grad;
+    const ref::Losses l = train_model_.forward_backward(params_, as_matrix(x, batch), eps, grad);
+    adam_step(grad, o.adam);
+    sums_.images += batch;
+    sums_.recon += l.recon.sum();
+    sums_.kl += l.kl.sum();
+    sums_.loss += l.loss.sum();
+    if (!nonfinite_) record_nonfinite(l, grad);
+  }
+
+  TrainSums take_train_sums_impl() override { return std::exchange(sums_, TrainSums{}); }
+  std::optional<NonFinite> first_nonfinite_impl() override { return nonfinite_; }
+
  private:
+  void adam_step(const std::vector<double>& grad, const AdamOptions& options) {
+    if (!adam_) adam_ = std::make_unique<ref::Adam>(params_.size(), options);
+    adam_->set_options(options);
+    adam_->step(params_, grad);
+  }
+
+  void record_nonfinite(const ref::Losses& l, const std::vector<double>& grad) {
+    std::string what;
+    const auto add = [&](bool bad, const std::string& name) {
+      if (bad) what += (what.empty() ? "" : ", ") + name;
+    };
+    add(!l.loss.allFinite(), "loss");
+    add(!l.recon.allFinite(), "recon");
+    add(!l.kl.allFinite(), "kl");
+    bool grad_ok = true;
+    for (double g : grad) grad_ok &= std::isfinite(g);
+    add(!grad_ok, nonfinite_gradient_views(grad));
+    if (!what.empty()) nonfinite_ = NonFinite{adam_->steps(), what};
+  }
+
   ref::Matrix as_matrix(const std::vector<double>& x, int batch) const {
     return Eigen::Map<const ref::Matrix>(x.data(), batch, config().input_dim);
   }
@@ -51,8 +110,12 @@ class ReferenceBackend final : public Backend {
   }
 
   ref::VaeReference model_;
+  ref::VaeReference train_model_;  // config().beta scaled by train_model_kl_weight_
+  double train_model_kl_weight_ = 1.0;
   std::vector<double> params_;
   std::unique_ptr<ref::Adam> adam_;
+  TrainSums sums_;
+  std::optional<NonFinite> nonfinite_;
 };
 
 }  // namespace

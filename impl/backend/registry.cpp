@@ -1,6 +1,9 @@
 #include "backend/registry.h"
 
+#include "backend/cudagraph_backend.h"
+#include "backend/eager_backend.h"
 #include "backend/reference_backend.h"
+#include "backend/torchscript_backend.h"
 #include "common/error.h"
 
 namespace vae {
@@ -16,7 +19,8 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 const std::vector<BackendInfo>& registered_backends() {
-  static const std::vector<BackendInfo> backends = {reference_backend_info()};
+  static const std::vector<BackendInfo> backends = {reference_backend_info(), eager_backend_info(),
+                                                     torchscript_backend_info(), cudagraph_backend_info()};
   return backends;
 }
 

@@ -1,0 +1,162 @@
+#include "backend/cudagraph_backend.h"
+
+#include "backend/libtorch_backend.h"
+#include "common/error.h"
+
+#ifdef VAE_TORCH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <map>
+#endif
+
+namespace vae {
+
+#ifdef VAE_TORCH_CUDA
+namespace {
+
+class CudaGraphBackend final : public LibTorchBackend {
+ public:
+  CudaGraphBackend(const VaeConfig& config, const std::string& device, const std::string& precision)
+      : LibTorchBackend(config, device, precision) {
+    if (!device_.is_cuda()) throw Error("--backend libtorch-cudagraph: CUDA graphs need --device cuda");
+    step_t_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+    kl_weight_ = torch::ones({}, options());
+  }
+
+  std::string name() const override { return "libtorch-cudagraph"; }
+
+ protected:
+  libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x, const torch::Tensor& eps) override {
+    return libtorch::forward(config(), libtorch::view_params(layout(), flat), x, eps);
+  }
+
+  void set_adam_state_impl(const AdamState& s) override {
+    LibTorchBackend::set_adam_state_impl(s);
+    if (step_t_.defined()) step_t_.fill_(double(s.step));
+  }
+
+  BatchLosses train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
+                              const AdamOptions& adam) override {
+    Captured& g = graph_for(batch, /*from_indices=*/false, adam);
+    g.x.copy_(to_device(x, {batch, config().input_dim}));
+    g.eps.copy_(to_device(eps, {config().samples, batch, config().latent}));
+    kl_weight_.fill_(1.0);
+    replay(g);
+    return to_batch(g.out);
+  }
+
+  void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
+    const int batch = int(indices.size());
+    const bool resident = train_images_.defined();
+    Captured& g = graph_for(batch, resident, o.adam);
+    if (resident) {
+      std::vector<int64_t> idx(indices.begin(), indices.end());
+      g.idx.copy_(torch::from_blob(idx.data(), {batch}, torch::kInt64));
+    } else {
+      g.x.copy_(gather_batch(indices, epoch));
+    }
+    g.eps.copy_(step_noise(batch, o));
+    kl_weight_.fill_(o.kl_weight);
+    replay(g);
+  }
+
+ private:
+  struct Captured {
+    at::cuda::CUDAGraph graph;
+    AdamOptions adam;
+    torch::Tensor x, idx, eps;  // static inputs
+    libtorch::Losses out;       // static outputs, rewritten by each replay
+  };
+
+  static bool same(const AdamOptions& a, const AdamOptions& b) {
+    return a.lr == b.lr && a.beta1 == b.beta1 && a.beta2 == b.beta2 && a.eps == b.eps;
+  }
+
+  void replay(Captured& g) {
+    g.graph.replay();
+    ++adam_steps_;  // host mirror of step_t_
+    sum_images_ += g.x.size(0);
+  }
+
+  // The body that is captured: one whole training step reading only static tensors.
+  libtorch::Losses captured_step(Captured& g, bool with_adam) {
+    const torch::Tensor x = g.idx.defined() ? train_images_.index_select(0, g.idx) : g.x;
+    libtorch::Losses l = compute_losses(flat_, x, g.eps);
+    l.loss = l.recon + (config().beta * kl_weight_) * l.kl;
+    l.elbo = -(l.recon + l.kl);
+    const torch::Tensor grad = torch::autograd::grad({l.loss.sum()}, {flat_})[0];
+    if (with_adam) {
+      libtorch::adam_step_capturable(flat_, grad, adam_, step_t_, g.adam);
+      record(l, grad, step_t_);
+      last_grad_ = grad;
+    }
+    return {l.recon.detach(), l.kl.detach(), l.loss.detach(), l.elbo.detach()};
+  }
+
+  Captured& graph_for(int batch, bool from_indices, const AdamOptions& adam) {
+    const auto key = std::make_pair(batch, from_indices);
+    auto it = graphs_.find(key);
+    if (it != graphs_.end() && same(it->second->adam, adam)) return *it->second;
+    auto g = std::make_unique<Captured>();
+    g->adam = adam;
+    const VaeConfig& c = config();
+    g->x = torch::zeros({batch, c.input_dim}, options());
+    if (from_indices) g->idx = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+    g->eps = torch::zeros({c.samples, batch, c.latent}, options());
+    apply_matmul_precision();
+    torch::cuda::synchronize();
+    {
+      // Warm-up on a side stream (lazy cuBLAS/autograd initialisation must not happen during
+      // capture); forward and backward only, so the parameters and Adam state do not move.
+      c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromPool(false, device_.index()));
+      for (int i = 0; i < 3; ++i) captured_step(*g, /*with_adam=*/false);
+      g->graph.capture_begin();
+      g->out = captured_step(*g, /*with_adam=*/true);
+      g->graph.capture_end();
+    }
+    torch::cuda::synchronize();
+    Captured& ref = *g;
+    graphs_[key] = std::move(g);
+    return ref;
+  }
+
+  torch::Tensor step_t_;    // float32 device scalar: Adam's step count, as capturable Adam keeps it
+  torch::Tensor kl_weight_; // device scalar, set before each replay
+  std::map<std::pair<int, bool>, std::unique_ptr<Captured>> graphs_;
+};
+
+}  // namespace
+#endif
+
+BackendInfo cudagraph_backend_info() {
+  BackendInfo info;
+  info.name = "libtorch-cudagraph";
+  info.description = "LibTorch eager math, whole training step captured in a CUDA graph and replayed";
+  info.devices = {"cuda"};
+  info.precisions = {"fp32", "fp64", "tf32"};
+#ifdef VAE_TORCH_CUDA
+  info.usable = [](const std::string& device, std::string& reason) {
+    if (device.rfind("cuda", 0) != 0) {
+      reason = "CUDA graphs need a CUDA device";
+      return false;
+    }
+    return torch_cuda_usable(reason);
+  };
+  info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
+    return std::unique_ptr<Backend>(new CudaGraphBackend(config, device, precision));
+  };
+#else
+  info.usable = [](const std::string&, std::string& reason) {
+    reason = "this LibTorch was built without CUDA";
+    return false;
+  };
+  info.create = [](const VaeConfig&, const std::string&, const std::string&) -> std::unique_ptr<Backend> {
+    throw Error("--backend libtorch-cudagraph: this LibTorch was built without CUDA");
+  };
+#endif
+  return info;
+}
+
+}  // namespace vae

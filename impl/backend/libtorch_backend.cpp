@@ -1,0 +1,228 @@
+#include "backend/libtorch_backend.h"
+
+#include <ATen/Context.h>
+
+#include "common/error.h"
+#include "cuda/device_info.h"
+#include "model/noise.h"
+
+namespace vae {
+
+TorchPrecision parse_torch_precision(const std::string& precision, const std::string& device) {
+  if (precision == "fp64") return {precision, torch::kFloat64, false};
+  if (precision == "fp32") return {precision, torch::kFloat32, false};
+  if (precision == "tf32") {
+    if (device.rfind("cuda", 0) != 0)
+      throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda");
+    return {precision, torch::kFloat32, true};
+  }
+  throw Error("--precision: unknown precision '" + precision + "', choose from: fp64, fp32, tf32");
+}
+
+torch::Device parse_torch_device(const std::string& device) {
+  if (device == "cpu") return torch::Device(torch::kCPU);
+  if (device == "cuda") return torch::Device(torch::kCUDA, 0);
+  if (device.rfind("cuda:", 0) == 0) {
+    try {
+      return torch::Device(device);
+    } catch (const std::exception&) {
+    }
+  }
+  throw Error("--device: '" + device + "' is not a device; use cpu, cuda or cuda:N");
+}
+
+bool torch_cuda_usable(std::string& reason) {
+  if (torch::cuda::is_available()) return true;
+  const CudaInfo info = query_cuda();
+  reason = "LibTorch sees no CUDA device (" +
+           (info.unavailable_reason.empty() ? std::string("torch::cuda::is_available() is false")
+                                             : info.unavailable_reason) +
+           ")";
+  return false;
+}
+
+LibTorchBackend::LibTorchBackend(const VaeConfig& config, const std::string& device, const std::string& precision)
+    : Backend(config), device_(parse_torch_device(device)), precision_(parse_torch_precision(precision, device)) {
+  if (device_.is_cuda()) {
+    std::string reason;
+    if (!torch_cuda_usable(reason)) throw Error("--device " + device + ": " + reason);
+    if (device_.index() >= int(torch::cuda::device_count()))
+      throw Error("--device " + device + ": this machine has " + std::to_string(torch::cuda::device_count()) +
+                  " CUDA device(s)");
+  }
+  LibTorchBackend::set_params_impl(init_params(config, layout()));
+}
+
+torch::Tensor LibTorchBackend::to_device(const std::vector<double>& v, std::vector<int64_t> shape) const {
+  const torch::Tensor host = torch::from_blob(const_cast<double*>(v.data()), shape, torch::kFloat64);
+  return host.to(options(), /*non_blocking=*/false, /*copy=*/true);  // copy: never alias the caller's vector
+}
+
+std::vector<double> LibTorchBackend::to_host(const torch::Tensor& t) {
+  const torch::Tensor h = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  return {h.data_ptr<double>(), h.data_ptr<double>() + h.numel()};
+}
+
+void LibTorchBackend::apply_matmul_precision() const {
+  // A process-wide switch in LibTorch, so each backend sets its own before it computes.
+  if (device_.is_cuda()) at::globalContext().setAllowTF32CuBLAS(precision_.allow_tf32);
+}
+
+void LibTorchBackend::set_params_impl(const std::vector<double>& flat) {
+  const torch::Tensor values = to_device(flat, {int64_t(flat.size())});
+  // In place once allocated: a captured CUDA graph keeps pointing at these tensors.
+  if (flat_.defined()) {
+    torch::NoGradGuard no_grad;
+    flat_.copy_(values);
+  } else {
+    flat_ = values.requires_grad_(true);
+  }
+  set_adam_state_impl({0, std::vector<double>(flat.size(), 0.0), std::vector<double>(flat.size(), 0.0)});
+}
+
+std::vector<double> LibTorchBackend::params_impl() const { return to_host(flat_); }
+
+AdamState LibTorchBackend::adam_state_impl() const {
+  return {adam_steps_, to_host(adam_.exp_avg), to_host(adam_.exp_avg_sq)};
+}
+
+void LibTorchBackend::set_adam_state_impl(const AdamState& s) {
+  const int64_t n = flat_.numel();
+  adam_steps_ = s.step;
+  if (!adam_.exp_avg.defined()) {
+    adam_.exp_avg = torch::empty({n}, options());
+    adam_.exp_avg_sq = torch::empty({n}, options());
+    sums_ = torch::empty({3}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+    nonfinite_ = torch::empty({4}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+  }
+  adam_.exp_avg.copy_(to_device(s.exp_avg, {n}));
+  adam_.exp_avg_sq.copy_(to_device(s.exp_avg_sq, {n}));
+  // A fresh optimizer state starts a fresh record of sums and non-finite steps.
+  sums_.zero_();
+  sum_images_ = 0;
+  nonfinite_.fill_(-1);
+  last_grad_ = torch::Tensor();
+}
+
+libtorch::Losses LibTorchBackend::step(const torch::Tensor& x, const torch::Tensor& eps, double kl_weight,
+                                       const AdamOptions* adam) {
+  apply_matmul_precision();
+  libtorch::Losses l = compute_losses(flat_, x, eps);
+  l.loss = l.recon + (config().beta * kl_weight) * l.kl;
+  l.elbo = -(l.recon + l.kl);
+  const torch::Tensor grad = torch::autograd::grad({l.loss.sum()}, {flat_})[0];
+  last_grad_ = grad;
+  if (adam) {
+    ++adam_steps_;
+    libtorch::adam_step(flat_, grad, adam_, adam_steps_, *adam);
+    record(l, grad, torch::scalar_tensor(adam_steps_, torch::kInt64));
+    sum_images_ += l.recon.size(0);
+  }
+  return {l.recon.detach(), l.kl.detach(), l.loss.detach(), l.elbo.detach()};
+}
+
+void LibTorchBackend::record(const libtorch::Losses& l, const torch::Tensor& grad, const torch::Tensor& step_number) {
+  torch::NoGradGuard no_grad;
+  sums_.add_(torch::stack({l.recon.sum(), l.kl.sum(), l.loss.sum()}).to(torch::kFloat64));
+  const auto not_finite = [](const torch::Tensor& t) { return torch::isfinite(t).all().logical_not(); };
+  const torch::Tensor bad = torch::stack({not_finite(l.loss), not_finite(l.recon), not_finite(l.kl), not_finite(grad)});
+  nonfinite_.copy_(torch::where(bad.logical_and(nonfinite_ < 0), step_number.to(torch::kInt64), nonfinite_));
+}
+
+BatchLosses LibTorchBackend::to_batch(const libtorch::Losses& l) const {
+  return {to_host(l.recon), to_host(l.kl), to_host(l.loss), to_host(l.elbo)};
+}
+
+BatchLosses LibTorchBackend::evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) {
+  torch::NoGradGuard no_grad;
+  apply_matmul_precision();
+  const VaeConfig& c = config();
+  libtorch::Losses l = compute_losses(flat_, to_device(x, {batch, c.input_dim}), to_device(eps, {c.samples, batch, c.latent}));
+  l.loss = l.recon + c.beta * l.kl;
+  l.elbo = -(l.recon + l.kl);
+  return to_batch(l);
+}
+
+BatchLosses LibTorchBackend::gradients_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
+                                            std::vector<double>& grad) {
+  const VaeConfig& c = config();
+  const libtorch::Losses l =
+      step(to_device(x, {batch, c.input_dim}), to_device(eps, {c.samples, batch, c.latent}), 1.0, nullptr);
+  grad = to_host(last_grad_);
+  return to_batch(l);
+}
+
+BatchLosses LibTorchBackend::train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
+                                             const AdamOptions& adam) {
+  const VaeConfig& c = config();
+  return to_batch(step(to_device(x, {batch, c.input_dim}), to_device(eps, {c.samples, batch, c.latent}), 1.0, &adam));
+}
+
+void LibTorchBackend::set_train_data_impl() {
+  train_images_ = torch::Tensor();
+  if (train_binarize() == Binarize::Dynamic) return;  // a fresh draw each epoch: gathered on the host per step
+  // Resident on the device, already scaled (or statically binarized) exactly as the host
+  // gather would do it, so a step is one index_select.
+  const Split& split = train_split();
+  std::vector<size_t> all(split.count);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  const int64_t n = int64_t(split.count), d = int64_t(split.dim());
+  torch::Tensor host = torch::empty({n, d}, torch::TensorOptions().dtype(precision_.dtype));
+  if (precision_.dtype == torch::kFloat64) gather_train_images(all, 0, host.data_ptr<double>());
+  else gather_train_images(all, 0, host.data_ptr<float>());
+  train_images_ = host.to(device_);
+}
+
+torch::Tensor LibTorchBackend::gather_batch(const std::vector<size_t>& indices, uint64_t epoch) {
+  const int64_t b = int64_t(indices.size()), d = config().input_dim;
+  if (train_images_.defined()) {
+    std::vector<int64_t> idx(indices.begin(), indices.end());
+    const torch::Tensor index = torch::from_blob(idx.data(), {b}, torch::kInt64).to(device_, false, true);
+    return train_images_.index_select(0, index);
+  }
+  torch::Tensor host = torch::empty({b, d}, torch::TensorOptions().dtype(precision_.dtype));
+  if (precision_.dtype == torch::kFloat64) gather_train_images(indices, epoch, host.data_ptr<double>());
+  else gather_train_images(indices, epoch, host.data_ptr<float>());
+  return host.to(device_);
+}
+
+torch::Tensor LibTorchBackend::step_noise(int batch, const StepOptions& o) const {
+  const VaeConfig& c = config();
+  torch::Tensor host = torch::empty({c.samples, batch, c.latent}, torch::TensorOptions().dtype(precision_.dtype));
+  // The same noise as every other backend at this step (counter RNG keyed by the step).
+  if (precision_.dtype == torch::kFloat64)
+    fill_eps(o.noise_seed, uint64_t(adam_steps_), c.samples, batch, c.latent, host.data_ptr<double>());
+  else fill_eps(o.noise_seed, uint64_t(adam_steps_), c.samples, batch, c.latent, host.data_ptr<float>());
+  return host.to(device_);
+}
+
+void LibTorchBackend::train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) {
+  step(gather_batch(indices, epoch), step_noise(int(indices.size()), o), o.kl_weight, &o.adam);
+}
+
+TrainSums LibTorchBackend::take_train_sums_impl() {
+  const std::vector<double> s = to_host(sums_);
+  TrainSums out{sum_images_, s[0], s[1], s[2]};
+  sums_.zero_();
+  sum_images_ = 0;
+  return out;
+}
+
+std::optional<NonFinite> LibTorchBackend::first_nonfinite_impl() {
+  const torch::Tensor rec = nonfinite_.to(torch::kCPU);
+  const int64_t* r = rec.data_ptr<int64_t>();
+  int64_t first = -1;
+  for (int i = 0; i < 4; ++i)
+    if (r[i] >= 0 && (first < 0 || r[i] < first)) first = r[i];
+  if (first < 0) return std::nullopt;
+  std::string what;
+  const char* names[3] = {"loss", "recon", "kl"};
+  for (int i = 0; i < 3; ++i)
+    if (r[i] == first) what += (what.empty() ? "" : ", ") + std::string(names[i]);
+  if (r[3] == first)
+    what += (what.empty() ? "" : ", ") +
+            (last_grad_.defined() ? nonfinite_gradient_views(to_host(last_grad_)) : std::string("gradient"));
+  return NonFinite{first, what};
+}
+
+}  // namespace vae

@@ -1,0 +1,87 @@
+#pragma once
+// What the LibTorch backends share: the flat parameter tensor on the backend's device and
+// dtype, Adam as in Python's torch.optim.Adam, the training data resident on the device,
+// running loss sums and the non-finite record kept on the device. A backend supplies only
+// how the per-image losses are computed (eager ops, a TorchScript function, ...), and may
+// replace how a step is run (the CUDA-graph backend replays a captured step).
+#include <torch/torch.h>
+
+#include "backend/backend.h"
+#include "libtorch/torch_adam.h"
+#include "libtorch/vae_math.h"
+
+namespace vae {
+
+// "fp64" -> float64, "fp32"/"tf32" -> float32 (tf32 also lets cuBLAS use tensor cores).
+struct TorchPrecision {
+  std::string name;
+  torch::Dtype dtype;
+  bool allow_tf32;
+};
+TorchPrecision parse_torch_precision(const std::string& precision, const std::string& device);
+
+// "cpu" or "cuda[:N]" -> a torch device; throws vae::Error naming --device otherwise.
+torch::Device parse_torch_device(const std::string& device);
+
+// Whether LibTorch sees a CUDA device; on false, `reason` says why.
+bool torch_cuda_usable(std::string& reason);
+
+class LibTorchBackend : public Backend {
+ public:
+  LibTorchBackend(const VaeConfig& config, const std::string& device, const std::string& precision);
+
+  std::string device() const override { return device_.str(); }
+  std::string precision() const override { return precision_.name; }
+
+ protected:
+  // Per-image recon and KL ([B] each) from the flat parameters; x [B, D], eps [K, B, Z].
+  // Autograd must be able to differentiate it with respect to `flat`.
+  virtual libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x,
+                                          const torch::Tensor& eps) = 0;
+
+  void set_params_impl(const std::vector<double>& flat) override;
+  std::vector<double> params_impl() const override;
+  AdamState adam_state_impl() const override;
+  void set_adam_state_impl(const AdamState& state) override;
+  BatchLosses evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) override;
+  BatchLosses gradients_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
+                             std::vector<double>& grad) override;
+  BatchLosses train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
+                              const AdamOptions& adam) override;
+  void set_train_data_impl() override;
+  void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) override;
+  TrainSums take_train_sums_impl() override;
+  std::optional<NonFinite> first_nonfinite_impl() override;
+
+  // Tensors on the backend's device and dtype.
+  torch::Tensor to_device(const std::vector<double>& v, std::vector<int64_t> shape) const;
+  static std::vector<double> to_host(const torch::Tensor& t);
+  torch::TensorOptions options() const { return torch::TensorOptions().dtype(precision_.dtype).device(device_); }
+  void apply_matmul_precision() const;
+
+  // The training batch for `indices`: gathered on the device from the resident split (or on
+  // the host for dynamic binarization) into x [B, D]; eps [K, B, Z] from the counter RNG.
+  torch::Tensor gather_batch(const std::vector<size_t>& indices, uint64_t epoch);
+  torch::Tensor step_noise(int batch, const StepOptions& options) const;
+
+  // Forward, gradient of sum_b loss_b, then (when `adam`) one Adam step; records running
+  // sums and non-finite values. kl_weight multiplies config().beta. Returns the losses.
+  libtorch::Losses step(const torch::Tensor& x, const torch::Tensor& eps, double kl_weight, const AdamOptions* adam);
+  // Adds one step's losses and gradient to the device-side running sums and the non-finite
+  // record (the caller counts the images, which a replayed CUDA graph cannot do).
+  void record(const libtorch::Losses& l, const torch::Tensor& grad, const torch::Tensor& step_number);
+  BatchLosses to_batch(const libtorch::Losses& l) const;
+
+  torch::Device device_;
+  TorchPrecision precision_;
+  torch::Tensor flat_;         // parameters, requires_grad leaf
+  libtorch::AdamTensors adam_;
+  int64_t adam_steps_ = 0;
+  torch::Tensor last_grad_;    // for naming the non-finite gradient tensors
+  torch::Tensor train_images_; // [N, D] resident split in the backend's dtype (undefined: gather on host)
+  torch::Tensor sums_;         // float64 [3]: recon, kl, loss summed over images
+  int64_t sum_images_ = 0;
+  torch::Tensor nonfinite_;    // int64 [4]: first step with non-finite loss, recon, kl, gradient; -1 = none
+};
+
+}  // namespace vae

@@ -1,0 +1,103 @@
+#include "backend/torchscript_backend.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include <torch/jit.h>
+
+#include "backend/libtorch_backend.h"
+
+namespace vae {
+
+namespace {
+
+std::string number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// "flat.narrow(0, off, n).view([out, in])" and its bias, for one layer.
+std::string weight(const LinearLayer& l) {
+  return "flat.narrow(0, " + std::to_string(l.weight_offset) + ", " + std::to_string(size_t(l.out) * l.in) +
+         ").view([" + std::to_string(l.out) + ", " + std::to_string(l.in) + "])";
+}
+std::string bias(const LinearLayer& l) {
+  return "flat.narrow(0, " + std::to_string(l.bias_offset) + ", " + std::to_string(l.out) + ")";
+}
+std::string linear(const std::string& in, const LinearLayer& l) {
+  return "torch.linear(" + in + ", " + weight(l) + ", " + bias(l) + ")";
+}
+
+}  // namespace
+
+std::string torchscript_source(const VaeConfig& c) {
+  const ParamLayout layout(c);
+  const std::string act = c.activation == Activation::Relu ? "torch.relu" : "torch.tanh";
+  std::ostringstream s;
+  s << "def vae_losses(flat: Tensor, x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor]:\n";
+  s << "    h = x\n";
+  for (const LinearLayer& l : layout.encoder_hidden()) s << "    h = " << act << "(" << linear("h", l) << ")\n";
+  s << "    mu = " << linear("h", layout.mu()) << "\n";
+  s << "    logvar = " << linear("h", layout.logvar()) << "\n";
+  s << "    z = mu.unsqueeze(0) + torch.exp(0.5 * logvar).unsqueeze(0) * eps\n";
+  s << "    h = z\n";
+  for (const LinearLayer& l : layout.decoder_hidden()) s << "    h = " << act << "(" << linear("h", l) << ")\n";
+  s << "    logits = " << linear("h", layout.out()) << "\n";
+  s << "    target = x.unsqueeze(0).expand_as(logits)\n";
+  if (c.likelihood == Likelihood::Bernoulli) {
+    // aten::binary_cross_entropy_with_logits(self, target, weight, pos_weight, reduction=0 (none))
+    s << "    nll = torch.binary_cross_entropy_with_logits(logits, target, None, None, 0).sum(-1)\n";
+  } else {
+    s << "    nll = (0.5 * (target - torch.sigmoid(logits)).square() + " << number(0.5 * std::log(2.0 * M_PI))
+      << ").sum(-1)\n";
+  }
+  s << "    recon = nll.mean(0)\n";
+  s << "    kl = -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(-1)\n";
+  s << "    return recon, kl\n";
+  return s.str();
+}
+
+namespace {
+
+class TorchScriptBackend final : public LibTorchBackend {
+ public:
+  TorchScriptBackend(const VaeConfig& config, const std::string& device, const std::string& precision)
+      : LibTorchBackend(config, device, precision), unit_(torch::jit::compile(torchscript_source(config))),
+        function_(&unit_->get_function("vae_losses")) {}
+
+  std::string name() const override { return "torchscript"; }
+
+ protected:
+  libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x, const torch::Tensor& eps) override {
+    const auto out = (*function_)({flat, x, eps}).toTuple();
+    libtorch::Losses l;
+    l.recon = out->elements()[0].toTensor();
+    l.kl = out->elements()[1].toTensor();
+    return l;
+  }
+
+ private:
+  std::shared_ptr<torch::jit::CompilationUnit> unit_;
+  torch::jit::Function* function_;
+};
+
+}  // namespace
+
+BackendInfo torchscript_backend_info() {
+  BackendInfo info;
+  info.name = "torchscript";
+  info.description = "TorchScript JIT (deprecated upstream, shipped in LibTorch 2.11), source compiled in-process";
+  info.devices = {"cpu", "cuda"};
+  info.precisions = {"fp32", "fp64", "tf32"};
+  info.usable = [](const std::string& device, std::string& reason) {
+    return device == "cpu" || torch_cuda_usable(reason);
+  };
+  info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
+    return std::unique_ptr<Backend>(new TorchScriptBackend(config, device, precision));
+  };
+  return info;
+}
+
+}  // namespace vae

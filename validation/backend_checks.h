@@ -1,0 +1,40 @@
+#pragma once
+// A backend against the reference, per case: recon, KL, loss and ELBO per image and every
+// gradient tensor on the same inputs and noise; then ten Adam steps from the same start with
+// the same noise each step, comparing the losses before each step and the parameters after it.
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "cases.h"
+#include "reference_checks.h"
+
+namespace vae {
+
+// The configurations every backend must reproduce: default 784-400-20 relu/bernoulli;
+// tanh/gaussian; beta 4 with K = 3; hidden [512, 256]; latent 2; latent 7 -- each at batch
+// 1, 128 and 1000.
+std::vector<ValidationCase> backend_matrix();
+
+// What the reference computes for a case; shared by every backend checked on it.
+struct ExpectedOutputs {
+  BatchLosses losses;
+  std::vector<double> grad;
+  std::vector<BatchLosses> step_losses;          // before Adam step s (1..steps)
+  std::vector<std::vector<double>> step_params;  // after Adam step s
+};
+ExpectedOutputs expected_outputs(const ValidationCase& c, const CaseInputs& in, int adam_steps = 10);
+
+// The noise of Adam step s (1-based) in these checks.
+std::vector<double> adam_step_eps(const ValidationCase& c, int step);
+
+struct BackendCaseOutputs {
+  BatchLosses losses;
+  std::vector<double> grad;
+};
+
+// `backend` must have been created for c.config; its parameters are overwritten.
+CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseInputs& in,
+                         const ExpectedOutputs& expected, BackendCaseOutputs* outputs = nullptr);
+
+}  // namespace vae
