@@ -86,11 +86,39 @@ TEST(Cli, InfoReportsVerifiedMnistAndVersions) {
   EXPECT_EQ(m["git_sha"].get<std::string>().size(), 40u);
 }
 
-TEST(Cli, BackendsListsTheReference) {
+TEST(Cli, BackendsListsEveryBackendWithItsDevices) {
   const CommandResult r = vaebench("backends");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("reference: "), std::string::npos) << r.output;
+  for (const char* name : {"reference: ", "libtorch-eager: ", "torchscript: ", "libtorch-cudagraph: "})
+    EXPECT_NE(r.output.find(name), std::string::npos) << name << "\n" << r.output;
   EXPECT_NE(r.output.find("  cpu: usable"), std::string::npos) << r.output;
+  // The CUDA-graph backend runs on CUDA only: usable, or compiled with the reason it is not.
+  const size_t graph = r.output.find("libtorch-cudagraph: ");
+  ASSERT_NE(graph, std::string::npos);
+  const std::string rest = r.output.substr(graph);
+  EXPECT_TRUE(rest.find("  cuda: usable") != std::string::npos ||
+              rest.find("  cuda: compiled, not usable here: ") != std::string::npos)
+      << rest;
+}
+
+TEST(Cli, UnavailableBackendsAndDevicesFailWithWhatThereIs) {
+  const CommandResult unknown = vaebench("validate --backend nope");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.output.find("--backend: unknown backend 'nope', this build has: reference, libtorch-eager, "
+                                "torchscript, libtorch-cudagraph"),
+            std::string::npos)
+      << unknown.output;
+  const CommandResult graph_on_cpu = vaebench("validate --backend libtorch-cudagraph --device cpu");
+  EXPECT_EQ(graph_on_cpu.status, 2);
+  EXPECT_NE(graph_on_cpu.output.find("--backend libtorch-cudagraph --device cpu: not usable here"), std::string::npos)
+      << graph_on_cpu.output;
+  const CommandResult bad_precision = vaebench("validate --backend libtorch-eager --precision fp8 --case latent2-b1");
+  EXPECT_EQ(bad_precision.status, 2);
+  EXPECT_NE(bad_precision.output.find("--precision"), std::string::npos) << bad_precision.output;
+  const CommandResult bad_case = vaebench("validate --case nope");
+  EXPECT_EQ(bad_case.status, 2);
+  EXPECT_NE(bad_case.output.find("--case: no case named 'nope'; cases: default-b128"), std::string::npos)
+      << bad_case.output;
 }
 
 TEST(Cli, ValidateOneConfigurationWritesJsonAndExportsAnIndependentlyReproducibleCase) {
@@ -100,7 +128,9 @@ TEST(Cli, ValidateOneConfigurationWritesJsonAndExportsAnIndependentlyReproducibl
                          "--likelihood gaussian --beta 0.5 --samples 2 --batch 3 --seed 11 --init xavier "
                          "--json " + json + " --export " + dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("reference: PASS"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("PASS reference (cpu, fp64): 1/1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("PASS libtorch-eager (cpu, fp32): 1/1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("PASS torchscript (cpu, fp32): 1/1"), std::string::npos) << r.output;
 
   std::ifstream in(json);
   const nlohmann::json doc = nlohmann::json::parse(in);
@@ -110,6 +140,11 @@ TEST(Cli, ValidateOneConfigurationWritesJsonAndExportsAnIndependentlyReproducibl
   EXPECT_EQ(c["config"]["hidden"], nlohmann::json({33, 17}));
   EXPECT_EQ(c["config"]["batch"], 3);
   EXPECT_EQ(doc["manifest"]["dataset"]["identity"], "MNIST");
+  for (const char* b : {"libtorch-eager", "torchscript"}) {
+    EXPECT_EQ(doc["backends"][b]["passed"], true) << b;
+    EXPECT_EQ(doc["backends"][b]["precision"], "fp32") << b;
+    EXPECT_EQ(doc["backends"][b]["cases"].size(), 1u) << b;
+  }
 
   const vae::SafetensorsFile f = vae::read_safetensors((dir / "custom-b3.safetensors").string());
   const nlohmann::json cfg = nlohmann::json::parse(f.metadata.at("config"));
@@ -121,6 +156,8 @@ TEST(Cli, ValidateOneConfigurationWritesJsonAndExportsAnIndependentlyReproducibl
   EXPECT_EQ(f.at("param.dec.0.weight").shape, (std::vector<int64_t>{19, 7}));
   EXPECT_EQ(f.at("grad.enc.1.weight").shape, (std::vector<int64_t>{17, 33}));
   EXPECT_EQ(f.at("out.elbo").shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(f.at("backend.libtorch-eager.out.kl").shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(f.at("backend.torchscript.grad.enc.1.weight").shape, (std::vector<int64_t>{17, 33}));
 
   if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON) for the cross-check";
   const CommandResult check = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/scripts/crosscheck_export.py " + dir.string());
@@ -144,6 +181,24 @@ TEST(Cli, CrosscheckCatchesATamperedExport) {
   const CommandResult check = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/scripts/crosscheck_export.py " + dir.string());
   EXPECT_EQ(check.status, 1) << check.output;
   EXPECT_NE(check.output.find("grad.enc.mu.bias"), std::string::npos) << check.output;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Cli, CrosscheckCatchesATamperedBackendOutput) {
+  const auto dir = fresh_dir("tamper-backend");
+  ASSERT_EQ(vaebench("validate --backend libtorch-eager --hidden 16 --latent 4 --batch 2 --export " + dir.string()).status, 0);
+  const std::string path = (dir / "custom-b2.safetensors").string();
+  vae::SafetensorsFile f = vae::read_safetensors(path);
+  for (vae::Tensor& t : f.tensors)
+    if (t.name == "backend.libtorch-eager.out.recon") {
+      std::vector<double> v = t.to_double();
+      v[1] *= 1.001;  // far outside fp32 rounding, well inside what a careless check would accept
+      t = vae::Tensor::from(t.name, t.shape, v.data());
+    }
+  vae::write_safetensors(path, f);
+  const CommandResult check = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/scripts/crosscheck_export.py " + dir.string());
+  EXPECT_EQ(check.status, 1) << check.output;
+  EXPECT_NE(check.output.find("backend.libtorch-eager.out.recon"), std::string::npos) << check.output;
   std::filesystem::remove_all(dir);
 }
 

@@ -37,7 +37,7 @@ std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig
     bool precision_ok = false;
     for (const auto& p : info.precisions) precision_ok |= p == precision;
     if (!precision_ok)
-      throw Error("--backend " + name + ": precision '" + precision + "' not supported, choose from: " +
+      throw Error("--precision " + precision + ": not supported by backend " + name + ", choose from: " +
                   join(info.precisions));
     return info.create(config, device, precision);
   }

@@ -96,13 +96,16 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
     known += (known.empty() ? "" : ", ") + info.name;
     std::string reason;
     const bool usable = info.name == "reference" || info.usable(o.device, reason);
+    bool has_precision = info.name == "reference";
+    for (const std::string& p : info.precisions) has_precision |= p == o.precision;
     if (o.backends.empty()) {
-      if (usable) names.push_back(info.name);
+      if (usable && has_precision) names.push_back(info.name);
       continue;
     }
     for (const std::string& wanted : o.backends)
       if (wanted == info.name) {
         if (!usable) throw Error("--backend " + wanted + " --device " + o.device + ": not usable here (" + reason + ")");
+        if (!has_precision) throw Error("--precision " + o.precision + ": not supported by backend " + wanted);
         names.push_back(wanted);
       }
   }
@@ -133,6 +136,10 @@ int run_validate(const ValidateOptions& o, bool single) {
   const Binarize binarize = o.data.binarize_mode();
   const Dataset data = o.data.load();
   const int input_dim = int(data.test.dim());
+  if (o.precision != "fp32" && o.precision != "fp64" && o.precision != "tf32")
+    throw Error("--precision: unknown precision '" + o.precision + "', choose from: fp32, fp64, tf32");
+  if (o.precision == "tf32" && o.device.rfind("cuda", 0) != 0)
+    throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda");
   const std::vector<std::string> backends = selected_backends(o);
   bool with_reference = false;
   std::vector<std::string> others;
@@ -160,7 +167,7 @@ int run_validate(const ValidateOptions& o, bool single) {
   std::cout << "data: " << data.identity << "\n\n";
 
   std::vector<BackendResults> results;
-  if (with_reference) {
+  if (with_reference && !reference_cases.empty()) {
     BackendResults ref{"reference", "cpu", "fp64", {}};
     std::cout << "== reference: its own proof on " << reference_cases.size() << " case(s)\n\n";
     for (ValidationCase c : reference_cases) {
