@@ -3,10 +3,6 @@
 // float64 autograd implementation (scripts/crosscheck_export.py).
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -15,34 +11,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "command_runner.h"
 #include "io/safetensors.h"
 
 namespace {
 
-struct CommandResult {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run(const std::string& command) {
-  CommandResult r{-1, ""};
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
-  const int raw = pclose(pipe);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
-
-CommandResult vaebench(const std::string& args) { return run(std::string(VAEBENCH_EXE) + " " + args); }
-
-std::filesystem::path fresh_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("vaebench-test-" + name + "-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+using vae::testing::CommandResult;
+using vae::testing::fresh_dir;
+using vae::testing::run;
+using vae::testing::vaebench;
 
 TEST(Cli, IllegalModelOptionsAreRefusedWithTheOptionNamed) {
   const std::pair<const char*, const char*> cases[] = {

@@ -14,5 +14,6 @@ struct Subcommand {
 Subcommand add_info_command(CLI::App& app);
 Subcommand add_backends_command(CLI::App& app);
 Subcommand add_validate_command(CLI::App& app);
+Subcommand add_train_command(CLI::App& app);
 
 }  // namespace vae::cli

@@ -42,6 +42,7 @@ enum RngStream : uint64_t {
   kStreamFdEntriesBase = 7000,    // + tensor index: which entries a finite-difference check samples
   kStreamFdDirectionBase = 8000,  // + tensor index: its random direction
   kStreamBinarizeBase = 1ull << 40,  // + epoch: pixel binarization draws
+  kStreamShuffleBase = 1ull << 41,   // + epoch: the order of training images
 };
 
 }  // namespace vae

@@ -50,6 +50,13 @@ torch::Tensor reconstruction_nll(const VaeConfig& c, const torch::Tensor& logits
 
 }  // namespace
 
+Encoding encode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x) {
+  const Encoded e = encode(c, p, x, torch::zeros({1, x.size(0), c.latent}, x.options()));
+  return {e.mu, e.logvar};
+}
+
+torch::Tensor decode_logits(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z) { return decode(c, p, z); }
+
 ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat) {
   TORCH_CHECK(flat.dim() == 1 && flat.numel() == int64_t(layout.total()), "flat parameter tensor must have ",
               layout.total(), " elements, has shape ", flat.sizes());

@@ -22,6 +22,15 @@ struct ParamTensors {
 };
 ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat);
 
+// The encoder's q(z|x) parameters for x [B, D]: mu and log-variance, [B, Z] each.
+struct Encoding {
+  torch::Tensor mu, logvar;
+};
+Encoding encode(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x);
+
+// Decoder logits [..., D] for latent codes z [..., Z].
+torch::Tensor decode_logits(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& z);
+
 // x [B, D], eps [K, B, Z]
 Losses forward(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps);
 

@@ -1,0 +1,74 @@
+#include "train/pictures.h"
+
+#include <filesystem>
+
+#include "common/counter_rng.h"
+#include "pictures/canvas.h"
+#include "pictures/png.h"
+
+namespace vae {
+
+namespace {
+
+constexpr uint64_t kStreamPictures = 9000;  // counter-RNG stream for the prior samples
+
+std::string write(const std::string& dir, const std::string& name, const Image& image) {
+  write_png((std::filesystem::path(dir) / name).string(), image);
+  return name;
+}
+
+}  // namespace
+
+std::vector<std::string> write_pictures(const std::string& dir, const Evaluator& evaluator,
+                                        const std::vector<double>& params, const VaeConfig& config,
+                                        const Split& test, Binarize binarize, uint64_t seed) {
+  const int h = int(test.rows), w = int(test.cols), z = config.latent;
+  std::vector<std::string> written;
+
+  std::vector<float> prior(size_t(64) * size_t(z));
+  for (size_t i = 0; i < prior.size(); ++i) prior[i] = float(counter_normal(seed, kStreamPictures, i));
+  written.push_back(write(dir, "samples.png", image_grid(evaluator.decode_mean(params, prior).data(), 64, h, w, 8)));
+
+  std::vector<size_t> first(32);
+  for (size_t i = 0; i < first.size(); ++i) first[i] = i;
+  std::vector<double> originals(first.size() * test.dim());
+  gather_scaled(test, first, originals.data());
+  const std::vector<float> originals_f(originals.begin(), originals.end());
+  const std::vector<float> recon = evaluator.decode_mean(params, evaluator.encode_mean(params, test, first, binarize, seed));
+  written.push_back(write(dir, "reconstructions.png", comparison_grid(originals_f.data(), recon.data(), 32, h, w, 8)));
+
+  // Pairs of consecutive test digits (different classes, as the test set is shuffled).
+  constexpr int kRows = 8, kSteps = 10;
+  std::vector<size_t> ends;
+  for (int r = 0; r < 2 * kRows; ++r) ends.push_back(size_t(100 + r));
+  const std::vector<float> mu = evaluator.encode_mean(params, test, ends, binarize, seed);
+  std::vector<float> path;
+  for (int r = 0; r < kRows; ++r)
+    for (int s = 0; s < kSteps; ++s) {
+      const float t = float(s) / float(kSteps - 1);
+      for (int j = 0; j < z; ++j)
+        path.push_back((1 - t) * mu[size_t(2 * r) * size_t(z) + size_t(j)] + t * mu[size_t(2 * r + 1) * size_t(z) + size_t(j)]);
+    }
+  written.push_back(write(dir, "interpolations.png",
+                          image_grid(evaluator.decode_mean(params, path).data(), kRows * kSteps, h, w, kSteps)));
+
+  if (z == 2) {
+    std::vector<size_t> all(test.count);
+    for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+    const std::vector<float> xy = evaluator.encode_mean(params, test, all, binarize, seed);
+    written.push_back(write(dir, "latent_scatter.png",
+                            scatter_plot(xy.data(), test.labels.data(), int(test.count), -3.f, 3.f, 512)));
+    constexpr int kGrid = 20;
+    std::vector<float> grid;
+    for (int r = 0; r < kGrid; ++r)      // top row = largest z2, as on a plot
+      for (int c = 0; c < kGrid; ++c) {
+        grid.push_back(-3.f + 6.f * float(c) / float(kGrid - 1));
+        grid.push_back(3.f - 6.f * float(r) / float(kGrid - 1));
+      }
+    written.push_back(write(dir, "manifold.png",
+                            image_grid(evaluator.decode_mean(params, grid).data(), kGrid * kGrid, h, w, kGrid, 0)));
+  }
+  return written;
+}
+
+}  // namespace vae

@@ -1,0 +1,268 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "backend/registry.h"
+#include "cli/progress.h"
+#include "common/counter_rng.h"
+#include "common/error.h"
+#include "io/atomic_file.h"
+#include "model/checkpoint.h"
+#include "train/evaluator.h"
+#include "train/pictures.h"
+
+namespace vae {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The order of the training images in `epoch`: Fisher-Yates driven by the counter RNG, so it
+// depends only on (seed, epoch) -- a resumed run shuffles exactly as an uninterrupted one.
+std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  for (size_t i = n; i > 1; --i) {
+    const size_t j = counter_bits(seed, kStreamShuffleBase + uint64_t(epoch), i) % i;
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+nlohmann::json metrics_json(const TestMetrics& m) {
+  return {{"loss", m.loss},         {"recon", m.recon},   {"kl", m.kl},
+          {"mu_mean", m.mu_mean},   {"mu_rms", m.mu_rms}, {"sigma_mean", m.sigma_mean},
+          {"active_units", m.active_units}};
+}
+
+// The training options a resumed run must share with its checkpoint: those that decide which
+// images and which noise each step sees. Backend, device, precision, epochs and Adam's
+// hyper-parameters may change on resume (fine-tuning with a lower learning rate is common).
+nlohmann::json must_match_on_resume(const nlohmann::json& training) {
+  nlohmann::json j;
+  for (const char* k : {"batch", "seed", "kl_warmup_steps", "binarize"}) j[k] = training.at(k);
+  return j;
+}
+
+void write_history(const TrainOptions& o, const nlohmann::json& history) {
+  write_file_atomically((std::filesystem::path(o.out_dir) / "history.json").string(),
+                        [&](std::ostream& os) { os << history.dump(2) << "\n"; });
+}
+
+}  // namespace
+
+nlohmann::json to_json(const TrainOptions& o) {
+  return {{"backend", o.backend},
+          {"device", o.device},
+          {"precision", o.precision},
+          {"epochs", o.epochs},
+          {"batch", o.batch},
+          {"lr", o.adam.lr},
+          {"beta1", o.adam.beta1},
+          {"beta2", o.adam.beta2},
+          {"adam_eps", o.adam.eps},
+          {"kl_warmup_steps", o.kl_warmup_steps},
+          {"iw_samples", o.iw_samples},
+          {"binarize", to_string(o.binarize)},
+          {"seed", o.seed},
+          {"out_dir", o.out_dir},
+          {"resume", o.resume},
+          {"pictures", o.pictures},
+          {"check_every", o.check_every}};
+}
+
+std::string checkpoint_path(const TrainOptions& o) {
+  return (std::filesystem::path(o.out_dir) / "checkpoint.safetensors").string();
+}
+
+int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, const nlohmann::json& manifest,
+          nlohmann::json& history, std::ostream& log) {
+  if (o.epochs < 1) throw Error("--epochs: must be >= 1, got " + std::to_string(o.epochs));
+  if (o.batch < 1) throw Error("--batch: must be >= 1, got " + std::to_string(o.batch));
+  if (!(o.adam.lr > 0)) throw Error("--lr: must be > 0");
+  if (o.kl_warmup_steps < 0) throw Error("--kl-warmup: must be >= 0");
+  if (o.iw_samples < 0) throw Error("--iw-samples: must be >= 0");
+  if (data.train.dim() != size_t(config.input_dim))
+    throw Error("dataset: images have " + std::to_string(data.train.dim()) + " pixels, the model expects " +
+                std::to_string(config.input_dim));
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  if (ec) throw Error("--out " + o.out_dir + ": cannot create directory: " + ec.message());
+
+  const std::unique_ptr<Backend> backend = create_backend(o.backend, config, o.device, o.precision);
+  const bool on_cuda = backend->device().rfind("cuda", 0) == 0;
+  const int check_every = o.check_every > 0 ? o.check_every : (on_cuda ? 50 : 1);
+  const Evaluator evaluator(config, backend->device(), o.precision == "fp64" ? torch::kFloat64 : torch::kFloat32);
+  const std::string ck_path = checkpoint_path(o);
+
+  history = {{"format", "vaebench training history v1"},
+             {"manifest", manifest},
+             {"config", to_json(config)},
+             {"training", to_json(o)},
+             {"backend", {{"name", backend->name()},
+                          {"device", backend->device()},
+                          {"precision", backend->precision()},
+                          {"torch_threads", torch::get_num_threads()}}},
+             {"epochs", nlohmann::json::array()},
+             {"iw", nullptr},
+             {"pictures", nlohmann::json::array()},
+             {"checkpoint", ck_path},
+             {"diverged", nullptr},
+             {"resumed_from_epoch", nullptr}};
+
+  int first_epoch = 1;
+  double wall_before = 0;  // training wall time of the epochs before a resume
+  if (o.resume) {
+    if (!std::filesystem::exists(ck_path)) throw Error("--resume: no checkpoint at " + ck_path);
+    const Checkpoint ck = load_checkpoint(ck_path);
+    if (to_json(ck.config) != to_json(config))
+      throw Error("--resume: " + ck_path + " holds a " + ck.config.summary() + " model, not " + config.summary());
+    const auto meta = [&](const char* key) -> const std::string& {
+      const auto it = ck.extra_metadata.find(key);
+      if (it == ck.extra_metadata.end()) throw Error(ck_path + ": not a training checkpoint (no '" + key + "' entry)");
+      return it->second;
+    };
+    const nlohmann::json trained_with = nlohmann::json::parse(meta("training"));
+    if (must_match_on_resume(to_json(o)) != must_match_on_resume(trained_with))
+      throw Error("--resume: " + ck_path + " was trained with " + must_match_on_resume(trained_with).dump() +
+                  ", this run asks for " + must_match_on_resume(to_json(o)).dump() +
+                  "; batch, seed, KL warm-up and binarization must stay the same");
+    if (trained_with.at("lr") != o.adam.lr || trained_with.at("beta1") != o.adam.beta1 ||
+        trained_with.at("beta2") != o.adam.beta2 || trained_with.at("adam_eps") != o.adam.eps)
+      log << "note: Adam's hyper-parameters differ from the checkpoint's (lr " << trained_with.at("lr") << " -> "
+          << o.adam.lr << "); the moments carry over\n";
+    if (meta("dataset_sha256") != data.combined_sha256)
+      throw Error("--resume: " + ck_path + " was trained on another dataset (SHA-256 " + meta("dataset_sha256") + ")");
+    if (!ck.adam) throw Error(ck_path + ": no Adam state to resume from");
+    backend->set_params(ck.params);
+    backend->set_adam_state(*ck.adam);
+    history["epochs"] = nlohmann::json::parse(meta("history"));
+    first_epoch = std::stoi(meta("epoch")) + 1;
+    if (!history["epochs"].empty()) wall_before = history["epochs"].back()["wall_seconds"].get<double>();
+    history["resumed_from_epoch"] = first_epoch - 1;
+    log << "resuming from " << ck_path << ": epoch " << first_epoch - 1 << ", step " << ck.adam->step << "\n";
+    if (first_epoch > o.epochs) log << "the checkpoint already has " << first_epoch - 1 << " epochs; nothing to train\n";
+  }
+
+  log << "training " << config.summary() << " with " << backend->name() << " on " << backend->device() << " ("
+      << backend->precision() << "), " << o.epochs << " epochs of " << data.train.count << " " << data.identity
+      << " images, batch " << o.batch << ", Adam lr " << o.adam.lr << "\n";
+  backend->set_train_data(data.train, o.binarize, o.seed);
+  const size_t n = data.train.count;
+  int64_t step = backend->adam_state().step;
+  const auto start = Clock::now();
+
+  for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
+    const std::vector<size_t> order = epoch_order(n, o.seed, epoch);
+    Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), int64_t(n), std::cerr);
+    TrainSums sums;
+    const auto add = [&](const TrainSums& s) {
+      sums.images += s.images;
+      sums.recon += s.recon;
+      sums.kl += s.kl;
+      sums.loss += s.loss;
+    };
+    const auto epoch_start = Clock::now();
+    std::optional<NonFinite> bad;
+    for (size_t begin = 0; begin < n && !bad; begin += size_t(o.batch)) {
+      const std::vector<size_t> idx(order.begin() + long(begin), order.begin() + long(std::min(n, begin + size_t(o.batch))));
+      StepOptions so;
+      so.adam = o.adam;
+      so.noise_seed = o.seed;
+      so.kl_weight = o.kl_warmup_steps > 0 ? std::min(1.0, double(step + 1) / double(o.kl_warmup_steps)) : 1.0;
+      backend->train_batch(idx, uint64_t(epoch), so);
+      ++step;
+      if (step % check_every == 0 || begin + size_t(o.batch) >= n) {
+        bad = backend->first_nonfinite();
+        add(backend->take_train_sums());
+        progress.update(int64_t(std::min(n, begin + size_t(o.batch))),
+                        "loss " + fixed(sums.loss / double(std::max<int64_t>(1, sums.images)), 2));
+      }
+    }
+    if (bad) {
+      progress.finish("diverged");
+      const int64_t good_epoch = epoch - 1;
+      history["diverged"] = {{"step", bad->step}, {"epoch", epoch}, {"quantities", bad->quantities}};
+      write_history(o, history);
+      log << "training diverged at step " << bad->step << " (epoch " << epoch << "): non-finite " << bad->quantities
+          << "\n";
+      if (good_epoch >= 1 && std::filesystem::exists(ck_path))
+        log << "the last good checkpoint is " << ck_path << " (after epoch " << good_epoch << "), left as it was\n";
+      else
+        log << "no epoch completed, so no checkpoint was written\n";
+      return 1;
+    }
+    const double train_seconds = seconds_since(epoch_start);
+    const double samples_per_second = double(sums.images) / train_seconds;
+    progress.finish("loss " + fixed(sums.loss / double(sums.images), 2));
+
+    const auto eval_start = Clock::now();
+    const std::vector<double> params = backend->params();
+    const TestMetrics test = evaluator.test_metrics(params, data.test, o.binarize, o.seed, o.seed + 1);
+    const double eval_seconds = seconds_since(eval_start);
+    const double images = double(sums.images);
+    const nlohmann::json record = {
+        {"epoch", epoch},
+        {"step", step},
+        {"train", {{"loss", sums.loss / images}, {"recon", sums.recon / images}, {"kl", sums.kl / images}}},
+        {"test", metrics_json(test)},
+        {"samples_per_second", samples_per_second},
+        {"train_seconds", train_seconds},
+        {"eval_seconds", eval_seconds},
+        {"wall_seconds", wall_before + seconds_since(start)}};
+    history["epochs"].push_back(record);
+    log << "epoch " << epoch << "/" << o.epochs << ": train loss " << fixed(sums.loss / images, 2) << " (recon "
+        << fixed(sums.recon / images, 2) << ", KL " << fixed(sums.kl / images, 2) << "), test loss "
+        << fixed(test.loss, 2) << " (recon " << fixed(test.recon, 2) << ", KL " << fixed(test.kl, 2) << "), mu rms "
+        << fixed(test.mu_rms, 3) << ", sigma " << fixed(test.sigma_mean, 3) << ", active units " << test.active_units
+        << "/" << config.latent << ", " << fixed(samples_per_second, 0) << " samples/s\n";
+
+    Checkpoint ck;
+    ck.config = config;
+    ck.params = params;
+    ck.adam = backend->adam_state();
+    ck.extra_metadata = {{"epoch", std::to_string(epoch)},
+                         {"training", to_json(o).dump()},
+                         {"history", history["epochs"].dump()},
+                         {"backend", backend->name()},
+                         {"dataset", data.identity},
+                         {"dataset_sha256", data.combined_sha256}};
+    save_checkpoint(ck_path, ck, o.precision == "fp64" ? DType::F64 : DType::F32);
+    write_history(o, history);
+  }
+
+  const std::vector<double> params = backend->params();
+  if (o.iw_samples > 0) {
+    const auto t = Clock::now();
+    const double nll = evaluator.iw_nll(params, data.test, o.binarize, o.seed, o.iw_samples, o.seed + 2);
+    history["iw"] = {{"samples", o.iw_samples}, {"test_nll", nll}, {"seconds", seconds_since(t)}};
+    log << "importance-weighted test NLL (S=" << o.iw_samples << "): " << fixed(nll, 2) << " nats per image ("
+        << fixed(seconds_since(t), 1) << " s)\n";
+  }
+  if (o.pictures) {
+    for (const std::string& f : write_pictures(o.out_dir, evaluator, params, config, data.test, o.binarize, o.seed))
+      history["pictures"].push_back(f);
+    log << "pictures: " << o.out_dir << "/{" << [&] {
+      std::string s;
+      for (const auto& f : history["pictures"]) s += (s.empty() ? "" : ",") + f.get<std::string>();
+      return s;
+    }() << "}\n";
+  }
+  write_history(o, history);
+  return 0;
+}
+
+}  // namespace vae
