@@ -115,7 +115,7 @@ libtorch::Losses LibTorchBackend::step(const torch::Tensor& x, const torch::Tens
   if (adam) {
     ++adam_steps_;
     libtorch::adam_step(flat_, grad, adam_, adam_steps_, *adam);
-    record(l, grad, torch::scalar_tensor(adam_steps_, torch::kInt64));
+    record(l, grad, torch::full({}, adam_steps_, torch::TensorOptions().dtype(torch::kInt64).device(device_)));
     sum_images_ += l.recon.size(0);
   }
   return {l.recon.detach(), l.kl.detach(), l.loss.detach(), l.elbo.detach()};

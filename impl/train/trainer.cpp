@@ -192,8 +192,7 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
                         "loss " + fixed(sums.loss / double(std::max<int64_t>(1, sums.images)), 2));
       }
     }
-    if (bad) {
-      progress.finish("diverged");
+    if (bad) {  // (no progress.finish: it would report the whole epoch as done)
       const int64_t good_epoch = epoch - 1;
       history["diverged"] = {{"step", bad->step}, {"epoch", epoch}, {"quantities", bad->quantities}};
       write_history(o, history);
