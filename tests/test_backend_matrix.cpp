@@ -10,6 +10,7 @@
 
 #ifndef VAE_TEST_DEVICE
 #define VAE_TEST_DEVICE "cpu"
+#define VAE_TEST_PREFIX Cpu
 #endif
 
 namespace vae {
@@ -64,7 +65,8 @@ TEST_P(BackendMatrix, MatchesTheReference) {
   EXPECT_TRUE(r.passed);
 }
 
-INSTANTIATE_TEST_SUITE_P(Matrix, BackendMatrix, ::testing::ValuesIn(entries()), [](const auto& info) {
+// The prefix keeps the CPU and GPU builds' test names apart in ctest.
+INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, BackendMatrix, ::testing::ValuesIn(entries()), [](const auto& info) {
   std::string s = info.param.backend + "_" + info.param.precision + "_" + info.param.vcase.name;
   for (char& ch : s)
     if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';

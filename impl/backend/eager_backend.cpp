@@ -20,18 +20,8 @@ class EagerBackend final : public LibTorchBackend {
 }  // namespace
 
 BackendInfo eager_backend_info() {
-  BackendInfo info;
-  info.name = "libtorch-eager";
-  info.description = "LibTorch eager ops and autograd, Adam as torch.optim.Adam";
-  info.devices = {"cpu", "cuda"};
-  info.precisions = {"fp32", "fp64", "tf32"};
-  info.usable = [](const std::string& device, std::string& reason) {
-    return device == "cpu" || torch_cuda_usable(reason);
-  };
-  info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
-    return std::unique_ptr<Backend>(new EagerBackend(config, device, precision));
-  };
-  return info;
+  return cpu_and_cuda_backend_info<EagerBackend>("libtorch-eager",
+                                                 "LibTorch eager ops and autograd, Adam as torch.optim.Adam");
 }
 
 }  // namespace vae

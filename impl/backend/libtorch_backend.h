@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "backend/backend.h"
+#include "backend/registry.h"
 #include "libtorch/torch_adam.h"
 #include "libtorch/vae_math.h"
 
@@ -25,6 +26,24 @@ torch::Device parse_torch_device(const std::string& device);
 
 // Whether LibTorch sees a CUDA device; on false, `reason` says why.
 bool torch_cuda_usable(std::string& reason);
+
+// Registry entry of a LibTorch backend class B(config, device, precision) that runs on the CPU
+// and, when LibTorch sees one, on CUDA.
+template <typename B>
+BackendInfo cpu_and_cuda_backend_info(std::string name, std::string description) {
+  BackendInfo info;
+  info.name = std::move(name);
+  info.description = std::move(description);
+  info.devices = {"cpu", "cuda"};
+  info.precisions = {"fp32", "fp64", "tf32"};
+  info.usable = [](const std::string& device, std::string& reason) {
+    return device == "cpu" || torch_cuda_usable(reason);
+  };
+  info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
+    return std::unique_ptr<Backend>(new B(config, device, precision));
+  };
+  return info;
+}
 
 class LibTorchBackend : public Backend {
  public:

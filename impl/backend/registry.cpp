@@ -24,6 +24,19 @@ const std::vector<BackendInfo>& registered_backends() {
   return backends;
 }
 
+std::string usable_backends_summary() {
+  std::vector<std::string> entries;
+  for (const BackendInfo& info : registered_backends()) {
+    std::vector<std::string> devices;
+    for (const std::string& d : info.devices) {
+      std::string reason;
+      if (info.usable(d, reason)) devices.push_back(d);
+    }
+    entries.push_back(info.name + " (" + (devices.empty() ? std::string("nothing here") : join(devices)) + ")");
+  }
+  return join(entries);
+}
+
 std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig& config,
                                         const std::string& device, const std::string& precision) {
   std::vector<std::string> names;
@@ -33,7 +46,7 @@ std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig
     std::string reason;
     if (!info.usable(device, reason))
       throw Error("--backend " + name + " --device " + device + ": not usable here (" + reason +
-                  "); it supports devices: " + join(info.devices));
+                  "); usable here: " + usable_backends_summary());
     bool precision_ok = false;
     for (const auto& p : info.precisions) precision_ok |= p == precision;
     if (!precision_ok)

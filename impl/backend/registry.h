@@ -24,6 +24,9 @@ struct BackendInfo {
 // Every backend compiled into this build, in a fixed order.
 const std::vector<BackendInfo>& registered_backends();
 
+// "reference (cpu), libtorch-eager (cpu), ..." : every backend with the devices it can use here.
+std::string usable_backends_summary();
+
 // Throws vae::Error listing the registered names, or the usable devices, when the request
 // cannot be met here.
 std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig& config,

@@ -86,18 +86,8 @@ class TorchScriptBackend final : public LibTorchBackend {
 }  // namespace
 
 BackendInfo torchscript_backend_info() {
-  BackendInfo info;
-  info.name = "torchscript";
-  info.description = "TorchScript JIT (deprecated upstream, shipped in LibTorch 2.11), source compiled in-process";
-  info.devices = {"cpu", "cuda"};
-  info.precisions = {"fp32", "fp64", "tf32"};
-  info.usable = [](const std::string& device, std::string& reason) {
-    return device == "cpu" || torch_cuda_usable(reason);
-  };
-  info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
-    return std::unique_ptr<Backend>(new TorchScriptBackend(config, device, precision));
-  };
-  return info;
+  return cpu_and_cuda_backend_info<TorchScriptBackend>(
+      "torchscript", "TorchScript JIT (deprecated upstream, shipped in LibTorch 2.11), source compiled in-process");
 }
 
 }  // namespace vae

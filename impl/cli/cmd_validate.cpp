@@ -104,7 +104,9 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
     }
     for (const std::string& wanted : o.backends)
       if (wanted == info.name) {
-        if (!usable) throw Error("--backend " + wanted + " --device " + o.device + ": not usable here (" + reason + ")");
+        if (!usable)
+          throw Error("--backend " + wanted + " --device " + o.device + ": not usable here (" + reason +
+                      "); usable here: " + usable_backends_summary());
         if (!has_precision) throw Error("--precision " + o.precision + ": not supported by backend " + wanted);
         names.push_back(wanted);
       }
