@@ -7,6 +7,7 @@
 
 #include "backend/registry.h"
 #include "common/error.h"
+#include "backend_checks.h"
 #include "compare.h"
 #include "tolerances.h"
 
@@ -151,6 +152,64 @@ TEST(TrainingPath, NonFiniteLossAndGradientAreReportedWithTheStep) {
     EXPECT_NE(bad->quantities.find("gradient ("), std::string::npos) << name << ": " << bad->quantities;
     EXPECT_NE(bad->quantities.find("dec.out.bias"), std::string::npos) << name << ": " << bad->quantities;
   }
+}
+
+// A backend that is right except for a small error in one place: the checks must say where.
+class SkewedBackend final : public Backend {
+ public:
+  SkewedBackend(const VaeConfig& c, double kl_skew, double grad_skew)
+      : Backend(c), inner_(create_backend("libtorch-eager", c, "cpu", "fp32")), kl_skew_(kl_skew), grad_skew_(grad_skew) {}
+  std::string name() const override { return "skewed"; }
+  std::string device() const override { return "cpu"; }
+  std::string precision() const override { return "fp32"; }
+
+ protected:
+  void set_params_impl(const std::vector<double>& p) override { inner_->set_params(p); }
+  std::vector<double> params_impl() const override { return inner_->params(); }
+  AdamState adam_state_impl() const override { return inner_->adam_state(); }
+  void set_adam_state_impl(const AdamState& s) override { inner_->set_adam_state(s); }
+  BatchLosses evaluate_impl(const std::vector<double>& x, int b, const std::vector<double>& eps) override {
+    return skew(inner_->evaluate(x, b, eps));
+  }
+  BatchLosses gradients_impl(const std::vector<double>& x, int b, const std::vector<double>& eps,
+                             std::vector<double>& grad) override {
+    BatchLosses l = skew(inner_->gradients(x, b, eps, grad));
+    const ParamView& v = layout().view("enc.mu.bias");
+    for (size_t i = v.offset; i < v.offset + v.size; ++i) grad[i] *= 1 + grad_skew_;
+    return l;
+  }
+  BatchLosses train_step_impl(const std::vector<double>& x, int b, const std::vector<double>& eps,
+                              const AdamOptions& a) override {
+    return skew(inner_->train_step(x, b, eps, a));
+  }
+  void train_batch_impl(const std::vector<size_t>&, uint64_t, const StepOptions&) override {}
+  TrainSums take_train_sums_impl() override { return {}; }
+  std::optional<NonFinite> first_nonfinite_impl() override { return std::nullopt; }
+
+ private:
+  BatchLosses skew(BatchLosses l) const {
+    for (double& k : l.kl) k *= 1 + kl_skew_;
+    return l;
+  }
+  std::unique_ptr<Backend> inner_;
+  double kl_skew_, grad_skew_;
+};
+
+TEST(BackendChecks, CatchSmallErrorsAndNameTheQuantity) {
+  const ValidationCase c{"skewed", small_config(), 16};
+  const CaseInputs in = make_inputs(c, &mnist(), Binarize::None);
+  const ExpectedOutputs expected = expected_outputs(c, in, 2);
+  const auto failing = [&](double kl_skew, double grad_skew) {
+    SkewedBackend b(c.config, kl_skew, grad_skew);
+    std::vector<std::string> names;
+    for (const Comparison& cmp : check_backend(b, c, in, expected).comparisons)
+      if (!cmp.passed) names.push_back(cmp.quantity);
+    return names;
+  };
+  EXPECT_EQ(failing(0, 0), std::vector<std::string>{});
+  // 1e-3 relative in the KL (10x its fp32 bound), 1e-4 in one gradient tensor (5x its bound).
+  EXPECT_EQ(failing(1e-3, 0), std::vector<std::string>{"kl"});
+  EXPECT_EQ(failing(0, 1e-4), std::vector<std::string>{"grad.enc.mu.bias"});
 }
 
 TEST(TrainingPath, BadRequestsNameWhatIsWrong) {
