@@ -14,27 +14,14 @@
 #include "common/error.h"
 #include "pictures/canvas.h"
 #include "pictures/png.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace vae;
 
 namespace {
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vae_pic_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  size_t entries() const { return static_cast<size_t>(std::distance(fs::directory_iterator(path_), {})); }
-
- private:
-  fs::path path_;
-};
+using vae::testing::TempDir;
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -78,7 +65,7 @@ TEST(Png, GreyAndRgbRoundTrip) {
     EXPECT_EQ(back.channels, channels);
     EXPECT_EQ(back.pixels, img.pixels);
   }
-  EXPECT_EQ(dir.entries(), 2u);  // no temp files left behind
+  EXPECT_EQ(dir.listing().size(), 2u);  // no temp files left behind
 }
 
 TEST(Png, EncodeProducesPngSignature) {
@@ -109,7 +96,7 @@ TEST(Png, WriteToMissingDirectoryNamesPathAndLeavesNothing) {
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(path));
-  EXPECT_EQ(dir.entries(), 0u);
+  EXPECT_EQ(dir.listing().size(), 0u);
 }
 
 TEST(Png, WriteOfBadImageNamesPath) {

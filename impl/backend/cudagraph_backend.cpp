@@ -28,10 +28,6 @@ class CudaGraphBackend final : public LibTorchBackend {
   std::string name() const override { return "libtorch-cudagraph"; }
 
  protected:
-  libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x, const torch::Tensor& eps) override {
-    return libtorch::forward(config(), libtorch::view_params(layout(), flat), x, eps);
-  }
-
   void set_adam_state_impl(const AdamState& s) override {
     LibTorchBackend::set_adam_state_impl(s);
     if (step_t_.defined()) step_t_.fill_(double(s.step));

@@ -6,15 +6,11 @@ namespace vae {
 
 namespace {
 
+// The LibTorch base as it is: eager math, autograd, Python-rounding Adam.
 class EagerBackend final : public LibTorchBackend {
  public:
   using LibTorchBackend::LibTorchBackend;
   std::string name() const override { return "libtorch-eager"; }
-
- protected:
-  libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x, const torch::Tensor& eps) override {
-    return libtorch::forward(config(), libtorch::view_params(layout(), flat), x, eps);
-  }
 };
 
 }  // namespace

@@ -104,6 +104,11 @@ void LibTorchBackend::set_adam_state_impl(const AdamState& s) {
   last_grad_ = torch::Tensor();
 }
 
+libtorch::Losses LibTorchBackend::compute_losses(const torch::Tensor& flat, const torch::Tensor& x,
+                                                 const torch::Tensor& eps) {
+  return libtorch::forward(config(), libtorch::view_params(layout(), flat), x, eps);
+}
+
 libtorch::Losses LibTorchBackend::step(const torch::Tensor& x, const torch::Tensor& eps, double kl_weight,
                                        const AdamOptions* adam) {
   apply_matmul_precision();
@@ -163,27 +168,25 @@ void LibTorchBackend::set_train_data_impl() {
   if (train_binarize() == Binarize::Dynamic) return;  // a fresh draw each epoch: gathered on the host per step
   // Resident on the device, already scaled (or statically binarized) exactly as the host
   // gather would do it, so a step is one index_select.
-  const Split& split = train_split();
-  std::vector<size_t> all(split.count);
+  std::vector<size_t> all(train_split().count);
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-  const int64_t n = int64_t(split.count), d = int64_t(split.dim());
-  torch::Tensor host = torch::empty({n, d}, torch::TensorOptions().dtype(precision_.dtype));
-  if (precision_.dtype == torch::kFloat64) gather_train_images(all, 0, host.data_ptr<double>());
-  else gather_train_images(all, 0, host.data_ptr<float>());
-  train_images_ = host.to(device_);
+  train_images_ = host_images(all, 0).to(device_);
+}
+
+torch::Tensor LibTorchBackend::host_images(const std::vector<size_t>& indices, uint64_t epoch) const {
+  torch::Tensor host = torch::empty({int64_t(indices.size()), int64_t(config().input_dim)},
+                                    torch::TensorOptions().dtype(precision_.dtype));
+  if (precision_.dtype == torch::kFloat64) gather_train_images(indices, epoch, host.data_ptr<double>());
+  else gather_train_images(indices, epoch, host.data_ptr<float>());
+  return host;
 }
 
 torch::Tensor LibTorchBackend::gather_batch(const std::vector<size_t>& indices, uint64_t epoch) {
-  const int64_t b = int64_t(indices.size()), d = config().input_dim;
-  if (train_images_.defined()) {
-    std::vector<int64_t> idx(indices.begin(), indices.end());
-    const torch::Tensor index = torch::from_blob(idx.data(), {b}, torch::kInt64).to(device_, false, true);
-    return train_images_.index_select(0, index);
-  }
-  torch::Tensor host = torch::empty({b, d}, torch::TensorOptions().dtype(precision_.dtype));
-  if (precision_.dtype == torch::kFloat64) gather_train_images(indices, epoch, host.data_ptr<double>());
-  else gather_train_images(indices, epoch, host.data_ptr<float>());
-  return host.to(device_);
+  if (!train_images_.defined()) return host_images(indices, epoch).to(device_);
+  std::vector<int64_t> idx(indices.begin(), indices.end());
+  const torch::Tensor index =
+      torch::from_blob(idx.data(), {int64_t(idx.size())}, torch::kInt64).to(device_, false, true);
+  return train_images_.index_select(0, index);
 }
 
 torch::Tensor LibTorchBackend::step_noise(int batch, const StepOptions& o) const {

@@ -54,9 +54,9 @@ class LibTorchBackend : public Backend {
 
  protected:
   // Per-image recon and KL ([B] each) from the flat parameters; x [B, D], eps [K, B, Z].
-  // Autograd must be able to differentiate it with respect to `flat`.
-  virtual libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x,
-                                          const torch::Tensor& eps) = 0;
+  // Autograd must be able to differentiate it with respect to `flat`. The default is the
+  // eager math (libtorch/vae_math); the TorchScript backend runs its scripted function.
+  virtual libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x, const torch::Tensor& eps);
 
   void set_params_impl(const std::vector<double>& flat) override;
   std::vector<double> params_impl() const override;
@@ -81,6 +81,8 @@ class LibTorchBackend : public Backend {
   // The training batch for `indices`: gathered on the device from the resident split (or on
   // the host for dynamic binarization) into x [B, D]; eps [K, B, Z] from the counter RNG.
   torch::Tensor gather_batch(const std::vector<size_t>& indices, uint64_t epoch);
+  // The images `indices` gathered on the host as the training data says, [n, D] in the dtype.
+  torch::Tensor host_images(const std::vector<size_t>& indices, uint64_t epoch) const;
   torch::Tensor step_noise(int batch, const StepOptions& options) const;
 
   // Forward, gradient of sum_b loss_b, then (when `adam`) one Adam step; records running

@@ -1,7 +1,7 @@
 // vaebench train: train on MNIST (or Fashion-MNIST) with any backend; per-epoch history,
 // checkpoints and --resume, importance-weighted test NLL, pictures.
-#include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <torch/torch.h>
 
@@ -10,7 +10,6 @@
 #include "cli/model_options.h"
 #include "common/error.h"
 #include "io/atomic_file.h"
-#include "model/checkpoint.h"
 #include "train/trainer.h"
 
 namespace vae::cli {
@@ -29,19 +28,14 @@ struct TrainCliOptions {
 
 // With --resume, options the user did not set come from the checkpoint, so that
 // `vaebench train --resume --epochs 20` carries on exactly as the run was started.
-void take_from_checkpoint(const CLI::App& app, TrainCliOptions& o, VaeConfig& config) {
-  const std::string path = checkpoint_path(o.train);
-  if (!std::filesystem::exists(path)) throw Error("--resume: no checkpoint at " + path);
-  const Checkpoint ck = load_checkpoint(path);
+void take_from_checkpoint(const CLI::App& app, const TrainingCheckpoint& ck, TrainCliOptions& o, VaeConfig& config) {
   // The model comes from the checkpoint unless it is described again (then it must match).
   bool described = false;
   for (const char* name : {"--hidden", "--decoder-hidden", "--latent", "--activation", "--likelihood", "--beta",
                            "--samples", "--init", "--seed"})
     described |= app.count(name) > 0;
-  if (!described) config = ck.config;
-  const auto it = ck.extra_metadata.find("training");
-  if (it == ck.extra_metadata.end()) throw Error(path + ": not a training checkpoint (no 'training' entry)");
-  const nlohmann::json t = nlohmann::json::parse(it->second);
+  if (!described) config = ck.checkpoint.config;
+  const nlohmann::json& t = ck.training;
   if (app.count("--batch") == 0) o.train.batch = t.at("batch");
   if (app.count("--seed") == 0) o.train.seed = t.at("seed");
   if (app.count("--lr") == 0) o.train.adam.lr = t.at("lr");
@@ -65,10 +59,15 @@ int run_train(const CLI::App& app, TrainCliOptions& o) {
   const bool cuda = t.device.rfind("cuda", 0) == 0;
   t.iw_samples = o.iw_samples >= 0 ? o.iw_samples : (cuda ? 5000 : 200);
   if (t.out_dir.empty()) t.out_dir = "results/train-" + t.backend + "-" + (cuda ? std::string("cuda") : t.device);
-  if (t.resume) take_from_checkpoint(app, o, config);
+  std::optional<TrainingCheckpoint> resume_from;
+  if (t.resume) {
+    resume_from = load_training_checkpoint(t);
+    take_from_checkpoint(app, *resume_from, o, config);
+  }
 
   nlohmann::json history;
-  const int status = train(config, data, t, make_manifest(&data), history, std::cout);
+  const int status = train(config, data, t, make_manifest(&data), history, std::cout,
+                           resume_from ? &*resume_from : nullptr);
   if (!o.json_path.empty()) {
     write_file_atomically(o.json_path, [&](std::ostream& os) { os << history.dump(2) << "\n"; });
     std::cout << "wrote " << o.json_path << "\n";

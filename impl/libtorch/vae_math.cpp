@@ -22,13 +22,8 @@ struct Encoded {
 };
 
 Encoded encode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps) {
-  torch::Tensor h = x;
-  for (const auto& [w, b] : p.encoder_hidden) h = act(c.activation, torch::nn::functional::linear(h, w, b));
-  Encoded e;
-  e.mu = torch::nn::functional::linear(h, p.mu.first, p.mu.second);
-  e.logvar = torch::nn::functional::linear(h, p.logvar.first, p.logvar.second);
-  e.z = e.mu.unsqueeze(0) + torch::exp(0.5 * e.logvar).unsqueeze(0) * eps;
-  return e;
+  const Encoding q = libtorch::encode(c, p, x);
+  return {q.mu, q.logvar, q.mu.unsqueeze(0) + torch::exp(0.5 * q.logvar).unsqueeze(0) * eps};
 }
 
 torch::Tensor decode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z) {
@@ -51,8 +46,10 @@ torch::Tensor reconstruction_nll(const VaeConfig& c, const torch::Tensor& logits
 }  // namespace
 
 Encoding encode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x) {
-  const Encoded e = encode(c, p, x, torch::zeros({1, x.size(0), c.latent}, x.options()));
-  return {e.mu, e.logvar};
+  torch::Tensor h = x;
+  for (const auto& [w, b] : p.encoder_hidden) h = act(c.activation, torch::nn::functional::linear(h, w, b));
+  return {torch::nn::functional::linear(h, p.mu.first, p.mu.second),
+          torch::nn::functional::linear(h, p.logvar.first, p.logvar.second)};
 }
 
 torch::Tensor decode_logits(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z) { return decode(c, p, z); }
@@ -69,8 +66,10 @@ ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat) {
   return p;
 }
 
-Losses forward(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps) {
+Losses forward(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps,
+               Encoding* encoding) {
   const Encoded e = encode(c, p, x, eps);
+  if (encoding) *encoding = {e.mu, e.logvar};
   Losses l;
   l.recon = reconstruction_nll(c, decode(c, p, e.z), x).mean(0);
   l.kl = -0.5 * (1 + e.logvar - e.mu.square() - e.logvar.exp()).sum(-1);

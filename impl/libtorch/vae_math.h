@@ -31,8 +31,10 @@ Encoding encode(const VaeConfig& config, const ParamTensors& p, const torch::Ten
 // Decoder logits [..., D] for latent codes z [..., Z].
 torch::Tensor decode_logits(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& z);
 
-// x [B, D], eps [K, B, Z]
-Losses forward(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps);
+// x [B, D], eps [K, B, Z]. When `encoding` is given it also receives the encoder's mu and
+// log-variance (so an evaluation need not run the encoder twice).
+Losses forward(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps,
+               Encoding* encoding = nullptr);
 
 // log w for importance sampling, [B, S], and the per-image logmeanexp; eps [S, B, Z].
 torch::Tensor iw_log_likelihood(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x,

@@ -56,10 +56,10 @@ TestMetrics Evaluator::test_metrics(const std::vector<double>& params, const Spl
     const torch::Tensor x = images(split, idx, binarize, binarize_seed);
     torch::Tensor eps = torch::empty({config_.samples, int64_t(idx.size()), config_.latent}, torch::kFloat64);
     fill_eps(noise_seed, chunk, config_.samples, int(idx.size()), config_.latent, eps.data_ptr<double>());
-    const libtorch::Losses l = libtorch::forward(config_, p, x, eps.to(device_, dtype_));
+    libtorch::Encoding e;
+    const libtorch::Losses l = libtorch::forward(config_, p, x, eps.to(device_, dtype_), &e);
     recon += l.recon.sum().item<double>();
     kl += l.kl.sum().item<double>();
-    const libtorch::Encoding e = libtorch::encode(config_, p, x);
     mus.push_back(e.mu.to(torch::kFloat64));
     sigmas.push_back(torch::exp(0.5 * e.logvar).to(torch::kFloat64));
   }

@@ -31,11 +31,10 @@ std::vector<std::string> write_pictures(const std::string& dir, const Evaluator&
 
   std::vector<size_t> first(32);
   for (size_t i = 0; i < first.size(); ++i) first[i] = i;
-  std::vector<double> originals(first.size() * test.dim());
+  std::vector<float> originals(first.size() * test.dim());
   gather_scaled(test, first, originals.data());
-  const std::vector<float> originals_f(originals.begin(), originals.end());
   const std::vector<float> recon = evaluator.decode_mean(params, evaluator.encode_mean(params, test, first, binarize, seed));
-  written.push_back(write(dir, "reconstructions.png", comparison_grid(originals_f.data(), recon.data(), 32, h, w, 8)));
+  written.push_back(write(dir, "reconstructions.png", comparison_grid(originals.data(), recon.data(), 32, h, w, 8)));
 
   // Pairs of consecutive test digits (different classes, as the test set is shuffled).
   constexpr int kRows = 8, kSteps = 10;

@@ -88,8 +88,27 @@ std::string checkpoint_path(const TrainOptions& o) {
   return (std::filesystem::path(o.out_dir) / "checkpoint.safetensors").string();
 }
 
+TrainingCheckpoint load_training_checkpoint(const TrainOptions& o) {
+  const std::string path = checkpoint_path(o);
+  if (!std::filesystem::exists(path)) throw Error("--resume: no checkpoint at " + path);
+  TrainingCheckpoint t;
+  t.checkpoint = load_checkpoint(path);
+  const auto meta = [&](const char* key) -> const std::string& {
+    const auto it = t.checkpoint.extra_metadata.find(key);
+    if (it == t.checkpoint.extra_metadata.end())
+      throw Error(path + ": not a training checkpoint (no '" + key + "' entry)");
+    return it->second;
+  };
+  t.training = nlohmann::json::parse(meta("training"));
+  t.epochs = nlohmann::json::parse(meta("history"));
+  t.epoch = std::stoi(meta("epoch"));
+  t.dataset_sha256 = meta("dataset_sha256");
+  if (!t.checkpoint.adam) throw Error(path + ": no Adam state to resume from");
+  return t;
+}
+
 int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, const nlohmann::json& manifest,
-          nlohmann::json& history, std::ostream& log) {
+          nlohmann::json& history, std::ostream& log, const TrainingCheckpoint* resume_from) {
   if (o.epochs < 1) throw Error("--epochs: must be >= 1, got " + std::to_string(o.epochs));
   if (o.batch < 1) throw Error("--batch: must be >= 1, got " + std::to_string(o.batch));
   if (!(o.adam.lr > 0)) throw Error("--lr: must be > 0");
@@ -126,35 +145,29 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
   int first_epoch = 1;
   double wall_before = 0;  // training wall time of the epochs before a resume
   if (o.resume) {
-    if (!std::filesystem::exists(ck_path)) throw Error("--resume: no checkpoint at " + ck_path);
-    const Checkpoint ck = load_checkpoint(ck_path);
+    const TrainingCheckpoint loaded = resume_from ? TrainingCheckpoint{} : load_training_checkpoint(o);
+    const TrainingCheckpoint& r = resume_from ? *resume_from : loaded;
+    const Checkpoint& ck = r.checkpoint;
     if (to_json(ck.config) != to_json(config))
       throw Error("--resume: " + ck_path + " holds a " + ck.config.summary() + " model, not " + config.summary());
-    const auto meta = [&](const char* key) -> const std::string& {
-      const auto it = ck.extra_metadata.find(key);
-      if (it == ck.extra_metadata.end()) throw Error(ck_path + ": not a training checkpoint (no '" + key + "' entry)");
-      return it->second;
-    };
-    const nlohmann::json trained_with = nlohmann::json::parse(meta("training"));
-    if (must_match_on_resume(to_json(o)) != must_match_on_resume(trained_with))
-      throw Error("--resume: " + ck_path + " was trained with " + must_match_on_resume(trained_with).dump() +
+    if (must_match_on_resume(to_json(o)) != must_match_on_resume(r.training))
+      throw Error("--resume: " + ck_path + " was trained with " + must_match_on_resume(r.training).dump() +
                   ", this run asks for " + must_match_on_resume(to_json(o)).dump() +
                   "; batch, seed, KL warm-up and binarization must stay the same");
-    if (trained_with.at("lr") != o.adam.lr || trained_with.at("beta1") != o.adam.beta1 ||
-        trained_with.at("beta2") != o.adam.beta2 || trained_with.at("adam_eps") != o.adam.eps)
-      log << "note: Adam's hyper-parameters differ from the checkpoint's (lr " << trained_with.at("lr") << " -> "
+    if (r.training.at("lr") != o.adam.lr || r.training.at("beta1") != o.adam.beta1 ||
+        r.training.at("beta2") != o.adam.beta2 || r.training.at("adam_eps") != o.adam.eps)
+      log << "note: Adam's hyper-parameters differ from the checkpoint's (lr " << r.training.at("lr") << " -> "
           << o.adam.lr << "); the moments carry over\n";
-    if (meta("dataset_sha256") != data.combined_sha256)
-      throw Error("--resume: " + ck_path + " was trained on another dataset (SHA-256 " + meta("dataset_sha256") + ")");
-    if (!ck.adam) throw Error(ck_path + ": no Adam state to resume from");
+    if (r.dataset_sha256 != data.combined_sha256)
+      throw Error("--resume: " + ck_path + " was trained on another dataset (SHA-256 " + r.dataset_sha256 + ")");
     backend->set_params(ck.params);
     backend->set_adam_state(*ck.adam);
-    history["epochs"] = nlohmann::json::parse(meta("history"));
-    first_epoch = std::stoi(meta("epoch")) + 1;
+    history["epochs"] = r.epochs;
+    first_epoch = r.epoch + 1;
     if (!history["epochs"].empty()) wall_before = history["epochs"].back()["wall_seconds"].get<double>();
-    history["resumed_from_epoch"] = first_epoch - 1;
-    log << "resuming from " << ck_path << ": epoch " << first_epoch - 1 << ", step " << ck.adam->step << "\n";
-    if (first_epoch > o.epochs) log << "the checkpoint already has " << first_epoch - 1 << " epochs; nothing to train\n";
+    history["resumed_from_epoch"] = r.epoch;
+    log << "resuming from " << ck_path << ": epoch " << r.epoch << ", step " << ck.adam->step << "\n";
+    if (first_epoch > o.epochs) log << "the checkpoint already has " << r.epoch << " epochs; nothing to train\n";
   }
 
   log << "training " << config.summary() << " with " << backend->name() << " on " << backend->device() << " ("

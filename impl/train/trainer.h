@@ -15,6 +15,7 @@
 #include "data/dataset.h"
 #include "data/pixels.h"
 #include "model/adam_options.h"
+#include "model/checkpoint.h"
 #include "model/config.h"
 
 namespace vae {
@@ -39,10 +40,24 @@ nlohmann::json to_json(const TrainOptions& o);
 // The checkpoint file inside out_dir.
 std::string checkpoint_path(const TrainOptions& o);
 
+// A checkpoint written by train(), with the entries a resume needs, already parsed.
+struct TrainingCheckpoint {
+  Checkpoint checkpoint;          // config, parameters, Adam state (always present here)
+  nlohmann::json training;        // the TrainOptions it was trained with (to_json)
+  nlohmann::json epochs;          // the history's per-epoch records so far
+  int epoch = 0;                  // epochs completed
+  std::string dataset_sha256;
+};
+
+// Reads out_dir/checkpoint.safetensors; throws vae::Error naming the file when it is missing
+// or is not a training checkpoint.
+TrainingCheckpoint load_training_checkpoint(const TrainOptions& o);
+
 // Runs the training; returns the process exit code (0 done, 1 diverged). The history (the
-// JSON document `vaebench train --json` writes) is stored in `history` as it grows.
-// Throws vae::Error for bad options or an unusable checkpoint.
+// JSON document `vaebench train --json` writes) is stored in `history` as it grows. With
+// options.resume it continues from `resume_from`, or from the checkpoint it loads when that
+// is null. Throws vae::Error for bad options or an unusable checkpoint.
 int train(const VaeConfig& config, const Dataset& data, const TrainOptions& options, const nlohmann::json& manifest,
-          nlohmann::json& history, std::ostream& log);
+          nlohmann::json& history, std::ostream& log, const TrainingCheckpoint* resume_from = nullptr);
 
 }  // namespace vae
