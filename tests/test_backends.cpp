@@ -185,6 +185,7 @@ class SkewedBackend final : public Backend {
   void train_batch_impl(const std::vector<size_t>&, uint64_t, const StepOptions&) override {}
   TrainSums take_train_sums_impl() override { return {}; }
   std::optional<NonFinite> first_nonfinite_impl() override { return std::nullopt; }
+  void eval_batch_impl(const std::vector<size_t>&, uint64_t, uint64_t) override {}
 
  private:
   BatchLosses skew(BatchLosses l) const {

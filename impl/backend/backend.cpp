@@ -68,13 +68,17 @@ void Backend::set_train_data(const Split& split, Binarize binarize, uint64_t bin
   set_train_data_impl();
 }
 
-void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) {
-  if (!train_split_) throw Error(name() + ": train_batch before set_train_data");
-  if (indices.empty()) throw Error(name() + ": train_batch with no images");
+void Backend::check_indices(const std::vector<size_t>& indices, const char* what) const {
+  if (!train_split_) throw Error(name() + ": " + what + " before set_train_data");
+  if (indices.empty()) throw Error(name() + ": " + what + " with no images");
   for (size_t i : indices)
     if (i >= train_split_->count)
       throw Error(name() + ": image index " + std::to_string(i) + " out of range, the split has " +
                   std::to_string(train_split_->count));
+}
+
+void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) {
+  check_indices(indices, "train_batch");
   if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
     throw Error(name() + ": KL weight must be finite and >= 0, got " + std::to_string(options.kl_weight));
   train_batch_impl(indices, epoch, options);
@@ -83,6 +87,15 @@ void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, co
 TrainSums Backend::take_train_sums() { return take_train_sums_impl(); }
 
 std::optional<NonFinite> Backend::first_nonfinite() { return first_nonfinite_impl(); }
+
+void Backend::eval_batch(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) {
+  check_indices(indices, "eval_batch");
+  eval_batch_impl(indices, epoch, noise_seed);
+}
+
+std::unique_ptr<IntervalTimer> Backend::make_interval_timer() {
+  return std::make_unique<HostIntervalTimer>([this] { synchronize(); });
+}
 
 std::string Backend::nonfinite_gradient_views(const std::vector<double>& grad) const {
   std::string names;

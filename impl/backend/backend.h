@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/interval_timer.h"
 #include "data/dataset.h"
 #include "data/pixels.h"
 #include "model/adam_options.h"
@@ -95,6 +96,17 @@ class Backend {
   // Whether any step since set_params/set_adam_state saw a non-finite loss or gradient
   // (waits for the device). Training stops on the first one it reports.
   std::optional<NonFinite> first_nonfinite();
+  // Forward only (no gradient, no step) on the images `indices` with the noise the next
+  // training step would draw; the losses go to the running sums as a step's do (callers
+  // that mix the two take the sums in between). What the `eval` benchmark times.
+  void eval_batch(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed);
+
+  // --- timing ------------------------------------------------------------------------------
+  // Waits until the work queued so far is done.
+  virtual void synchronize() {}
+  // A timer for the backend's device work (interval_timer.h); the default is the host clock
+  // after synchronize().
+  virtual std::unique_ptr<IntervalTimer> make_interval_timer();
 
  protected:
   virtual void set_params_impl(const std::vector<double>& flat) = 0;
@@ -110,6 +122,7 @@ class Backend {
   virtual void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) = 0;
   virtual TrainSums take_train_sums_impl() = 0;
   virtual std::optional<NonFinite> first_nonfinite_impl() = 0;
+  virtual void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) = 0;
 
   // The training data as handed to set_train_data.
   const Split& train_split() const { return *train_split_; }
@@ -126,6 +139,7 @@ class Backend {
   std::string nonfinite_gradient_views(const std::vector<double>& grad) const;
 
  private:
+  void check_indices(const std::vector<size_t>& indices, const char* what) const;
   void check_inputs(const std::vector<double>& x, int batch, const std::vector<double>& eps) const;
 
   VaeConfig config_;

@@ -1,5 +1,8 @@
 #include "backend/libtorch_backend.h"
 
+#include <c10/core/Event.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+
 #include <ATen/Context.h>
 
 #include "common/error.h"
@@ -201,6 +204,53 @@ torch::Tensor LibTorchBackend::step_noise(int batch, const StepOptions& o) const
 
 void LibTorchBackend::train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) {
   step(gather_batch(indices, epoch), step_noise(int(indices.size()), o), o.kl_weight, &o.adam);
+}
+
+void LibTorchBackend::eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) {
+  torch::NoGradGuard no_grad;
+  apply_matmul_precision();
+  StepOptions noise;
+  noise.noise_seed = noise_seed;
+  libtorch::Losses l = compute_losses(flat_, gather_batch(indices, epoch), step_noise(int(indices.size()), noise));
+  l.loss = l.recon + config().beta * l.kl;
+  sums_.add_(torch::stack({l.recon.sum(), l.kl.sum(), l.loss.sum()}).to(torch::kFloat64));
+  sum_images_ += int64_t(indices.size());
+}
+
+void LibTorchBackend::synchronize() {
+  if (device_.is_cuda()) torch::cuda::synchronize(device_.index() < 0 ? -1 : device_.index());
+}
+
+namespace {
+
+// Two events on the stream LibTorch queues the device's work on; their distance is the
+// device time, whatever the host did in between.
+class TorchEventTimer final : public IntervalTimer {
+ public:
+  explicit TorchEventTimer(torch::Device device)
+      : device_(device),
+        start_(device.type(), c10::EventFlag::BACKEND_DEFAULT),  // BACKEND_DEFAULT keeps timing on
+        stop_(device.type(), c10::EventFlag::BACKEND_DEFAULT) {}
+  void start() override { start_.record(stream()); }
+  double stop_seconds() override {
+    stop_.record(stream());
+    stop_.synchronize();
+    return start_.elapsedTime(stop_) / 1e3;
+  }
+  std::string method() const override { return "cuda_events"; }
+
+ private:
+  c10::Stream stream() const { return c10::impl::VirtualGuardImpl(device_.type()).getStream(device_); }
+  torch::Device device_;
+  c10::Event start_, stop_;
+};
+
+}  // namespace
+
+std::unique_ptr<IntervalTimer> LibTorchBackend::make_interval_timer() {
+  if (!device_.is_cuda()) return Backend::make_interval_timer();
+  const torch::Device d(torch::kCUDA, device_.index() < 0 ? 0 : device_.index());
+  return std::make_unique<TorchEventTimer>(d);
 }
 
 TrainSums LibTorchBackend::take_train_sums_impl() {

@@ -51,6 +51,9 @@ class LibTorchBackend : public Backend {
 
   std::string device() const override { return device_.str(); }
   std::string precision() const override { return precision_.name; }
+  void synchronize() override;
+  // CUDA: events on the current stream (what the work is queued on); CPU: the host clock.
+  std::unique_ptr<IntervalTimer> make_interval_timer() override;
 
  protected:
   // Per-image recon and KL ([B] each) from the flat parameters; x [B, D], eps [K, B, Z].
@@ -71,6 +74,7 @@ class LibTorchBackend : public Backend {
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) override;
   TrainSums take_train_sums_impl() override;
   std::optional<NonFinite> first_nonfinite_impl() override;
+  void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override;
 
   // Tensors on the backend's device and dtype.
   torch::Tensor to_device(const std::vector<double>& v, std::vector<int64_t> shape) const;

@@ -77,6 +77,19 @@ class ReferenceBackend final : public Backend {
     if (!nonfinite_) record_nonfinite(l, grad);
   }
 
+  void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override {
+    const int batch = int(indices.size());
+    std::vector<double> x(indices.size() * size_t(config().input_dim));
+    gather_train_images(indices, epoch, x.data());
+    const uint64_t step = uint64_t(adam_ ? adam_->steps() : 0);
+    const ref::Losses l =
+        model_.forward(params_, as_matrix(x, batch), make_eps(noise_seed, step, config().samples, batch, config().latent));
+    sums_.images += batch;
+    sums_.recon += l.recon.sum();
+    sums_.kl += l.kl.sum();
+    sums_.loss += l.loss.sum();
+  }
+
   TrainSums take_train_sums_impl() override { return std::exchange(sums_, TrainSums{}); }
   std::optional<NonFinite> first_nonfinite_impl() override { return nonfinite_; }
 

@@ -106,6 +106,9 @@ Subcommand add_train_command(CLI::App& app) {
   sub->add_flag("--no-pictures", o->no_pictures, "Do not write the PNG pictures");
   sub->add_option("--check-every", t.check_every, "Steps between NaN/Inf checks (default 1 on CPU, 50 on CUDA)");
   sub->add_option("--threads", o->threads, "CPU threads for LibTorch (default: its own choice)");
+  sub->add_option("--target-loss", t.target_loss,
+                  "Record the training time to reach this test loss, nats per image (0: none)");
+  sub->add_flag("--stop-at-target", t.stop_at_target, "Stop after the first epoch at --target-loss");
   sub->add_option("--json", o->json_path, "Also write the whole history as JSON to this file");
   return {sub, [sub, o]() { return run_train(*sub, *o); }};
 }

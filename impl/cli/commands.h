@@ -15,5 +15,6 @@ Subcommand add_info_command(CLI::App& app);
 Subcommand add_backends_command(CLI::App& app);
 Subcommand add_validate_command(CLI::App& app);
 Subcommand add_train_command(CLI::App& app);
+Subcommand add_report_command(CLI::App& app);
 
 }  // namespace vae::cli

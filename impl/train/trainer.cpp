@@ -9,11 +9,12 @@
 
 #include "backend/registry.h"
 #include "cli/progress.h"
-#include "common/counter_rng.h"
 #include "common/error.h"
 #include "io/atomic_file.h"
 #include "model/checkpoint.h"
+#include "train/epoch_order.h"
 #include "train/evaluator.h"
+#include "train/time_to_quality.h"
 #include "train/pictures.h"
 
 namespace vae {
@@ -23,18 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// The order of the training images in `epoch`: Fisher-Yates driven by the counter RNG, so it
-// depends only on (seed, epoch) -- a resumed run shuffles exactly as an uninterrupted one.
-std::vector<size_t> epoch_order(size_t n, uint64_t seed, int epoch) {
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  for (size_t i = n; i > 1; --i) {
-    const size_t j = counter_bits(seed, kStreamShuffleBase + uint64_t(epoch), i) % i;
-    std::swap(order[i - 1], order[j]);
-  }
-  return order;
-}
 
 std::string fixed(double v, int digits) {
   char buf[64];
@@ -81,7 +70,9 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"out_dir", o.out_dir},
           {"resume", o.resume},
           {"pictures", o.pictures},
-          {"check_every", o.check_every}};
+          {"check_every", o.check_every},
+          {"target_loss", o.target_loss},
+          {"stop_at_target", o.stop_at_target}};
 }
 
 std::string checkpoint_path(const TrainOptions& o) {
@@ -114,6 +105,9 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
   if (!(o.adam.lr > 0)) throw Error("--lr: must be > 0");
   if (o.kl_warmup_steps < 0) throw Error("--kl-warmup: must be >= 0");
   if (o.iw_samples < 0) throw Error("--iw-samples: must be >= 0");
+  if (!(o.target_loss >= 0) || !std::isfinite(o.target_loss))
+    throw Error("--target-loss: must be a finite number >= 0 (0: none)");
+  if (o.stop_at_target && o.target_loss <= 0) throw Error("--stop-at-target: needs --target-loss");
   if (data.train.dim() != size_t(config.input_dim))
     throw Error("dataset: images have " + std::to_string(data.train.dim()) + " pixels, the model expects " +
                 std::to_string(config.input_dim));
@@ -140,7 +134,8 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
              {"pictures", nlohmann::json::array()},
              {"checkpoint", ck_path},
              {"diverged", nullptr},
-             {"resumed_from_epoch", nullptr}};
+             {"resumed_from_epoch", nullptr},
+             {"time_to_quality", nullptr}};
 
   int first_epoch = 1;
   double wall_before = 0;  // training wall time of the epochs before a resume
@@ -253,7 +248,16 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
                          {"dataset", data.identity},
                          {"dataset_sha256", data.combined_sha256}};
     save_checkpoint(ck_path, ck, o.precision == "fp64" ? DType::F64 : DType::F32);
+    bool reached = false;
+    if (o.target_loss > 0) {
+      history["time_to_quality"] = time_to_quality(history["epochs"], o.target_loss);
+      reached = history["time_to_quality"]["reached"].get<bool>();
+      if (reached && history["time_to_quality"]["epoch"] == epoch)
+        log << "reached test loss <= " << fixed(o.target_loss, 1) << " after epoch " << epoch << ": "
+            << fixed(history["time_to_quality"]["train_seconds"].get<double>(), 2) << " s of training\n";
+    }
     write_history(o, history);
+    if (reached && o.stop_at_target) break;
   }
 
   const std::vector<double> params = backend->params();

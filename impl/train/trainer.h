@@ -33,6 +33,8 @@ struct TrainOptions {
   bool resume = false;          // continue from out_dir/checkpoint.safetensors
   bool pictures = true;
   int check_every = 0;          // steps between non-finite checks; 0: 1 on CPU, 50 on CUDA
+  double target_loss = 0;       // > 0: record the time to reach this test loss (time_to_quality.h)
+  bool stop_at_target = false;  // and stop after the first epoch that reaches it
 };
 
 nlohmann::json to_json(const TrainOptions& o);

@@ -1,0 +1,359 @@
+// vaebench-bench: MNIST training and evaluation throughput of every backend usable here,
+// on Google Benchmark.
+//
+// One benchmark per kind x backend x device x precision x batch size, named
+//   <kind>/<backend>/<device>/<precision>/batch:<B>        (Google Benchmark adds /manual_time)
+// with kind train_step (one Adam step on a fixed batch), train_epoch (a whole epoch of MNIST:
+// the seeded shuffle, the gathers and every step, the last batch smaller) or eval (forward
+// only). Every iteration is timed by the backend's own interval timer (CUDA events on a GPU,
+// the steady clock after a synchronize on a CPU) through UseManualTime, after a warm-up that
+// also triggers any one-off work (TorchScript's profiling runs, CUDA-graph captures).
+// Repetitions give the median and the coefficient of variation; the JSON's context carries the
+// run's manifest, so a result file says what produced it.
+//
+// Our options come first; anything after them (--benchmark_*) goes to Google Benchmark.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "backend/registry.h"
+#include "common/build_info.h"
+#include "cli/manifest.h"
+#include "common/error.h"
+#include "cuda/device_info.h"
+#include "data/dataset.h"
+#include "device_peaks.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "train/epoch_order.h"
+#include "work_model.h"
+
+namespace vae::bench {
+namespace {
+
+struct Options {
+  std::vector<std::string> backends;  // empty: every registered one
+  std::string devices = "all";        // cpu, cuda, or all (those usable here)
+  std::string precisions = "default"; // default: fp32 where a backend has it, else its own
+  std::string kinds = "train_step,train_epoch,eval";
+  std::string batches = "32,64,128,256,512,1024,2048,4096,8192";
+  std::string epoch_batches;          // empty: as --batches
+  std::string data = VAE_SOURCE_DIR "/data/mnist";
+  uint64_t seed = 0;
+  int threads = 0;
+  int repetitions = 5;
+  double min_time = 0.5;
+  std::string out;
+};
+
+std::vector<std::string> split_list(const std::string& s, const std::string& option) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  if (out.empty()) throw Error(option + ": empty list");
+  return out;
+}
+
+std::vector<int> parse_batches(const std::string& s, const std::string& option) {
+  std::vector<int> out;
+  for (const std::string& item : split_list(s, option)) {
+    size_t used = 0;
+    int b = 0;
+    try {
+      b = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || b < 1 || b > (1 << 20))
+      throw Error(option + ": '" + item + "' is not a batch size (an integer from 1 to 1048576)");
+    out.push_back(b);
+  }
+  return out;
+}
+
+Kind parse_kind(const std::string& s) {
+  if (s == "train_step") return Kind::TrainStep;
+  if (s == "train_epoch") return Kind::TrainEpoch;
+  if (s == "eval") return Kind::Eval;
+  throw Error("--kinds: unknown kind '" + s + "' (train_step, train_epoch, eval)");
+}
+
+// What the benchmarks share: the data, the model, one backend instance per
+// (backend, device, precision) reused by every benchmark of it (creating one can cost a
+// TorchScript compile), and which (backend, kind, batch) have been warmed up.
+struct Shared {
+  Dataset data;
+  VaeConfig config;
+  std::vector<double> init;
+  uint64_t seed = 0;
+  std::map<std::string, std::unique_ptr<Backend>> backends;
+  std::set<std::string> warmed;
+};
+
+Shared* shared = nullptr;
+
+Backend& backend_for(const std::string& name, const std::string& device, const std::string& precision) {
+  const std::string key = name + "/" + device + "/" + precision;
+  auto it = shared->backends.find(key);
+  if (it == shared->backends.end()) {
+    std::unique_ptr<Backend> b = create_backend(name, shared->config, device, precision);
+    b->set_params(shared->init);
+    b->set_train_data(shared->data.train, Binarize::None, shared->seed);
+    it = shared->backends.emplace(key, std::move(b)).first;
+  }
+  return *it->second;
+}
+
+// A fixed batch spread over the split (not the first B images, which a cache could favour).
+std::vector<size_t> fixed_batch(int batch, size_t n) {
+  std::vector<size_t> idx(static_cast<size_t>(batch));
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = (i * 7919) % n;
+  return idx;
+}
+
+struct Case {
+  Kind kind;
+  std::string backend, device, precision;
+  int batch;
+  std::optional<double> peak;  // TFLOP/s of the device at this precision, when known
+  double element_bytes;
+};
+
+void run_case(benchmark::State& state, const Case& c) {
+  try {
+    Backend& b = backend_for(c.backend, c.device, c.precision);
+    const size_t n = shared->data.train.count;
+    StepOptions step;
+    step.noise_seed = shared->seed;
+    const std::vector<size_t> fixed = fixed_batch(c.batch, n);
+    int epoch = 0;
+    const auto one = [&] {
+      switch (c.kind) {
+        case Kind::TrainStep: b.train_batch(fixed, 0, step); break;
+        case Kind::Eval: b.eval_batch(fixed, 0, shared->seed); break;
+        case Kind::TrainEpoch: {
+          const std::vector<size_t> order = epoch_order(n, shared->seed, ++epoch);
+          std::vector<size_t> idx;
+          for (size_t first = 0; first < n; first += size_t(c.batch)) {
+            idx.assign(order.begin() + long(first), order.begin() + long(std::min(n, first + size_t(c.batch))));
+            b.train_batch(idx, uint64_t(epoch), step);
+          }
+          break;
+        }
+      }
+    };
+    // Warm-up, once per benchmark: a few steps of this batch size (an epoch's first steps
+    // are the same steps, so its warm-up is a step's).
+    const std::string warm_key = c.backend + "/" + c.device + "/" + c.precision + "/" + to_string(c.kind) + "/" +
+                                 std::to_string(c.batch);
+    if (shared->warmed.insert(warm_key).second) {
+      std::unique_ptr<IntervalTimer> t = b.make_interval_timer();
+      t->start();
+      for (int i = 0; i < 3; ++i) {
+        if (c.kind == Kind::Eval) b.eval_batch(fixed, 0, shared->seed);
+        else b.train_batch(fixed, 0, step);
+      }
+      t->stop_seconds();
+    }
+    b.take_train_sums();
+    std::unique_ptr<IntervalTimer> timer = b.make_interval_timer();
+    for (auto _ : state) {
+      timer->start();
+      one();
+      state.SetIterationTime(timer->stop_seconds());
+    }
+    const TrainSums sums = b.take_train_sums();
+    if (auto bad = b.first_nonfinite()) {
+      state.SkipWithError(("non-finite " + bad->quantities + " at step " + std::to_string(bad->step)).c_str());
+      return;
+    }
+    const Work w = c.kind == Kind::TrainEpoch ? epoch_work(shared->config, int64_t(n), c.batch, c.element_bytes)
+                                              : step_work(shared->config, c.batch, c.kind != Kind::Eval, c.element_bytes);
+    const double iters = double(state.iterations());
+    state.SetItemsProcessed(int64_t(w.samples * iters));
+    state.SetBytesProcessed(int64_t(w.bytes * iters));
+    state.counters["TFLOP/s"] = benchmark::Counter(w.flops * iters / 1e12, benchmark::Counter::kIsRate);
+    if (c.peak)
+      state.counters["peak_pct"] =
+          benchmark::Counter(100.0 * w.flops * iters / 1e12 / *c.peak, benchmark::Counter::kIsRate);
+    state.counters["loss"] = sums.images > 0 ? sums.loss / double(sums.images) : 0.0;
+    state.SetLabel(timer->method());
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+std::string device_name(const std::string& device) {
+  if (device == "cpu") {
+    const nlohmann::json m = cli::make_manifest(nullptr);
+    return m.value("cpu", "unknown");
+  }
+  const CudaInfo info = query_cuda();
+  return info.devices.empty() ? "unknown" : info.devices[0].name;
+}
+
+// Flattens the manifest into Google Benchmark's string-valued context: top-level scalars as
+// they are, anything structured as JSON text, plus the whole manifest under "manifest".
+void add_manifest_context(const nlohmann::json& manifest) {
+  for (auto it = manifest.begin(); it != manifest.end(); ++it) {
+    const nlohmann::json& v = it.value();
+    benchmark::AddCustomContext(it.key(), v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  benchmark::AddCustomContext("manifest", manifest.dump());
+}
+
+int run(int argc, char** argv) {
+  Options o;
+  CLI::App app{"vaebench-bench: training and evaluation throughput of every backend (Google Benchmark)"};
+  app.allow_extras();
+  app.add_option("--backend", o.backends, "Backend to time (repeatable; default: all)");
+  app.add_option("--device", o.devices, "cpu, cuda or all (those usable here)")->capture_default_str();
+  app.add_option("--precision", o.precisions, "Comma list, or 'default' (fp32 where a backend has it)")
+      ->capture_default_str();
+  app.add_option("--kinds", o.kinds, "Comma list of train_step, train_epoch, eval")->capture_default_str();
+  app.add_option("--batches", o.batches, "Batch sizes for train_step and eval")->capture_default_str();
+  app.add_option("--epoch-batches", o.epoch_batches, "Batch sizes for train_epoch (default: --batches)");
+  app.add_option("--data", o.data, "Directory with the MNIST IDX files")->capture_default_str();
+  app.add_option("--seed", o.seed, "Seed for parameters, noise and shuffling")->capture_default_str();
+  app.add_option("--threads", o.threads, "LibTorch CPU threads (0: LibTorch's default)")->capture_default_str();
+  app.add_option("--repetitions", o.repetitions, "Repetitions per benchmark")->capture_default_str()->check(
+      CLI::Range(1, 1000));
+  app.add_option("--min-time", o.min_time, "Seconds per repetition at least")->capture_default_str()->check(
+      CLI::PositiveNumber);
+  app.add_option("--out", o.out, "Write the JSON here (atomically)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  // Google Benchmark's own flags: ours first, so the user's (the extras) override them.
+  std::vector<std::string> gb_args = {argv[0], "--benchmark_repetitions=" + std::to_string(o.repetitions),
+                                      "--benchmark_min_time=" + std::to_string(o.min_time),
+                                      "--benchmark_report_aggregates_only=false"};
+  const std::string tmp_out = o.out.empty() ? "" : o.out + ".tmp";
+  if (!o.out.empty()) {
+    gb_args.push_back("--benchmark_out=" + tmp_out);
+    gb_args.push_back("--benchmark_out_format=json");
+  }
+  for (const std::string& extra : app.remaining()) {
+    if (extra.rfind("--benchmark_", 0) != 0)
+      throw Error("unknown option '" + extra + "' (ours are listed by --help; Google Benchmark's start with --benchmark_)");
+    gb_args.push_back(extra);
+  }
+
+  const std::vector<Kind> kinds = [&] {
+    std::vector<Kind> k;
+    for (const std::string& s : split_list(o.kinds, "--kinds")) k.push_back(parse_kind(s));
+    return k;
+  }();
+  const std::vector<int> batches = parse_batches(o.batches, "--batches");
+  const std::vector<int> epoch_batches =
+      o.epoch_batches.empty() ? batches : parse_batches(o.epoch_batches, "--epoch-batches");
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+
+  Shared s;
+  s.data = load_dataset(o.data, DatasetKind::Mnist);
+  s.config = VaeConfig{};
+  s.config.input_dim = int(s.data.train.dim());
+  s.config.seed = o.seed;
+  s.init = init_params(s.config, ParamLayout(s.config));
+  s.seed = o.seed;
+  shared = &s;
+
+  // What to register: every usable (backend, device, precision) the options ask for.
+  std::set<std::string> wanted_backends(o.backends.begin(), o.backends.end());
+  for (const std::string& w : wanted_backends) {
+    bool known = false;
+    for (const BackendInfo& info : registered_backends()) known |= info.name == w;
+    if (!known) throw Error("--backend: unknown backend '" + w + "'; compiled here: " + usable_backends_summary());
+  }
+  if (o.devices != "all" && o.devices != "cpu" && o.devices != "cuda")
+    throw Error("--device: '" + o.devices + "' is not cpu, cuda or all");
+  nlohmann::json skipped = nlohmann::json::array();
+  int registered = 0;
+  for (const BackendInfo& info : registered_backends()) {
+    if (!wanted_backends.empty() && !wanted_backends.count(info.name)) continue;
+    for (const std::string& device : info.devices) {
+      if (o.devices != "all" && o.devices != device) continue;
+      std::string reason;
+      if (!info.usable(device, reason)) {
+        skipped.push_back(info.name + " on " + device + ": " + reason);
+        continue;
+      }
+      std::vector<std::string> precisions;
+      if (o.precisions == "default") {
+        const auto& p = info.precisions;
+        precisions = {std::find(p.begin(), p.end(), "fp32") != p.end() ? "fp32" : p.front()};
+      } else {
+        for (const std::string& p : split_list(o.precisions, "--precision"))
+          if (std::find(info.precisions.begin(), info.precisions.end(), p) != info.precisions.end() &&
+              !(p == "tf32" && device == "cpu"))
+            precisions.push_back(p);
+      }
+      const std::optional<DevicePeak> peak = find_device_peak(device_name(device));
+      for (const std::string& precision : precisions) {
+        const double element_bytes = precision == "fp64" ? 8.0 : 4.0;
+        for (Kind kind : kinds)
+          for (int batch : kind == Kind::TrainEpoch ? epoch_batches : batches) {
+            const Case c{kind, info.name, device, precision, batch, peak_tflops(peak, precision), element_bytes};
+            const std::string name = to_string(kind) + "/" + info.name + "/" + device + "/" + precision +
+                                     "/batch:" + std::to_string(batch);
+            benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { run_case(st, c); })
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+            ++registered;
+          }
+      }
+      benchmark::AddCustomContext("device_name." + device, device_name(device));
+      benchmark::AddCustomContext("peak." + device,
+                                  peak ? nlohmann::json{{"model", peak->model},
+                                                        {"fp32_tflops", peak->fp32_tflops},
+                                                        {"tf32_tflops", peak->tf32_tflops},
+                                                        {"memory_tbps", peak->memory_tbps},
+                                                        {"source", peak->source}}
+                                             .dump()
+                                       : "unknown");
+    }
+  }
+  if (registered == 0) throw Error("nothing to benchmark: no usable backend matches the options");
+
+  nlohmann::json manifest = cli::make_manifest(&s.data);
+  manifest["seed"] = o.seed;
+  manifest["threads"] = o.threads > 0 ? o.threads : torch::get_num_threads();
+  manifest["model"] = to_json(s.config);
+  manifest["skipped"] = skipped;
+  add_manifest_context(manifest);
+
+  std::vector<char*> gb_argv;
+  for (std::string& a : gb_args) gb_argv.push_back(a.data());
+  int gb_argc = int(gb_argv.size());
+  benchmark::Initialize(&gb_argc, gb_argv.data());
+  if (benchmark::ReportUnrecognizedArguments(gb_argc, gb_argv.data())) return 2;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  shared = nullptr;
+  if (!o.out.empty()) std::filesystem::rename(tmp_out, o.out);
+  return 0;
+}
+
+}  // namespace
+}  // namespace vae::bench
+
+int main(int argc, char** argv) {
+  try {
+    return vae::bench::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "vaebench-bench: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,587 @@
+#!/usr/bin/env python3
+"""The Python peer: the pytorch/examples MNIST VAE, timed the way vaebench times its C++ backends.
+
+Model, loss and optimiser are those of https://github.com/pytorch/examples/blob/main/vae/main.py:
+fc1 784->400 ReLU, fc21/fc22 400->20 (mu, logvar), z = mu + exp(0.5*logvar)*randn, fc3 20->400 ReLU,
+fc4 400->784 logits; loss = BCE-with-logits summed over pixels and images + KL; Adam lr 1e-3.
+Pixels are uint8/255 in float32 (no binarisation). Backends ("modes"):
+  python-eager                     plain PyTorch;
+  python-compile                   step function and model wrapped in torch.compile (default mode);
+  python-compile-reduce-overhead   torch.compile(mode="reduce-overhead") (CUDA graphs on a GPU).
+Compiled functions use dynamic=False, so every batch shape gets its own static-shape graph, as the
+C++ backends have; dynamo's caches are reset before each benchmark so graphs never mix.
+
+Data: the MNIST IDX files are parsed with gzip + numpy and the whole split is kept resident on the
+device as uint8. Batches are gathered by index (images[idx].float().div_(255)) and shuffled with a
+seeded torch.randperm (CPU generator, seed + epoch). No DataLoader: we measure compute, not data
+loading, exactly as the C++ side (which also keeps the data resident and gathers by index).
+
+Timing (`bench`), identical to the C++ benchmark binary so the numbers sit side by side:
+  * warm-up: call the function until at least 3 calls AND at least 0.1 s have passed (compilation,
+    cuDNN/BLAS autotuning, CUDA-graph recording and Adam's lazy state all happen here);
+  * each repetition times single iterations -- time.perf_counter() around the call on the CPU (the
+    work is done when the call returns), a pair of torch.cuda.Event(enable_timing=True) around it on
+    CUDA (the end event synchronised), i.e. device time, not queueing time -- and adds iterations
+    until their sum reaches --min-time (at least one);
+  * one repetition = one Google Benchmark "iteration" entry with real_time = mean time per iteration
+    (manual time), cpu_time from time.process_time(); R > 1 adds mean/median/stddev/cv aggregates.
+Names follow Google Benchmark's manual-time convention, "<kind>/<mode>/<device>/fp32/batch:<B>/manual_time",
+so tools/compare.py and our report generator read peer and C++ results alike. FLOP counts are the
+exact dense-layer counts of impl/model/flops.h (element-wise work is not counted).
+
+`train` runs the example's training loop epoch by epoch, evaluates the test split after each epoch
+and writes a history JSON in the format of the C++ trainer ("vaebench training history v1").
+"""
+import argparse
+import datetime
+import gzip
+import json
+import os
+import platform
+import socket
+import statistics
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODES = ("python-eager", "python-compile", "python-compile-reduce-overhead")
+KINDS = ("train_step", "train_epoch", "eval")
+INPUT_DIM, HIDDEN, LATENT = 784, 400, 20
+IDX_IMAGES_MAGIC = 0x00000803
+
+
+class UsageError(Exception):
+    """A bad option, file or data set: reported on stderr with exit status 2."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Model (pytorch/examples vae/main.py, decoder returning logits)
+# ----------------------------------------------------------------------------------------------
+class VAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(INPUT_DIM, HIDDEN)
+        self.fc21 = nn.Linear(HIDDEN, LATENT)
+        self.fc22 = nn.Linear(HIDDEN, LATENT)
+        self.fc3 = nn.Linear(LATENT, HIDDEN)
+        self.fc4 = nn.Linear(HIDDEN, INPUT_DIM)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        return mu + torch.randn_like(std) * std  # sampled in eval mode too, as in the example
+
+    def decode(self, z):
+        return self.fc4(F.relu(self.fc3(z)))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, INPUT_DIM))
+        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+
+def vae_loss(logits, x, mu, logvar):
+    """Summed (over images) BCE-with-logits reconstruction + KL, all in nats."""
+    recon = F.binary_cross_entropy_with_logits(logits, x.view(-1, INPUT_DIM), reduction="sum")
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return recon + kl, recon, kl
+
+
+def count_flops(batch, samples=1):
+    """(forward, backward) FLOP of the dense layers; mirrors vae::count_flops in impl/model/flops.h."""
+    fwd = bwd = 0.0
+
+    def layer(n_in, n_out, rows, input_needs_grad):
+        nonlocal fwd, bwd
+        mac, bias = 2.0 * rows * n_in * n_out, rows * n_out
+        fwd += mac + bias
+        bwd += mac + bias + (mac if input_needs_grad else 0.0)
+
+    b, kb = float(batch), float(samples * batch)
+    layer(INPUT_DIM, HIDDEN, b, False)  # the data needs no gradient
+    layer(HIDDEN, LATENT, b, True)      # mu
+    layer(HIDDEN, LATENT, b, True)      # logvar
+    layer(LATENT, HIDDEN, kb, True)
+    layer(HIDDEN, INPUT_DIM, kb, True)
+    return fwd, bwd
+
+
+assert sum(count_flops(1)) == 3_283_248, "FLOP count disagrees with impl/model/flops.h"
+
+
+class Runner:
+    """A fresh model + Adam and its (possibly compiled) train-step and eval functions for one mode."""
+
+    def __init__(self, mode, device, seed):
+        if mode != "python-eager":
+            torch._dynamo.reset()  # every benchmark compiles its own graphs
+        torch.manual_seed(seed)
+        self.model = VAE().to(device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.mark_step = mode == "python-compile-reduce-overhead"
+        net = self.model
+        step, evaluate = self._train_step, self._eval_batch
+        if mode != "python-eager":
+            kw = {"mode": "reduce-overhead"} if self.mark_step else {}
+            net = torch.compile(self.model, dynamic=False, **kw)
+            step = torch.compile(step, dynamic=False, **kw)
+            evaluate = torch.compile(evaluate, dynamic=False, **kw)
+        self.net, self._step_fn, self._eval_fn = net, step, evaluate
+
+    def _train_step(self, x):
+        self.opt.zero_grad(set_to_none=True)
+        logits, mu, logvar = self.net(x)
+        loss, recon, kl = vae_loss(logits, x, mu, logvar)
+        loss.backward()
+        self.opt.step()
+        return torch.stack([loss, recon, kl]).detach()
+
+    def _eval_batch(self, x):
+        with torch.no_grad():
+            logits, mu, logvar = self.net(x)
+            loss, recon, kl = vae_loss(logits, x, mu, logvar)
+        return torch.stack([loss, recon, kl]), mu, logvar
+
+    def train_step(self, x):
+        """[loss, recon, kl] summed over the batch; consume before the next call (CUDA graphs reuse it)."""
+        if self.mark_step:
+            torch.compiler.cudagraph_mark_step_begin()
+        return self._step_fn(x)
+
+    def eval_batch(self, x):
+        if self.mark_step:
+            torch.compiler.cudagraph_mark_step_begin()
+        return self._eval_fn(x)
+
+    def train_epoch(self, images, batch, gen_seed, sums=None):
+        """One shuffled epoch, the last partial batch included; adds [loss, recon, kl] into sums."""
+        gen = torch.Generator().manual_seed(gen_seed)
+        perm = torch.randperm(images.shape[0], generator=gen).to(images.device)
+        steps = 0
+        for begin in range(0, images.shape[0], batch):
+            out = self.train_step(images[perm[begin:begin + batch]].float().div_(255))
+            if sums is not None:
+                sums += out.double()
+            steps += 1
+        return steps
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+def load_idx_images(path):
+    """uint8 tensor [count, rows*cols] from a gzip'ed IDX3 file; UsageError naming the file if bad."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise UsageError(f"{path}: cannot read gzip'ed IDX file: {e}") from e
+    if len(raw) < 16:
+        raise UsageError(f"{path}: too short for an IDX3 header ({len(raw)} bytes)")
+    magic, count, rows, cols = struct.unpack(">IIII", raw[:16])
+    if magic != IDX_IMAGES_MAGIC:
+        raise UsageError(f"{path}: IDX magic 0x{magic:08x}, expected 0x{IDX_IMAGES_MAGIC:08x} (uint8 images)")
+    if rows * cols != INPUT_DIM:
+        raise UsageError(f"{path}: images are {rows}x{cols}, expected 28x28")
+    if len(raw) != 16 + count * rows * cols:
+        raise UsageError(f"{path}: {len(raw) - 16} data bytes, header promises {count}x{rows}x{cols}")
+    return torch.from_numpy(np.frombuffer(raw, np.uint8, offset=16).reshape(count, INPUT_DIM).copy())
+
+
+def load_split(data_dir, name, device):
+    return load_idx_images(os.path.join(data_dir, f"{name}-images-idx3-ubyte.gz")).to(device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Environment
+# ----------------------------------------------------------------------------------------------
+def setup_torch(args):
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available to this PyTorch")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    return torch.device(args.device)
+
+
+def device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def write_json_atomically(files):
+    """files: {path: object}. Writes every PATH.tmp first, then renames them all: nothing half-written."""
+    tmps = []
+    try:
+        for path, obj in files.items():
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                tmps.append(tmp)
+                json.dump(obj, f, indent=2)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+        for path in files:
+            os.replace(path + ".tmp", path)
+    except OSError as e:
+        for tmp in tmps:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        raise UsageError(f"{e.filename or '?'}: cannot write: {e.strerror or e}") from e
+
+
+def check_writable(option, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: folder {folder} does not exist or is not writable")
+
+
+# ----------------------------------------------------------------------------------------------
+# bench
+# ----------------------------------------------------------------------------------------------
+def measure(fn, device, repetitions, min_time):
+    """Warm up, then per repetition (iterations, mean real s, mean CPU s) per iteration; + warm-up s."""
+    start, calls = time.perf_counter(), 0
+    while calls < 3 or time.perf_counter() - start < 0.1:
+        fn()
+        sync(device)
+        calls += 1
+    warmup_seconds = time.perf_counter() - start
+    cuda = device.type == "cuda"
+    if cuda:
+        begin_ev, end_ev = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    reps = []
+    for _ in range(repetitions):
+        n, real, cpu = 0, 0.0, 0.0
+        while n == 0 or real < min_time:
+            c0 = time.process_time()
+            if cuda:
+                begin_ev.record()
+                fn()
+                end_ev.record()
+                end_ev.synchronize()
+                real += begin_ev.elapsed_time(end_ev) / 1e3
+            else:
+                t0 = time.perf_counter()
+                fn()
+                real += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+            n += 1
+        reps.append((n, real / n, cpu / n))
+    return reps, warmup_seconds
+
+
+def gbench_entries(run_name, family, reps, items, flops, nbytes):
+    """Google Benchmark JSON entries (iterations, then aggregates when R > 1) for one benchmark."""
+    r = len(reps)
+    common = {"family_index": family, "per_family_instance_index": 0, "run_name": run_name}
+    rows, values = [], []
+    for i, (n, real, cpu) in enumerate(reps):
+        v = {"real_time": real * 1e3, "cpu_time": cpu * 1e3, "items_per_second": items / real,
+             "TFLOP/s": flops / real / 1e12, "bytes_per_second": nbytes / real}
+        values.append(v)
+        rows.append({"name": run_name, **common, "run_type": "iteration", "repetitions": r,
+                     "repetition_index": i, "threads": 1, "iterations": n, "real_time": v["real_time"],
+                     "cpu_time": v["cpu_time"], "time_unit": "ms", "items_per_second": v["items_per_second"],
+                     "TFLOP/s": v["TFLOP/s"], "bytes_per_second": v["bytes_per_second"]})
+    if r == 1:  # Google Benchmark writes no aggregates for a single repetition
+        return rows
+    stddev = lambda xs: statistics.stdev(xs)  # sample standard deviation (n - 1)
+    stats = {"mean": statistics.mean, "median": statistics.median, "stddev": stddev,
+             "cv": lambda xs: stddev(xs) / statistics.mean(xs) if statistics.mean(xs) else 0.0}
+    for agg, f in stats.items():
+        row = {"name": f"{run_name}_{agg}", **common, "run_type": "aggregate", "repetitions": r, "threads": 1,
+               "aggregate_name": agg, "aggregate_unit": "percentage" if agg == "cv" else "time", "iterations": r,
+               "time_unit": "ms"}
+        row.update({key: f([v[key] for v in values]) for key in values[0]})
+        rows.append(row)
+    return rows
+
+
+def bench_one(kind, mode, batch, device, images, args, epoch_counter):
+    runner = Runner(mode, device, args.seed)
+    if kind == "train_epoch":
+        def fn():
+            epoch_counter[0] += 1
+            runner.train_epoch(images, batch, args.seed + epoch_counter[0])
+        items = images.shape[0]
+    else:
+        idx = torch.arange(batch, device=device) % images.shape[0]
+        x = images[idx].float().div_(255)
+        if kind == "train_step":
+            fn = lambda: runner.train_step(x)
+        else:
+            runner.model.eval()
+            fn = lambda: runner.eval_batch(x)
+        items = batch
+    fwd, bwd = count_flops(items)
+    flops = fwd if kind == "eval" else fwd + bwd
+    reps, warmup = measure(fn, device, args.repetitions, args.min_time)
+    return reps, warmup, items, flops, items * INPUT_DIM
+
+
+def context(args, device, skipped):
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "host_name": socket.gethostname(),
+        "executable": "python_peer.py",
+        "num_cpus": os.cpu_count(),
+        "library_build_type": "release",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device_name": device_name(device),
+        "cuda": torch.version.cuda or "none",
+        "threads": str(torch.get_num_threads()),
+        "seed": str(args.seed),
+        "timer": "cuda_events" if device.type == "cuda" else "perf_counter",
+        "skipped": json.dumps(skipped),
+    }
+
+
+def read_gbench(path):
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--merge-into {path}: cannot read Google Benchmark JSON: {e}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) \
+            or not isinstance(doc.get("context", {}), dict):
+        raise UsageError(f"--merge-into {path}: not a Google Benchmark JSON (no \"benchmarks\" list)")
+    return doc
+
+
+def cmd_bench(args):
+    if not args.out and not args.merge_into:
+        raise UsageError("bench: give --out FILE and/or --merge-into FILE")
+    for option, path in (("--out", args.out), ("--merge-into", args.merge_into)):
+        if path:
+            check_writable(option, path)
+    if args.merge_into:
+        read_gbench(args.merge_into)  # fail now, not after minutes of benchmarking
+    device = setup_torch(args)
+    images = load_split(args.data, "train", device)
+    entries, skipped, family, epoch_counter = [], [], args.family_index_start, [0]
+    for mode in args.modes:
+        failed = False
+        for kind in args.kinds:
+            for batch in (args.epoch_batches or args.batches) if kind == "train_epoch" else args.batches:
+                if failed:
+                    continue
+                run_name = f"{kind}/{mode}/{device.type}/fp32/batch:{batch}/manual_time"
+                try:
+                    reps, warmup, items, flops, nbytes = bench_one(kind, mode, batch, device, images, args,
+                                                                   epoch_counter)
+                except Exception as e:  # noqa: BLE001 -- a failing compile mode must not end the run
+                    if mode == "python-eager":
+                        raise
+                    error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+                    print(f"warning: skipping mode {mode} ({kind} batch {batch} failed): {error}", file=sys.stderr)
+                    skipped.append({"mode": mode, "kind": kind, "batch": batch, "error": error})
+                    # Also as Google Benchmark's own error entry, so the report lists the mode as failed.
+                    entries.append({"name": run_name, "family_index": family, "per_family_instance_index": 0,
+                                    "run_name": run_name, "run_type": "iteration", "repetitions": args.repetitions,
+                                    "repetition_index": 0, "threads": 1, "iterations": 0, "real_time": 0.0,
+                                    "cpu_time": 0.0, "time_unit": "ms", "error_occurred": True,
+                                    "error_message": f"torch.compile failed: {error}"})
+                    family += 1
+                    failed = True
+                    continue
+                rows = gbench_entries(run_name, family, reps, items, flops, nbytes)
+                entries += rows
+                family += 1
+                times = [real for _, real, _ in reps]
+                cv = statistics.stdev(times) / statistics.mean(times) if len(times) > 1 else 0.0
+                print(f"{mode} {kind} batch {batch}: {items / statistics.mean(times):.0f} samples/s "
+                      f"(cv {100 * cv:.1f}%, warm-up {warmup:.1f} s)", file=sys.stderr, flush=True)
+    ctx = context(args, device, skipped)
+    files = {}
+    if args.out:
+        files[args.out] = {"context": ctx, "benchmarks": entries}
+    if args.merge_into:
+        doc = read_gbench(args.merge_into)
+        doc.setdefault("context", {}).update({f"python_peer.{k}": v for k, v in ctx.items()})
+        doc["benchmarks"].extend(entries)
+        files[args.merge_into] = doc
+    write_json_atomically(files)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# train
+# ----------------------------------------------------------------------------------------------
+def evaluate(runner, test_images, device):
+    """Held-out metrics, per image, in batches of 1000 (no_grad, z sampled as in the example)."""
+    runner.model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    mus, sigmas = [], []
+    for begin in range(0, test_images.shape[0], 1000):
+        out, mu, logvar = runner.eval_batch(test_images[begin:begin + 1000].float().div_(255))
+        sums += out.double()
+        mus.append(mu.double())
+        sigmas.append(torch.exp(0.5 * logvar.double()))
+    runner.model.train()
+    n = test_images.shape[0]
+    loss, recon, kl = (v / n for v in sums.tolist())
+    mu, sigma = torch.cat(mus), torch.cat(sigmas)
+    return {"loss": loss, "recon": recon, "kl": kl, "mu_mean": mu.mean().item(),
+            "mu_rms": mu.square().mean().sqrt().item(), "sigma_mean": sigma.mean().item(),
+            "active_units": int((mu.var(0, unbiased=False) > 0.01).sum().item())}
+
+
+def cmd_train(args):
+    check_writable("--out", args.out)
+    device = setup_torch(args)
+    train_images = load_split(args.data, "train", device)
+    test_images = load_split(args.data, "t10k", device)
+    runner = Runner(args.mode, device, args.seed)
+    n = train_images.shape[0]
+    epochs, ttq, diverged, wall, step = [], None, None, 0.0, 0
+    for epoch in range(1, args.epochs + 1):
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
+        sync(device)
+        t0 = time.perf_counter()
+        step += runner.train_epoch(train_images, args.batch, args.seed + epoch, sums)
+        sync(device)
+        train_seconds = time.perf_counter() - t0
+        train = dict(zip(("loss", "recon", "kl"), (v / n for v in sums.tolist())))
+        t0 = time.perf_counter()
+        test = evaluate(runner, test_images, device)
+        sync(device)
+        eval_seconds = time.perf_counter() - t0
+        wall += train_seconds + eval_seconds
+        epochs.append({"epoch": epoch, "step": step, "train": train, "test": test,
+                       "samples_per_second": n / train_seconds, "train_seconds": train_seconds,
+                       "eval_seconds": eval_seconds, "wall_seconds": wall})
+        print(f"epoch {epoch}: train loss {train['loss']:.3f}  test loss {test['loss']:.3f} "
+              f"(recon {test['recon']:.3f}, kl {test['kl']:.3f})  {n / train_seconds:.0f} samples/s  "
+              f"train {train_seconds:.2f} s  eval {eval_seconds:.2f} s", file=sys.stderr, flush=True)
+        if not np.isfinite(train["loss"]) or not np.isfinite(test["loss"]):
+            diverged = {"epoch": epoch, "step": step, "reason": "non-finite loss"}
+            print(f"diverged in epoch {epoch}", file=sys.stderr)
+            break
+        if ttq is None and args.target_loss is not None and test["loss"] <= args.target_loss:
+            ttq = {"epoch": epoch, "train_seconds": sum(e["train_seconds"] for e in epochs), "wall_seconds": wall}
+            print(f"target test loss {args.target_loss} reached in epoch {epoch} after {wall:.2f} s",
+                  file=sys.stderr)
+            if args.stop_at_target:
+                break
+    history = {
+        "format": "vaebench training history v1",
+        "backend": {"name": args.mode, "device": device.type, "precision": "fp32",
+                    "torch_threads": torch.get_num_threads()},
+        "config": {"activation": "relu", "beta": 1.0, "decoder_hidden": [HIDDEN], "hidden": [HIDDEN],
+                   "init": "torch", "input_dim": INPUT_DIM, "latent": LATENT, "likelihood": "bernoulli",
+                   "samples": 1, "seed": args.seed},
+        "training": {"backend": args.mode, "batch": args.batch, "epochs": args.epochs, "lr": 0.001,
+                     "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-08, "seed": args.seed,
+                     "device": device.type, "precision": "fp32", "binarize": "none",
+                     "target_loss": args.target_loss, "stop_at_target": args.stop_at_target},
+        "epochs": epochs,
+        "time_to_quality": {"target_loss": args.target_loss, "reached": ttq is not None,
+                            "epoch": ttq and ttq["epoch"], "train_seconds": ttq and ttq["train_seconds"],
+                            "wall_seconds": ttq and ttq["wall_seconds"]},
+        "diverged": diverged, "iw": None, "pictures": [],
+        "manifest": {"python": platform.python_version(), "torch": torch.__version__,
+                     "device_name": device_name(device)},
+    }
+    write_json_atomically({args.out: history})
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------
+def comma_list(choices=None, convert=str, name="value"):
+    def parse(text):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("empty list")
+        out = []
+        for t in items:
+            if choices and t not in choices:
+                raise argparse.ArgumentTypeError(f"unknown {name} '{t}' (choose from {', '.join(choices)})")
+            try:
+                v = convert(t)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"'{t}' is not a valid {name}") from None
+            if convert is int and v < 1:
+                raise argparse.ArgumentTypeError(f"{name} {v} must be at least 1")
+            out.append(v)
+        return out
+    return parse
+
+
+def positive(convert):
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"{text} must be positive")
+        return v
+    return parse
+
+
+def build_parser():
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--threads", type=int, default=0, help="torch.set_num_threads when > 0")
+    common.add_argument("--data", default=os.path.join(repo, "data", "mnist"), help="folder with the MNIST IDX .gz files")
+
+    b = sub.add_parser("bench", parents=[common], help="throughput benchmarks in Google Benchmark JSON")
+    b.add_argument("--modes", type=comma_list(MODES, name="mode"), default=["python-eager"])
+    b.add_argument("--kinds", type=comma_list(KINDS, name="kind"), default=list(KINDS))
+    b.add_argument("--batches", type=comma_list(convert=int, name="batch"), default=[128])
+    b.add_argument("--epoch-batches", type=comma_list(convert=int, name="batch"), default=None,
+                   help="batch sizes for train_epoch (default: --batches)")
+    b.add_argument("--repetitions", type=positive(int), default=3)
+    b.add_argument("--min-time", type=positive(float), default=0.5, help="seconds per repetition")
+    b.add_argument("--family-index-start", type=int, default=1000)
+    b.add_argument("--out", help="write a Google Benchmark JSON here")
+    b.add_argument("--merge-into", help="append the entries to this Google Benchmark JSON (atomically)")
+
+    t = sub.add_parser("train", parents=[common], help="train and record the test-loss curve")
+    t.add_argument("--mode", choices=MODES, default="python-eager")
+    t.add_argument("--epochs", type=positive(int), default=10)
+    t.add_argument("--batch", type=positive(int), default=128)
+    t.add_argument("--target-loss", type=float, default=None, help="test loss (nats) for time to quality")
+    t.add_argument("--stop-at-target", action="store_true")
+    t.add_argument("--out", required=True, help="history JSON")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return cmd_bench(args) if args.command == "bench" else cmd_train(args)
+    except UsageError as e:
+        print(f"python_peer.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

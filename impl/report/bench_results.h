@@ -1,0 +1,45 @@
+#pragma once
+// Google Benchmark JSON (ours and the Python peer's, merged) read back into one row per
+// benchmark: the repetitions' times and the median, spread and counters the report shows.
+// Names follow <kind>/<backend>/<device>/<precision>/batch:<B>[/manual_time]; an entry whose
+// name does not is kept under its full name with kind "other".
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace vae::report {
+
+struct BenchName {
+  std::string kind, backend, device, precision;
+  int batch = 0;
+};
+
+// Splits a run name; nullopt when it does not follow the scheme.
+std::optional<BenchName> parse_bench_name(const std::string& run_name);
+
+struct BenchRow {
+  std::string run_name;        // as Google Benchmark wrote it
+  BenchName id;
+  bool failed = false;
+  std::string error;           // Google Benchmark's error_message when failed
+  std::vector<double> seconds; // per repetition: seconds per iteration
+  std::vector<double> samples_per_second;  // per repetition
+  double median_samples_per_second = 0;
+  double cv = 0;               // coefficient of variation of the per-repetition times (0.02 = 2%)
+  double median_seconds = 0;
+  std::optional<double> tflops;        // median over repetitions
+  std::optional<double> peak_percent;  // median, when the device's peak is known
+  std::optional<double> bytes_per_second;
+  std::string timer;           // the label: steady_clock / cuda_events
+};
+
+// Throws vae::Error naming `source` when the document is not Google Benchmark JSON.
+std::vector<BenchRow> read_bench_rows(const nlohmann::json& doc, const std::string& source);
+
+double median(std::vector<double> v);
+// Sample standard deviation over the mean; 0 for fewer than two values.
+double coefficient_of_variation(const std::vector<double>& v);
+
+}  // namespace vae::report

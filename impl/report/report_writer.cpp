@@ -1,0 +1,608 @@
+#include "report/report_writer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "report/baseline.h"
+#include "report/bench_results.h"
+#include "report/document.h"
+#include "report/svg_chart.h"
+#include "train/time_to_quality.h"
+
+namespace vae::report {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// ---- formatting -------------------------------------------------------------------------
+
+std::string printf_string(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+// 3 significant digits with k/M/G: 21345 -> "21.3k".
+std::string si(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  const double a = std::abs(v);
+  const char* suffix = "";
+  if (a >= 1e9) v /= 1e9, suffix = "G";
+  else if (a >= 1e6) v /= 1e6, suffix = "M";
+  else if (a >= 1e3) v /= 1e3, suffix = "k";
+  const double b = std::abs(v);
+  return printf_string(b >= 100 ? "%.0f" : b >= 10 ? "%.1f" : "%.2f", v) + suffix;
+}
+
+std::string sci(double v) { return printf_string("%.2e", v); }
+std::string fixed(double v, int digits) { return printf_string(("%." + std::to_string(digits) + "f").c_str(), v); }
+std::string percent(double fraction, int digits = 1) { return fixed(100 * fraction, digits) + "%"; }
+
+std::string device_class(const std::string& device) { return device.rfind("cuda", 0) == 0 ? "cuda" : device; }
+
+bool is_peer(const std::string& backend) { return backend.rfind("python-", 0) == 0; }
+
+// Backends in the order readers expect: ours as registered, then the peers.
+int backend_rank(const std::string& b) {
+  static const std::vector<std::string> order = {"reference", "libtorch-eager", "torchscript", "libtorch-cudagraph",
+                                                 "fused-cuda", "python-eager", "python-compile",
+                                                 "python-compile-reduce-overhead"};
+  const auto it = std::find(order.begin(), order.end(), b);
+  return it == order.end() ? int(order.size()) : int(it - order.begin());
+}
+
+struct RowKey {
+  std::string backend, device, precision;
+  bool operator<(const RowKey& o) const {
+    return std::make_tuple(backend_rank(backend), backend, device, precision) <
+           std::make_tuple(backend_rank(o.backend), o.backend, o.device, o.precision);
+  }
+  std::string label() const { return backend + " (" + device + ", " + precision + ")"; }
+};
+
+json parse_context_manifest(const json& bench) {
+  const json& ctx = bench.value("context", json::object());
+  if (ctx.contains("manifest") && ctx["manifest"].is_string()) {
+    try {
+      return json::parse(ctx["manifest"].get<std::string>());
+    } catch (const json::exception&) {
+    }
+  }
+  return ctx;
+}
+
+std::string json_text(const json& j, const std::string& key, const std::string& fallback = "unknown") {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+// ---- the pieces of the report -------------------------------------------------------------
+
+struct Throughput {
+  std::map<std::string, std::map<RowKey, std::map<int, const BenchRow*>>> by_kind;  // kind -> row -> batch
+  std::set<int> batches;
+};
+
+Throughput index_rows(const std::vector<BenchRow>& rows) {
+  Throughput t;
+  for (const BenchRow& r : rows) {
+    if (r.id.kind == "other") continue;
+    t.by_kind[r.id.kind][RowKey{r.id.backend, r.id.device, r.id.precision}][r.id.batch] = &r;
+    t.batches.insert(r.id.batch);
+  }
+  return t;
+}
+
+const std::vector<std::string> kKinds = {"train_epoch", "train_step", "eval"};
+
+std::string kind_title(const std::string& kind) {
+  if (kind == "train_epoch") return "Training epoch (shuffle + gather + steps, 60000 images)";
+  if (kind == "train_step") return "Training step (one Adam step on a fixed batch)";
+  if (kind == "eval") return "Evaluation (forward only)";
+  return kind;
+}
+
+// The speedup baseline of a row: libtorch-eager fp32 on the same device.
+const std::map<int, const BenchRow*>* eager_row(const std::map<RowKey, std::map<int, const BenchRow*>>& rows,
+                                                const RowKey& k) {
+  const auto it = rows.find(RowKey{"libtorch-eager", k.device, "fp32"});
+  return it == rows.end() ? nullptr : &it->second;
+}
+
+const BenchRow* best_of(const std::map<int, const BenchRow*>& by_batch) {
+  const BenchRow* best = nullptr;
+  for (const auto& [b, r] : by_batch)
+    if (!r->failed && (!best || r->median_samples_per_second > best->median_samples_per_second)) best = r;
+  return best;
+}
+
+struct ValidationRow {
+  std::string backend, device, precision, quantity, worst_case;
+  double max_abs = 0, max_rel = 0, norm_rel = 0, percent = 0;
+  bool passed = true;
+};
+
+struct ValidationBackend {
+  std::string backend, device, precision;
+  int cases = 0, passed_cases = 0;
+  bool passed = true;
+  std::vector<ValidationRow> rows;
+};
+
+std::string quantity_group(const std::string& q) {
+  if (q.rfind("grad.", 0) == 0) return "gradients (every tensor)";
+  const size_t paren = q.find(" (");
+  return paren == std::string::npos ? q : q.substr(0, paren);
+}
+
+std::vector<ValidationBackend> summarize_validation(const json& v) {
+  std::vector<ValidationBackend> out;
+  if (!v.contains("backends") || !v["backends"].is_object())
+    throw Error("--validation: not `vaebench validate --json` output (no \"backends\" object)");
+  for (auto it = v["backends"].begin(); it != v["backends"].end(); ++it) {
+    const json& b = it.value();
+    ValidationBackend vb{it.key(), device_class(json_text(b, "device", "cpu")), json_text(b, "precision", "")};
+    vb.passed = b.value("passed", false);
+    std::map<std::string, ValidationRow> groups;
+    std::vector<std::string> order;
+    for (const json& c : b.value("cases", json::array())) {
+      ++vb.cases;
+      vb.passed_cases += c.value("passed", false) ? 1 : 0;
+      for (const json& cmp : c.value("comparisons", json::array())) {
+        const std::string g = quantity_group(cmp.value("quantity", std::string("?")));
+        auto [gi, fresh] = groups.try_emplace(g);
+        ValidationRow& r = gi->second;
+        if (fresh) {
+          order.push_back(g);
+          r = ValidationRow{vb.backend, vb.device, vb.precision, g, c.value("name", std::string())};
+        }
+        const double pct = cmp.value("percent_of_tolerance", 0.0);
+        if (pct > r.percent || fresh) r.percent = pct, r.worst_case = c.value("name", std::string());
+        r.max_abs = std::max(r.max_abs, cmp.value("max_abs", 0.0));
+        r.max_rel = std::max(r.max_rel, cmp.value("max_rel", 0.0));
+        r.norm_rel = std::max(r.norm_rel, cmp.value("norm_rel", 0.0));
+        r.passed = r.passed && cmp.value("passed", false);
+      }
+    }
+    for (const std::string& g : order) vb.rows.push_back(groups[g]);
+    out.push_back(vb);
+  }
+  return out;
+}
+
+std::string read_binary(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string run_backend(const json& history) { return history.at("backend").value("name", std::string("?")); }
+std::string run_device(const json& history) {
+  return device_class(history.at("backend").value("device", std::string("cpu")));
+}
+std::string run_label(const json& history) { return run_backend(history) + " (" + run_device(history) + ")"; }
+
+Series series_of(const std::string& name, bool dashed) {
+  Series s;
+  s.name = name;
+  s.dashed = dashed;
+  return s;
+}
+
+// Atomic folder replacement: assemble in `tmp`, then swap it in.
+void publish_dir(const fs::path& tmp, const fs::path& out) {
+  const fs::path old = out.string() + ".old-" + std::to_string(getpid());
+  std::error_code ec;
+  if (fs::exists(out)) fs::rename(out, old);
+  fs::rename(tmp, out);
+  fs::remove_all(old, ec);
+}
+
+}  // namespace
+
+std::string default_report_name(const json& bench) {
+  const json ctx = bench.value("context", json::object());
+  const json manifest = parse_context_manifest(bench);
+  std::string date = json_text(ctx, "date", "undated").substr(0, 10);
+  std::string host = json_text(manifest, "host", json_text(ctx, "host_name", "host"));
+  std::string device = "cpu";
+  for (const json& b : bench.value("benchmarks", json::array()))
+    if (auto id = parse_bench_name(b.value("run_name", b.value("name", std::string())))) {
+      if (id->device == "cuda") {
+        device = json_text(ctx, "device_name.cuda", "cuda");
+        break;
+      }
+    }
+  std::string name = date + "-" + host + "-" + device;
+  for (char& c : name) c = std::isalnum((unsigned char)c) || c == '.' || c == '-' ? char(std::tolower(c)) : '-';
+  return name;
+}
+
+ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
+  ReportResult result;
+  const std::vector<BenchRow> rows = read_bench_rows(in.bench, "--bench");
+  const Throughput tp = index_rows(rows);
+  const json manifest = parse_context_manifest(in.bench);
+  const json ctx = in.bench.value("context", json::object());
+  std::vector<ValidationBackend> validation;
+  if (in.validation) validation = summarize_validation(*in.validation);
+
+  Document doc;
+  doc.title = in.title;
+  std::map<std::string, std::string> figures;  // file -> content (svg text or png bytes)
+  json results = {{"format", "vaebench report v1"}, {"title", in.title}, {"manifest", manifest}};
+
+  // ---- summary (also the terminal's one screen) --------------------------------------------
+  std::ostringstream summary;
+  summary << "validation:";
+  if (validation.empty()) summary << " not run";
+  for (const ValidationBackend& v : validation) {
+    summary << "\n  " << v.backend << " (" << v.device << ", " << v.precision << "): " << (v.passed ? "PASS" : "FAIL")
+            << ", " << v.passed_cases << "/" << v.cases << " cases";
+    result.validation_passed = result.validation_passed && v.passed;
+  }
+  // A peer that cannot run here (torch.compile without a working compiler, say) is shown as
+  // failed but does not fail our run; our own backends do.
+  for (const BenchRow& r : rows) result.benchmarks_failed = result.benchmarks_failed || (r.failed && !is_peer(r.id.backend));
+
+  // ---- manifest -------------------------------------------------------------------------------
+  doc.heading("Run");
+  {
+    std::vector<std::vector<Cell>> t;
+    const auto add = [&](const std::string& k, const std::string& v) { t.push_back({Cell(k), Cell(v)}); };
+    add("date", json_text(ctx, "date"));
+    add("host", json_text(manifest, "host", json_text(ctx, "host_name")));
+    add("git", json_text(manifest, "git_sha") + (manifest.value("git_dirty", json(false)) == json(true) ? " (dirty)" : ""));
+    add("CPU", json_text(manifest, "cpu") + ", " + json_text(manifest, "cpu_cores") + " cores");
+    std::string gpus;
+    for (const json& g : manifest.value("gpus", json::array()))
+      gpus += (gpus.empty() ? "" : "; ") + json_text(g, "name") + " (sm_" + json_text(g, "sm") + ", " +
+              fixed(g.value("memory_gib", 0.0), 0) + " GiB)";
+    add("GPU", gpus.empty() ? "none (" + json_text(manifest, "gpu_unavailable_reason", "not found") + ")" : gpus);
+    add("CUDA driver / runtime", json_text(manifest, "cuda_driver") + " / " + json_text(manifest, "cuda_runtime"));
+    add("LibTorch", json_text(manifest, "torch"));
+    add("Python peer", ctx.contains("python_peer.torch")
+                           ? "Python " + json_text(ctx, "python_peer.python") + ", torch " + json_text(ctx, "python_peer.torch")
+                           : "not run");
+    add("compiler, build", json_text(manifest, "compiler") + ", " + json_text(manifest, "build_type") + ", flags " +
+                               json_text(manifest, "cxx_flags") + ", CUDA archs " +
+                               json_text(manifest, "cuda_architectures"));
+    const json ds = manifest.value("dataset", json::object());
+    add("dataset", json_text(ds, "identity") + (ds.value("verified", false) ? " (verified)" : " (unverified)") +
+                       ", SHA-256 " + json_text(ds, "sha256"));
+    add("seed, threads", json_text(manifest, "seed") + ", " + json_text(manifest, "threads"));
+    if (manifest.contains("skipped") && !manifest["skipped"].empty())
+      add("not measured here", [&] {
+        std::string s;
+        for (const json& x : manifest["skipped"]) s += (s.empty() ? "" : "; ") + x.get<std::string>();
+        return s;
+      }());
+    doc.table({"", ""}, t);
+  }
+
+  // ---- correctness ----------------------------------------------------------------------------
+  doc.heading("Correctness against the double-precision reference");
+  if (!in.validation) {
+    doc.paragraph("No validation results were given to this report.");
+  } else {
+    doc.paragraph(
+        "Worst value over every case of the validation matrix, per backend and quantity (norm-wise relative error "
+        "||b - r|| / ||r|| is what the tolerance bounds; tolerances and their reasoning are in "
+        "validation/tolerances.h). The Python peers are not validated: they are timing references.");
+    std::vector<std::vector<Cell>> status, detail;
+    for (const ValidationBackend& v : validation) {
+      status.push_back({Cell(v.backend), Cell(v.device), Cell(v.precision),
+                        Cell(std::to_string(v.passed_cases) + "/" + std::to_string(v.cases)),
+                        Cell(v.passed ? "PASS" : "FAIL", v.passed ? Mark::Pass : Mark::Fail)});
+      for (const ValidationRow& r : v.rows)
+        detail.push_back({Cell(r.backend), Cell(r.quantity), Cell(sci(r.max_abs)), Cell(sci(r.max_rel)),
+                          Cell(sci(r.norm_rel)), Cell(fixed(r.percent, 1) + "%", r.percent > 100 ? Mark::Fail : Mark::None),
+                          Cell(r.worst_case), Cell(r.passed ? "pass" : "FAIL", r.passed ? Mark::Pass : Mark::Fail)});
+    }
+    doc.table({"backend", "device", "precision", "cases passed", "result"}, status);
+    doc.table({"backend", "quantity", "max abs", "max rel", "norm-wise", "% of tolerance", "worst case", "result"},
+              detail);
+    json vj = json::array();
+    for (const ValidationBackend& v : validation) {
+      json q = json::array();
+      for (const ValidationRow& r : v.rows)
+        q.push_back({{"quantity", r.quantity}, {"max_abs", r.max_abs}, {"max_rel", r.max_rel}, {"norm_rel", r.norm_rel},
+                     {"percent_of_tolerance", r.percent}, {"worst_case", r.worst_case}, {"passed", r.passed}});
+      vj.push_back({{"backend", v.backend}, {"device", v.device}, {"precision", v.precision}, {"passed", v.passed},
+                    {"cases", v.cases}, {"passed_cases", v.passed_cases}, {"quantities", q}});
+    }
+    results["validation"] = vj;
+  }
+
+  // ---- throughput ----------------------------------------------------------------------------
+  doc.heading("Throughput");
+  doc.paragraph(
+      "Median samples/s over the repetitions (± coefficient of variation of the repetition times). Each iteration "
+      "is timed by the backend's device timer (CUDA events on a GPU, the steady clock on a CPU) through Google "
+      "Benchmark's manual time, after a warm-up. TFLOP/s counts the dense math exactly (impl/model/flops.h); % of "
+      "peak uses the device's data-sheet peak, or says unknown. Python peers (dashed in the plots) run the "
+      "pytorch/examples VAE, timed the same way.");
+  json tj = json::array();
+  summary << "\nthroughput, best samples/s per backend (speedup against libtorch-eager at that batch):";
+  for (const std::string& kind : kKinds) {
+    const auto kit = tp.by_kind.find(kind);
+    if (kit == tp.by_kind.end()) continue;
+    const auto& by_row = kit->second;
+    std::set<int> batches;
+    for (const auto& [k, m] : by_row)
+      for (const auto& [b, r] : m) batches.insert(b);
+    doc.heading(kind_title(kind), 3);
+    std::vector<std::string> header = {"backend", "device", "precision"};
+    for (int b : batches) header.push_back("batch " + std::to_string(b));
+    std::vector<std::vector<Cell>> table, efficiency, speedup;
+    Chart chart;
+    chart.title = kind + ": samples/s against batch size";
+    chart.x = Axis{"batch size", true, std::nullopt, std::nullopt};
+    chart.y = Axis{"samples/s", true, std::nullopt, std::nullopt};
+    for (const auto& [key, by_batch] : by_row) {
+      std::vector<Cell> row = {Cell(key.backend), Cell(key.device), Cell(key.precision)};
+      std::vector<Cell> srow = {Cell(key.backend), Cell(key.device), Cell(key.precision)};
+      Series s = series_of(key.label(), is_peer(key.backend));
+      const auto* eager = eager_row(by_row, key);
+      for (int b : batches) {
+        const auto it = by_batch.find(b);
+        if (it == by_batch.end()) {
+          row.push_back(Cell("", Mark::Muted));
+          srow.push_back(Cell("", Mark::Muted));
+          continue;
+        }
+        const BenchRow& r = *it->second;
+        json entry = {{"kind", kind}, {"backend", key.backend}, {"device", key.device}, {"precision", key.precision},
+                      {"batch", b}, {"failed", r.failed}};
+        if (r.failed) {
+          row.push_back(Cell("failed: " + r.error, Mark::Fail));
+          srow.push_back(Cell("", Mark::Muted));
+          entry["error"] = r.error;
+        } else {
+          row.push_back(Cell(si(r.median_samples_per_second) + " ±" + percent(r.cv), r.cv > 0.1 ? Mark::Warn : Mark::None));
+          s.points.emplace_back(b, r.median_samples_per_second);
+          entry.update({{"samples_per_second", r.median_samples_per_second}, {"cv", r.cv},
+                        {"repetitions", r.seconds.size()}, {"seconds_per_iteration", r.median_seconds}});
+          if (r.tflops) entry["tflops"] = *r.tflops;
+          if (r.peak_percent) entry["peak_percent"] = *r.peak_percent;
+          if (r.bytes_per_second) entry["bytes_per_second"] = *r.bytes_per_second;
+          const BenchRow* base = nullptr;
+          if (eager) {
+            const auto e = eager->find(b);
+            if (e != eager->end() && !e->second->failed && e->second->median_samples_per_second > 0) base = e->second;
+          }
+          if (base) {
+            const double x = r.median_samples_per_second / base->median_samples_per_second;
+            srow.push_back(Cell(fixed(x, 2) + "x"));
+            entry["speedup_vs_libtorch_eager"] = x;
+          } else {
+            srow.push_back(Cell("", Mark::Muted));
+          }
+        }
+        tj.push_back(entry);
+      }
+      table.push_back(row);
+      speedup.push_back(srow);
+      chart.series.push_back(s);
+      if (const BenchRow* best = best_of(by_batch)) {
+        const std::string peak = best->peak_percent ? fixed(*best->peak_percent, 2) + "%" : "unknown";
+        efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision),
+                              Cell(std::to_string(best->id.batch)), Cell(si(best->median_samples_per_second)),
+                              Cell(best->tflops ? fixed(*best->tflops, 4) : "n/a"),
+                              Cell(peak, best->peak_percent ? Mark::None : Mark::Muted),
+                              Cell(best->bytes_per_second ? si(*best->bytes_per_second) + "B/s" : "n/a")});
+        if (kind == "train_epoch" || (kind == "train_step" && !tp.by_kind.count("train_epoch"))) {
+          std::string sp;
+          if (const auto* eager_m = eager_row(by_row, key)) {
+            const auto e = eager_m->find(best->id.batch);
+            if (e != eager_m->end() && !e->second->failed)
+              sp = ", " + fixed(best->median_samples_per_second / e->second->median_samples_per_second, 2) + "x";
+          }
+          summary << "\n  " << kind << " " << key.label() << ": " << si(best->median_samples_per_second)
+                  << " samples/s at batch " << best->id.batch << sp;
+        }
+      } else {
+        efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision), Cell("—"),
+                              Cell("failed", Mark::Fail), Cell(""), Cell(""), Cell("")});
+        if (kind == "train_epoch") summary << "\n  " << kind << " " << key.label() << ": FAILED";
+      }
+    }
+    doc.table(header, table);
+    const std::string file = "throughput-" + kind + ".svg";
+    figures[file] = render_svg(chart);
+    doc.svg_figure(file, figures[file], kind + ": median samples/s against batch size, log-log (peers dashed)");
+    doc.paragraph("Each backend at its best batch size:");
+    doc.table({"backend", "device", "precision", "best batch", "samples/s", "TFLOP/s", "% of peak", "bytes/s (floor)"},
+              efficiency);
+    doc.paragraph("Speedup against libtorch-eager (fp32, same device, same batch):");
+    doc.table(header, speedup);
+  }
+  results["throughput"] = tj;
+
+  // ---- time to quality and training curves ----------------------------------------------------
+  doc.heading("Time to quality and training");
+  json trainings = json::array(), ttq = json::array();
+  if (in.trainings.empty()) {
+    doc.paragraph("No training runs were given to this report.");
+  } else {
+    doc.paragraph("Training time (evaluation excluded) until the test loss first reaches " + fixed(in.target_loss, 1) +
+                  " nats per image on the default model, MLPerf-style, next to the raw throughput at the training "
+                  "batch size from the benchmarks above.");
+    std::vector<std::vector<Cell>> t;
+    Chart by_epoch, by_time, posterior;
+    by_epoch.title = "test loss against epoch";
+    by_epoch.x = Axis{"epoch", false, std::nullopt, std::nullopt};
+    by_epoch.y = Axis{"test loss (nats/image)", false, std::nullopt, std::nullopt};
+    by_epoch.reference_y = in.target_loss;
+    by_epoch.reference_label = "target " + fixed(in.target_loss, 0);
+    by_time = by_epoch;
+    by_time.title = "test loss against wall time";
+    by_time.x = Axis{"wall time incl. evaluation (s)", false, 0.0, std::nullopt};
+    posterior.title = "posterior over training (test set)";
+    posterior.x = Axis{"epoch", false, std::nullopt, std::nullopt};
+    posterior.y = Axis{"value", false, 0.0, std::nullopt};
+    summary << "\ntime to quality (test loss <= " << fixed(in.target_loss, 1) << "):";
+    for (const TrainingRun& run : in.trainings) {
+      const json& h = run.history;
+      if (!h.contains("epochs") || !h.contains("backend"))
+        throw Error("--train " + run.dir + ": not a training history (no \"epochs\" or \"backend\")");
+      const std::string backend = run_backend(h), device = run_device(h);
+      const json q = time_to_quality(h["epochs"], in.target_loss);
+      Series le = series_of(run_label(h), is_peer(backend)), lt = le, mu = le, sigma = le;
+      mu.name = run_label(h) + " μ RMS";
+      sigma.name = run_label(h) + " σ mean";
+      sigma.dashed = true;
+      for (const json& e : h["epochs"]) {
+        const double loss = e["test"]["loss"].get<double>();
+        le.points.emplace_back(e["epoch"].get<double>(), loss);
+        lt.points.emplace_back(e["wall_seconds"].get<double>(), loss);
+        if (e["test"].contains("mu_rms")) mu.points.emplace_back(e["epoch"].get<double>(), e["test"]["mu_rms"].get<double>());
+        if (e["test"].contains("sigma_mean"))
+          sigma.points.emplace_back(e["epoch"].get<double>(), e["test"]["sigma_mean"].get<double>());
+      }
+      by_epoch.series.push_back(le);
+      by_time.series.push_back(lt);
+      posterior.series.push_back(mu);
+      posterior.series.push_back(sigma);
+      // Raw throughput of the same backend at the training batch size.
+      const int batch = h.value("training", json::object()).value("batch", 128);
+      std::string raw = "n/a";
+      for (const char* kind : {"train_epoch", "train_step"}) {
+        const auto kit = tp.by_kind.find(kind);
+        if (kit == tp.by_kind.end() || raw != "n/a") continue;
+        for (const auto& [key, m] : kit->second)
+          if (key.backend == backend && key.device == device && key.precision == h["backend"].value("precision", "fp32")) {
+            const auto b = m.find(batch);
+            if (b != m.end() && !b->second->failed) raw = si(b->second->median_samples_per_second) + " (" + kind + ")";
+          }
+      }
+      const json& last = h["epochs"].empty() ? json::object() : h["epochs"].back();
+      const bool reached = q["reached"].get<bool>();
+      const bool diverged = h.contains("diverged") && !h["diverged"].is_null();
+      t.push_back({Cell(backend), Cell(device), Cell(std::to_string(h["epochs"].size())),
+                   Cell(reached ? fixed(q["train_seconds"].get<double>(), 2) + " s" : (diverged ? "diverged" : "not reached"),
+                        reached ? Mark::None : Mark::Fail),
+                   Cell(reached ? std::to_string(q["epoch"].get<int>()) : "—"),
+                   Cell(last.contains("test") ? fixed(last["test"]["loss"].get<double>(), 2) : "—"),
+                   Cell(h.contains("iw") && h["iw"].is_object()
+                            ? fixed(h["iw"]["test_nll"].get<double>(), 2) + " (S=" + std::to_string(h["iw"]["samples"].get<int>()) + ")"
+                            : "—"),
+                   Cell(last.contains("samples_per_second") ? si(last["samples_per_second"].get<double>()) : "—"), Cell(raw)});
+      summary << "\n  " << run_label(h) << ": "
+              << (reached ? fixed(q["train_seconds"].get<double>(), 1) + " s of training (epoch " +
+                                std::to_string(q["epoch"].get<int>()) + ")"
+                          : std::string(diverged ? "diverged" : "not reached"));
+      ttq.push_back({{"backend", backend}, {"device", device}, {"time_to_quality", q},
+                     {"final_test_loss", last.contains("test") ? last["test"]["loss"] : json(nullptr)},
+                     {"iw", h.value("iw", json(nullptr))}});
+      trainings.push_back(h);
+    }
+    doc.table({"backend", "device", "epochs run", "time to quality", "at epoch", "final test loss", "IW test NLL",
+               "training samples/s (last epoch)", "benchmark samples/s at this batch"},
+              t);
+    for (auto& [chart, file, caption] :
+         std::vector<std::tuple<Chart*, std::string, std::string>>{
+             {&by_epoch, "test-loss-epoch.svg", "test loss per image against epoch (target dashed)"},
+             {&by_time, "test-loss-time.svg", "test loss per image against wall time including evaluation"},
+             {&posterior, "posterior.svg", "RMS of the posterior means μ and mean posterior σ on the test set"}}) {
+      figures[file] = render_svg(*chart);
+      doc.svg_figure(file, figures[file], caption);
+    }
+    // Pictures from the first run that has them (ours before the peers').
+    for (const TrainingRun& run : in.trainings) {
+      const fs::path samples = fs::path(run.dir) / "samples.png", recon = fs::path(run.dir) / "reconstructions.png";
+      if (!fs::exists(samples) || !fs::exists(recon)) continue;
+      figures["samples.png"] = read_binary(samples);
+      figures["reconstructions.png"] = read_binary(recon);
+      doc.png_figure("samples.png", figures["samples.png"], "samples from the prior, " + run_label(run.history));
+      doc.png_figure("reconstructions.png", figures["reconstructions.png"],
+                     "test images (odd rows) and their reconstructions, " + run_label(run.history));
+      break;
+    }
+  }
+  results["time_to_quality"] = ttq;
+  results["trainings"] = trainings;
+
+  // ---- baseline --------------------------------------------------------------------------------
+  if (in.baseline) {
+    const BaselineComparison cmp = compare_with_baseline(read_bench_rows(*in.baseline, "--baseline"), rows);
+    doc.heading("Change against the baseline");
+    doc.paragraph("Baseline: " + in.baseline_source +
+                  ". Change of the median time per iteration (+ is slower). A change is flagged only when it exceeds "
+                  "the measured noise: 3 x the larger coefficient of variation of the two runs (at least 1%) and, "
+                  "when both runs have 4 or more repetitions, a two-sided Mann-Whitney U test at p < 0.05, as Google "
+                  "Benchmark's compare.py does.");
+    std::vector<std::vector<Cell>> t;
+    json bj = json::array();
+    int flagged = 0;
+    for (const BaselineRow& r : cmp.rows) {
+      flagged += r.flagged;
+      t.push_back({Cell(r.run_name), Cell(fixed(r.old_seconds * 1e3, 3) + " ms"), Cell(fixed(r.new_seconds * 1e3, 3) + " ms"),
+                   Cell((r.change >= 0 ? "+" : "") + percent(r.change)), Cell("±" + percent(r.noise)),
+                   Cell(r.p ? fixed(*r.p, 4) : "too few repetitions", r.p ? Mark::None : Mark::Muted),
+                   Cell(r.verdict, !r.flagged ? Mark::Muted : (r.change > 0 ? Mark::Fail : Mark::Pass))});
+      bj.push_back({{"run_name", r.run_name}, {"old_seconds", r.old_seconds}, {"new_seconds", r.new_seconds},
+                    {"change", r.change}, {"noise", r.noise}, {"p", r.p ? json(*r.p) : json(nullptr)},
+                    {"flagged", r.flagged}, {"verdict", r.verdict}});
+    }
+    doc.table({"benchmark", "baseline", "now", "change", "noise band", "U test p", "verdict"}, t);
+    if (!cmp.only_old.empty() || !cmp.only_new.empty())
+      doc.paragraph(std::to_string(cmp.only_old.size()) + " benchmarks only in the baseline (or failed now), " +
+                    std::to_string(cmp.only_new.size()) + " only in this run.");
+    results["baseline"] = {{"source", in.baseline_source}, {"rows", bj}, {"only_old", cmp.only_old},
+                           {"only_new", cmp.only_new}};
+    summary << "\nagainst the baseline: " << flagged << " of " << cmp.rows.size()
+            << " benchmarks changed beyond the noise";
+  }
+
+  // ---- write the folder -----------------------------------------------------------------------
+  doc.blocks.insert(doc.blocks.begin(), Block{Block::Type::Code});
+  doc.blocks.front().text = summary.str();
+  doc.blocks.insert(doc.blocks.begin(), Block{Block::Type::Heading});
+  doc.blocks.front().text = "Summary";
+  doc.blocks.front().level = 2;
+  results["summary"] = summary.str();
+  json files = json::array({"report.md", "report.html", "bench.json", "results.json"});
+  if (in.validation) files.push_back("validation.json");
+  for (const auto& [f, content] : figures) files.push_back(f);
+  results["files"] = files;
+
+  const fs::path out(out_dir);
+  if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
+  const fs::path tmp = out.string() + ".tmp-" + std::to_string(getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    const auto write = [&](const std::string& name, const std::string& content) {
+      std::ofstream os(tmp / name, std::ios::binary);
+      os << content;
+      if (!os.flush()) throw Error(out_dir + ": cannot write " + name);
+    };
+    write("report.md", render_markdown(doc));
+    write("report.html", render_html(doc));
+    write("bench.json", in.bench.dump(2) + "\n");
+    if (in.validation) write("validation.json", in.validation->dump(2) + "\n");
+    write("results.json", results.dump(2) + "\n");
+    for (const auto& [f, content] : figures) write(f, content);
+    publish_dir(tmp, out);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  result.summary = "report: " + out_dir + "\n" + summary.str() + "\n";
+  return result;
+}
+
+}  // namespace vae::report

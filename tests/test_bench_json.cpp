@@ -1,0 +1,116 @@
+// The benchmark binary end to end on a tiny run: names follow the scheme, the counters and the
+// manifest are there, the Python peer merges into the same file, and Google Benchmark's own
+// compare.py reads the result.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "command_runner.h"
+#include "report/bench_results.h"
+#include "temp_dir.h"
+
+namespace vae::report {
+namespace {
+
+using nlohmann::json;
+using vae::testing::run;
+using vae::testing::TempDir;
+
+const char* kCompare = "/usr/share/benchmark/compare.py";  // Debian's libbenchmark-tools
+
+json read(const std::string& path) {
+  std::ifstream in(path);
+  return json::parse(in);
+}
+
+// One shared tiny run: the eager backend, two kinds, one batch size, two repetitions.
+class BenchJson : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const auto r = run(std::string(VAEBENCH_BENCH_EXE) +
+                       " --backend libtorch-eager --device cpu --kinds train_step,eval --batches 32 --repetitions 2"
+                       " --min-time 0.01 --threads 1 --out " + dir_->file("bench.json"));
+    status_ = r.status;
+    output_ = r.output;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static TempDir* dir_;
+  static int status_;
+  static std::string output_;
+};
+TempDir* BenchJson::dir_ = nullptr;
+int BenchJson::status_ = -1;
+std::string BenchJson::output_;
+
+TEST_F(BenchJson, NamesCountersAndManifest) {
+  ASSERT_EQ(status_, 0) << output_;
+  const json doc = read(dir_->file("bench.json"));
+  EXPECT_EQ(dir_->listing(), std::vector<std::string>{"bench.json"});  // the .tmp was renamed
+  const std::regex scheme(R"((train_step|train_epoch|eval)/[a-z0-9-]+/(cpu|cuda)/(fp32|fp64|tf32)/batch:[0-9]+/manual_time)");
+  std::set<std::string> names;
+  for (const json& b : doc["benchmarks"]) {
+    EXPECT_TRUE(std::regex_match(b["run_name"].get<std::string>(), scheme)) << b["run_name"];
+    if (b["run_type"] == "iteration") {
+      names.insert(b["run_name"].get<std::string>());
+      EXPECT_GT(b["items_per_second"].get<double>(), 0);
+      EXPECT_GT(b["TFLOP/s"].get<double>(), 0);
+      EXPECT_GT(b["bytes_per_second"].get<double>(), 0);
+      EXPECT_FALSE(b.contains("peak_pct"));  // a CPU's peak is unknown, not guessed
+      EXPECT_EQ(b["label"], "steady_clock");
+    }
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"train_step/libtorch-eager/cpu/fp32/batch:32/manual_time",
+                                          "eval/libtorch-eager/cpu/fp32/batch:32/manual_time"}));
+  bool has_cv = false;
+  for (const json& b : doc["benchmarks"]) has_cv |= b.value("aggregate_name", "") == "cv";
+  EXPECT_TRUE(has_cv);
+  const json& ctx = doc["context"];
+  for (const char* key : {"git_sha", "git_dirty", "cpu", "cpu_cores", "gpus", "cuda_driver", "cuda_runtime", "torch",
+                          "compiler", "cxx_flags", "build_type", "dataset", "seed", "threads", "manifest"})
+    EXPECT_TRUE(ctx.contains(key)) << key;
+  EXPECT_EQ(ctx["peak.cpu"], "unknown");
+  const json manifest = json::parse(ctx["manifest"].get<std::string>());
+  EXPECT_EQ(manifest["dataset"]["sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(manifest["threads"], 1);
+  // The reader of the report sees the same rows.
+  const auto rows = read_bench_rows(doc, "bench.json");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].seconds.size(), 2u);
+}
+
+TEST_F(BenchJson, PythonPeerMergesIntoTheSameFile) {
+  ASSERT_EQ(status_, 0) << output_;
+  const std::string merged = dir_->file("merged.json");
+  std::filesystem::copy_file(dir_->file("bench.json"), merged);
+  const auto r = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/bench/python_peer.py bench --device cpu"
+                     " --modes python-eager --kinds eval --batches 32 --repetitions 2 --min-time 0.01 --threads 1"
+                     " --merge-into " + merged);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto rows = read_bench_rows(read(merged), "merged.json");
+  std::set<std::string> backends;
+  for (const BenchRow& row : rows) {
+    backends.insert(row.id.backend);
+    EXPECT_FALSE(row.failed) << row.run_name << ": " << row.error;
+  }
+  EXPECT_EQ(backends, (std::set<std::string>{"libtorch-eager", "python-eager"}));
+  EXPECT_TRUE(read(merged)["context"].contains("python_peer.torch"));
+}
+
+TEST_F(BenchJson, LoadsInGoogleBenchmarksCompareTool) {
+  ASSERT_EQ(status_, 0) << output_;
+  if (!std::filesystem::exists(kCompare))
+    GTEST_SKIP() << kCompare << " not installed (Debian package libbenchmark-tools; scripts/setup installs it)";
+  const std::string f = dir_->file("bench.json");
+  const auto r = run(std::string(VAE_PYTHON) + " " + kCompare + " benchmarks " + f + " " + f);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("train_step/libtorch-eager/cpu/fp32/batch:32/manual_time"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("+0.0000"), std::string::npos) << r.output;  // a file against itself: no change
+}
+
+}  // namespace
+}  // namespace vae::report

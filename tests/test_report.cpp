@@ -1,0 +1,291 @@
+// The report generator on small synthetic results: what it shows must come from its inputs,
+// a failing backend or benchmark must show as failing, the HTML must stand alone, the
+// baseline comparison must flag only changes beyond the noise.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "common/error.h"
+#include "report/baseline.h"
+#include "report/bench_results.h"
+#include "report/report_writer.h"
+#include "temp_dir.h"
+#include "train/time_to_quality.h"
+
+namespace vae::report {
+namespace {
+
+using nlohmann::json;
+using vae::testing::TempDir;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// One Google Benchmark iteration entry per repetition, seconds per iteration given.
+void add_bench(json& doc, const std::string& name, int batch, const std::vector<double>& seconds,
+               const std::string& error = "") {
+  const std::string run = name + "/batch:" + std::to_string(batch) + "/manual_time";
+  for (size_t i = 0; i < std::max<size_t>(1, seconds.size()); ++i) {
+    json b = {{"name", run}, {"run_name", run}, {"run_type", "iteration"}, {"repetitions", seconds.size()},
+              {"repetition_index", i}, {"threads", 1}, {"time_unit", "ms"}};
+    if (!error.empty()) {
+      b["error_occurred"] = true;
+      b["error_message"] = error;
+      b["iterations"] = 0;
+      b["real_time"] = 0;
+    } else {
+      b["iterations"] = 10;
+      b["real_time"] = seconds[i] * 1e3;
+      b["items_per_second"] = batch / seconds[i];
+      b["TFLOP/s"] = 1e-3 * batch / seconds[i];
+    }
+    doc["benchmarks"].push_back(b);
+  }
+  // Aggregates as Google Benchmark writes them; the reader must recompute, not trust them.
+  json agg = {{"name", run + "_median"}, {"run_name", run}, {"run_type", "aggregate"}, {"aggregate_name", "median"},
+              {"real_time", 999.0}, {"time_unit", "ms"}, {"items_per_second", 1.0}};
+  doc["benchmarks"].push_back(agg);
+}
+
+json synthetic_bench() {
+  json manifest = {{"host", "testhost"}, {"git_sha", "0123abcd"}, {"git_dirty", false}, {"cpu", "Test CPU"},
+                   {"cpu_cores", 2}, {"torch", "2.11.0"}, {"dataset", {{"identity", "MNIST"}, {"sha256", "feedbeef"}}}};
+  json doc = {{"context", {{"date", "2026-11-22T10:00:00+00:00"}, {"host_name", "testhost"}, {"manifest", manifest.dump()}}},
+              {"benchmarks", json::array()}};
+  add_bench(doc, "train_epoch/libtorch-eager/cpu/fp32", 128, {0.010, 0.0102, 0.0098});  // 12.8k samples/s
+  add_bench(doc, "train_epoch/torchscript/cpu/fp32", 128, {0.005, 0.0051, 0.0049});     // 2x eager
+  add_bench(doc, "train_epoch/broken/cpu/fp32", 128, {}, "non-finite loss at step 3");
+  add_bench(doc, "train_epoch/python-eager/cpu/fp32", 128, {0.020, 0.020, 0.020});
+  add_bench(doc, "eval/libtorch-eager/cpu/fp32", 1024, {0.001, 0.001, 0.001});
+  return doc;
+}
+
+json comparison(const std::string& quantity, double norm_rel, double percent, bool passed) {
+  return {{"quantity", quantity}, {"max_abs", norm_rel * 10}, {"max_rel", norm_rel * 3}, {"norm_rel", norm_rel},
+          {"percent_of_tolerance", percent}, {"passed", passed}, {"check", "norm-wise"}, {"count", 1}};
+}
+
+json synthetic_validation() {
+  json good_case = {{"name", "default-b128"}, {"passed", true},
+                    {"comparisons", {comparison("kl", 1e-6, 1.0, true), comparison("grad.enc.0.weight", 2e-7, 1.0, true),
+                                     comparison("grad.dec.out.bias", 4e-7, 2.0, true)}}};
+  json bad_case = {{"name", "latent2-b1"}, {"passed", false},
+                   {"comparisons", {comparison("kl", 3e-3, 3000.0, false), comparison("grad.enc.0.weight", 1e-7, 0.5, true)}}};
+  return {{"passed", false},
+          {"backends",
+           {{"libtorch-eager", {{"device", "cpu"}, {"precision", "fp32"}, {"passed", true}, {"cases", {good_case}}}},
+            {"broken", {{"device", "cpu"}, {"precision", "fp32"}, {"passed", false}, {"cases", {good_case, bad_case}}}}}}};
+}
+
+json synthetic_history(const std::string& backend, std::vector<double> test_losses, double seconds_per_epoch) {
+  json epochs = json::array();
+  double wall = 0;
+  for (size_t i = 0; i < test_losses.size(); ++i) {
+    wall += seconds_per_epoch + 0.5;
+    epochs.push_back({{"epoch", i + 1}, {"step", 469 * (i + 1)},
+                      {"train", {{"loss", test_losses[i] + 5}, {"recon", 100.0}, {"kl", 20.0}}},
+                      {"test", {{"loss", test_losses[i]}, {"recon", 90.0}, {"kl", 20.0}, {"mu_rms", 0.9}, {"sigma_mean", 0.3}}},
+                      {"samples_per_second", 60000 / seconds_per_epoch}, {"train_seconds", seconds_per_epoch},
+                      {"eval_seconds", 0.5}, {"wall_seconds", wall}});
+  }
+  return {{"format", "vaebench training history v1"},
+          {"backend", {{"name", backend}, {"device", "cpu"}, {"precision", "fp32"}}},
+          {"training", {{"batch", 128}}},
+          {"epochs", epochs},
+          {"iw", nullptr},
+          {"diverged", nullptr}};
+}
+
+ReportInputs synthetic_inputs() {
+  ReportInputs in;
+  in.bench = synthetic_bench();
+  in.validation = synthetic_validation();
+  in.trainings.push_back({synthetic_history("libtorch-eager", {127.6, 116.0, 111.5, 109.2, 108.0}, 3.0), "/nonexistent"});
+  in.trainings.push_back({synthetic_history("python-eager", {128.0, 117.0, 112.0}, 4.0), "/nonexistent"});
+  in.title = "synthetic";
+  return in;
+}
+
+TEST(ReportGenerator, WritesEveryFileAndShowsTheFailingBackendAsFailing) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  const ReportResult r = write_report(synthetic_inputs(), out);
+  EXPECT_FALSE(r.validation_passed);
+  EXPECT_TRUE(r.benchmarks_failed);
+  for (const char* f : {"report.md", "report.html", "bench.json", "validation.json", "results.json",
+                        "throughput-train_epoch.svg", "throughput-eval.svg", "test-loss-epoch.svg", "test-loss-time.svg",
+                        "posterior.svg"})
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
+  EXPECT_EQ(tmp.listing(), std::vector<std::string>{"report"});  // no temporary folder left behind
+
+  const std::string md = slurp(out + "/report.md");
+  EXPECT_NE(md.find("| broken | cpu | fp32 | 1/2 | **FAIL** |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | 1/1 | PASS |"), std::string::npos);
+  // The failing quantity is named with its worst case and error, the failing benchmark with its message.
+  EXPECT_NE(md.find("| broken | kl | 3.00e-02 | 9.00e-03 | 3.00e-03 | **3000.0%** | latent2-b1 | **FAIL** |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("failed: non-finite loss at step 3"), std::string::npos);
+  EXPECT_NE(r.summary.find("broken (cpu, fp32): FAIL, 1/2 cases"), std::string::npos) << r.summary;
+  EXPECT_NE(r.summary.find("train_epoch broken (cpu, fp32): FAILED"), std::string::npos) << r.summary;
+
+  const std::string html = slurp(out + "/report.html");
+  EXPECT_NE(html.find("<td class=\"fail\">FAIL</td>"), std::string::npos);
+  const json results = json::parse(slurp(out + "/results.json"));
+  bool broken_failed = false;
+  for (const json& v : results["validation"]) broken_failed |= v["backend"] == "broken" && v["passed"] == false;
+  EXPECT_TRUE(broken_failed);
+}
+
+TEST(ReportGenerator, NumbersComeFromTheInputs) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  const ReportResult r = write_report(synthetic_inputs(), out);
+  const std::string md = slurp(out + "/report.md");
+  // Medians of the repetitions (not the aggregate entries' 999 ms), their spread, the speedup.
+  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | 12.8k ±2.0% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| torchscript | cpu | fp32 | 25.6k ±2.0% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| torchscript | cpu | fp32 | 2.00x |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| python-eager | cpu | fp32 | 0.50x |"), std::string::npos) << md;
+  // Time to quality: eager reaches <= 110 at epoch 4 after 4 x 3 s of training; the peer never does.
+  EXPECT_NE(md.find("| libtorch-eager | cpu | 5 | 12.00 s | 4 | 108.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| python-eager | cpu | 3 | **not reached** |"), std::string::npos) << md;
+  EXPECT_NE(r.summary.find("libtorch-eager (cpu): 12.0 s of training (epoch 4)"), std::string::npos) << r.summary;
+  // The manifest reaches the report.
+  EXPECT_NE(md.find("0123abcd"), std::string::npos);
+  EXPECT_NE(md.find("feedbeef"), std::string::npos);
+  const json results = json::parse(slurp(out + "/results.json"));
+  EXPECT_EQ(results["manifest"]["git_sha"], "0123abcd");
+  EXPECT_EQ(results["time_to_quality"][0]["time_to_quality"]["epoch"], 4);
+}
+
+TEST(ReportGenerator, HtmlStandsAloneAndMarkdownReferencesExistingFigures) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  ReportInputs in = synthetic_inputs();
+  // A run folder with pictures: they must be embedded in the HTML and copied for the Markdown.
+  const std::string run_dir = tmp.file("run");
+  std::filesystem::create_directories(run_dir);
+  const std::string fake_png = std::string("\x89PNG\r\n\x1a\n", 8) + "not really";
+  for (const char* f : {"samples.png", "reconstructions.png"}) std::ofstream(run_dir + "/" + f, std::ios::binary) << fake_png;
+  in.trainings[0].dir = run_dir;
+  write_report(in, out);
+  const std::string html = slurp(out + "/report.html");
+  // Nothing fetched from anywhere: the only URL is the SVG namespace.
+  const std::regex url(R"(https?://[^"' )]+)");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), url); it != std::sregex_iterator(); ++it)
+    EXPECT_EQ(it->str(), "http://www.w3.org/2000/svg");
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("src=\"samples.png\""), std::string::npos);
+  EXPECT_NE(html.find("src=\"data:image/png;base64,iVBORw0KGg"), std::string::npos);
+  size_t svgs = 0;
+  const std::string root = "<svg xmlns=";  // a chart's own nested <svg> (its clip box) has no namespace
+  for (size_t p = html.find(root); p != std::string::npos; p = html.find(root, p + 1)) ++svgs;
+  EXPECT_EQ(svgs, 5u);  // two throughput kinds, two loss curves, the posterior
+  const std::string md = slurp(out + "/report.md");
+  const std::regex image(R"(!\[[^\]]*\]\(([^)]+)\))");
+  int images = 0;
+  for (auto it = std::sregex_iterator(md.begin(), md.end(), image); it != std::sregex_iterator(); ++it, ++images)
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + (*it)[1].str())) << (*it)[1].str();
+  EXPECT_EQ(images, 7);
+  EXPECT_EQ(slurp(out + "/samples.png"), fake_png);
+}
+
+TEST(ReportGenerator, ReplacesAnOlderFolderAndLeavesNothingOnBadInput) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  std::filesystem::create_directories(out);
+  std::ofstream(out + "/stale.txt") << "old";
+  write_report(synthetic_inputs(), out);
+  EXPECT_FALSE(std::filesystem::exists(out + "/stale.txt"));
+  EXPECT_EQ(tmp.listing(), std::vector<std::string>{"report"});
+
+  ReportInputs bad = synthetic_inputs();
+  bad.bench = json{{"context", json::object()}};
+  try {
+    write_report(bad, tmp.file("bad"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--bench"), std::string::npos) << e.what();
+  }
+  bad = synthetic_inputs();
+  bad.trainings.push_back({json{{"epochs", json::array()}}, "somewhere"});
+  EXPECT_THROW(write_report(bad, tmp.file("bad")), Error);
+  EXPECT_EQ(tmp.listing(), std::vector<std::string>{"report"});
+}
+
+TEST(ReportGenerator, DefaultFolderNameIsDateHostDevice) {
+  json bench = synthetic_bench();
+  EXPECT_EQ(default_report_name(bench), "2026-11-22-testhost-cpu");
+  add_bench(bench, "train_step/libtorch-eager/cuda/fp32", 128, {0.001});
+  bench["context"]["device_name.cuda"] = "NVIDIA H100 80GB HBM3";
+  EXPECT_EQ(default_report_name(bench), "2026-11-22-testhost-nvidia-h100-80gb-hbm3");
+}
+
+TEST(BenchNames, FollowTheScheme) {
+  const auto n = parse_bench_name("train_epoch/fused-cuda/cuda/fp32/batch:128/manual_time");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->kind, "train_epoch");
+  EXPECT_EQ(n->backend, "fused-cuda");
+  EXPECT_EQ(n->device, "cuda");
+  EXPECT_EQ(n->precision, "fp32");
+  EXPECT_EQ(n->batch, 128);
+  EXPECT_FALSE(parse_bench_name("BM_Something/8"));
+  EXPECT_FALSE(parse_bench_name("eval/x/cpu/fp32/batch:12x"));
+}
+
+TEST(Baseline, MannWhitneyMatchesScipy) {
+  // Values from scipy.stats.mannwhitneyu (two-sided): exact without ties, asymptotic with them.
+  EXPECT_NEAR(*mann_whitney_p({1, 2, 3, 4}, {5, 6, 7, 8}), 0.028571428571428571, 1e-12);
+  EXPECT_NEAR(*mann_whitney_p({1.0, 1.1, 1.2, 1.3, 1.4, 1.5}, {1.25, 1.35, 1.6, 1.7, 1.8, 1.9}), 0.041125541125541126,
+              1e-12);
+  EXPECT_NEAR(*mann_whitney_p({1, 2, 2, 3, 4}, {2, 3, 5, 6, 7}), 0.11161176829829224, 1e-9);
+  EXPECT_FALSE(mann_whitney_p({}, {1}));
+}
+
+TEST(Baseline, FlagsOnlyChangesBeyondTheNoise) {
+  json old_doc = {{"benchmarks", json::array()}}, new_doc = {{"benchmarks", json::array()}};
+  // 30% slower with about 1% noise, 5 repetitions each: flagged.
+  add_bench(old_doc, "train_step/a/cpu/fp32", 128, {1.00, 1.01, 0.99, 1.00, 1.02});
+  add_bench(new_doc, "train_step/a/cpu/fp32", 128, {1.30, 1.31, 1.29, 1.30, 1.32});
+  // 2% faster inside 5% noise: not flagged.
+  add_bench(old_doc, "train_step/b/cpu/fp32", 128, {1.00, 1.05, 0.95, 1.04, 0.96});
+  add_bench(new_doc, "train_step/b/cpu/fp32", 128, {0.98, 1.03, 0.93, 1.02, 0.94});
+  // 20% faster but only 2 repetitions: the noise band decides (no test possible).
+  add_bench(old_doc, "train_step/c/cpu/fp32", 128, {1.00, 1.00});
+  add_bench(new_doc, "train_step/c/cpu/fp32", 128, {0.80, 0.80});
+  add_bench(old_doc, "train_step/gone/cpu/fp32", 128, {1.0});
+  const BaselineComparison c = compare_with_baseline(read_bench_rows(old_doc, "old"), read_bench_rows(new_doc, "new"));
+  ASSERT_EQ(c.rows.size(), 3u);
+  EXPECT_TRUE(c.rows[0].flagged);
+  EXPECT_EQ(c.rows[0].verdict, "slower");
+  EXPECT_NEAR(c.rows[0].change, 0.30, 0.005);
+  ASSERT_TRUE(c.rows[0].p);
+  EXPECT_LT(*c.rows[0].p, 0.05);
+  EXPECT_FALSE(c.rows[1].flagged);
+  EXPECT_EQ(c.rows[1].verdict, "within noise");
+  EXPECT_TRUE(c.rows[2].flagged);
+  EXPECT_EQ(c.rows[2].verdict, "faster");
+  EXPECT_FALSE(c.rows[2].p);
+  EXPECT_EQ(c.only_old, std::vector<std::string>{"train_step/gone/cpu/fp32/batch:128/manual_time"});
+}
+
+TEST(TimeToQuality, CountsTrainingTimeUpToTheFirstEpochAtTheTarget) {
+  const json h = synthetic_history("x", {120, 111, 109.9, 105}, 2.5);
+  const json q = vae::time_to_quality(h["epochs"], 110);
+  EXPECT_TRUE(q["reached"].get<bool>());
+  EXPECT_EQ(q["epoch"], 3);
+  EXPECT_DOUBLE_EQ(q["train_seconds"].get<double>(), 7.5);
+  EXPECT_DOUBLE_EQ(q["wall_seconds"].get<double>(), 9.0);
+  EXPECT_FALSE(vae::time_to_quality(h["epochs"], 100)["reached"].get<bool>());
+}
+
+}  // namespace
+}  // namespace vae::report
