@@ -79,10 +79,10 @@ class CudaGraphBackend final : public LibTorchBackend {
   // The body that is captured: one whole training step reading only static tensors.
   libtorch::Losses captured_step(Captured& g, bool with_adam) {
     const torch::Tensor x = g.idx.defined() ? train_images_.index_select(0, g.idx) : g.x;
-    libtorch::Losses l = compute_losses(flat_, x, g.eps);
+    libtorch::Losses l = compute_losses(params_, x, g.eps);
     l.loss = l.recon + (config().beta * kl_weight_) * l.kl;
     l.elbo = -(l.recon + l.kl);
-    const torch::Tensor grad = torch::autograd::grad({l.loss.sum()}, {flat_})[0];
+    const torch::Tensor grad = flat_gradient(l.loss.sum());
     if (with_adam) {
       libtorch::adam_step_capturable(flat_, grad, adam_, step_t_, g.adam);
       record(l, grad, step_t_);

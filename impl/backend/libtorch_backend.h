@@ -56,10 +56,17 @@ class LibTorchBackend : public Backend {
   std::unique_ptr<IntervalTimer> make_interval_timer() override;
 
  protected:
-  // Per-image recon and KL ([B] each) from the flat parameters; x [B, D], eps [K, B, Z].
-  // Autograd must be able to differentiate it with respect to `flat`. The default is the
-  // eager math (libtorch/vae_math); the TorchScript backend runs its scripted function.
-  virtual libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x, const torch::Tensor& eps);
+  // Per-image recon and KL ([B] each) from the parameters, one tensor per view of the layout
+  // (params_); x [B, D], eps [K, B, Z]. Autograd must be able to differentiate it with
+  // respect to them. The default is the eager math (libtorch/vae_math); the TorchScript
+  // backend runs its scripted function.
+  virtual libtorch::Losses compute_losses(const std::vector<torch::Tensor>& params, const torch::Tensor& x,
+                                          const torch::Tensor& eps);
+  // The gradient of `loss_sum` in the flat layout. Taken with respect to the per-view leaves
+  // and concatenated once: differentiating through narrow/view of one flat tensor instead
+  // makes autograd zero-fill a flat-sized buffer per view (measured: +35% on a CPU step of
+  // the default model at batch 128).
+  torch::Tensor flat_gradient(const torch::Tensor& loss_sum) const;
 
   void set_params_impl(const std::vector<double>& flat) override;
   std::vector<double> params_impl() const override;
@@ -99,7 +106,8 @@ class LibTorchBackend : public Backend {
 
   torch::Device device_;
   TorchPrecision precision_;
-  torch::Tensor flat_;         // parameters, requires_grad leaf
+  torch::Tensor flat_;         // parameters, the flat buffer (Adam updates it in place)
+  std::vector<torch::Tensor> params_;  // one leaf per view, requires_grad, sharing flat_'s storage
   libtorch::AdamTensors adam_;
   int64_t adam_steps_ = 0;
   torch::Tensor last_grad_;    // for naming the non-finite gradient tensors

@@ -18,16 +18,11 @@ std::string number(double v) {
   return buf;
 }
 
-// "flat.narrow(0, off, n).view([out, in])" and its bias, for one layer.
-std::string weight(const LinearLayer& l) {
-  return "flat.narrow(0, " + std::to_string(l.weight_offset) + ", " + std::to_string(size_t(l.out) * l.in) +
-         ").view([" + std::to_string(l.out) + ", " + std::to_string(l.in) + "])";
-}
-std::string bias(const LinearLayer& l) {
-  return "flat.narrow(0, " + std::to_string(l.bias_offset) + ", " + std::to_string(l.out) + ")";
-}
-std::string linear(const std::string& in, const LinearLayer& l) {
-  return "torch.linear(" + in + ", " + weight(l) + ", " + bias(l) + ")";
+// "torch.linear(in, params[i], params[j])": the layer's weight and bias by their index in
+// the layout's views (the parameters come in as one tensor per view).
+std::string linear(const ParamLayout& layout, const std::string& in, const LinearLayer& l) {
+  return "torch.linear(" + in + ", params[" + std::to_string(libtorch::view_index(layout, l.weight_offset)) +
+         "], params[" + std::to_string(libtorch::view_index(layout, l.bias_offset)) + "])";
 }
 
 }  // namespace
@@ -36,15 +31,15 @@ std::string torchscript_source(const VaeConfig& c) {
   const ParamLayout layout(c);
   const std::string act = c.activation == Activation::Relu ? "torch.relu" : "torch.tanh";
   std::ostringstream s;
-  s << "def vae_losses(flat: Tensor, x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor]:\n";
+  s << "def vae_losses(params: List[Tensor], x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor]:\n";
   s << "    h = x\n";
-  for (const LinearLayer& l : layout.encoder_hidden()) s << "    h = " << act << "(" << linear("h", l) << ")\n";
-  s << "    mu = " << linear("h", layout.mu()) << "\n";
-  s << "    logvar = " << linear("h", layout.logvar()) << "\n";
+  for (const LinearLayer& l : layout.encoder_hidden()) s << "    h = " << act << "(" << linear(layout, "h", l) << ")\n";
+  s << "    mu = " << linear(layout, "h", layout.mu()) << "\n";
+  s << "    logvar = " << linear(layout, "h", layout.logvar()) << "\n";
   s << "    z = mu.unsqueeze(0) + torch.exp(0.5 * logvar).unsqueeze(0) * eps\n";
   s << "    h = z\n";
-  for (const LinearLayer& l : layout.decoder_hidden()) s << "    h = " << act << "(" << linear("h", l) << ")\n";
-  s << "    logits = " << linear("h", layout.out()) << "\n";
+  for (const LinearLayer& l : layout.decoder_hidden()) s << "    h = " << act << "(" << linear(layout, "h", l) << ")\n";
+  s << "    logits = " << linear(layout, "h", layout.out()) << "\n";
   s << "    target = x.unsqueeze(0).expand_as(logits)\n";
   if (c.likelihood == Likelihood::Bernoulli) {
     // aten::binary_cross_entropy_with_logits(self, target, weight, pos_weight, reduction=0 (none))
@@ -70,8 +65,9 @@ class TorchScriptBackend final : public LibTorchBackend {
   std::string name() const override { return "torchscript"; }
 
  protected:
-  libtorch::Losses compute_losses(const torch::Tensor& flat, const torch::Tensor& x, const torch::Tensor& eps) override {
-    const auto out = (*function_)({flat, x, eps}).toTuple();
+  libtorch::Losses compute_losses(const std::vector<torch::Tensor>& params, const torch::Tensor& x,
+                                  const torch::Tensor& eps) override {
+    const auto out = (*function_)({c10::List<torch::Tensor>(params), x, eps}).toTuple();
     libtorch::Losses l;
     l.recon = out->elements()[0].toTensor();
     l.kl = out->elements()[1].toTensor();

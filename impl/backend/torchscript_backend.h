@@ -12,7 +12,7 @@ namespace vae {
 
 BackendInfo torchscript_backend_info();
 
-// The TorchScript source of `vae_losses(flat, x, eps) -> (recon[B], kl[B])` for a config.
+// The TorchScript source of `vae_losses(params, x, eps) -> (recon[B], kl[B])` (params: one tensor per view of the layout) for a config.
 std::string torchscript_source(const VaeConfig& config);
 
 }  // namespace vae

@@ -66,6 +66,28 @@ ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat) {
   return p;
 }
 
+size_t view_index(const ParamLayout& layout, size_t offset) {
+  const auto& views = layout.views();
+  for (size_t i = 0; i < views.size(); ++i)
+    if (views[i].offset == offset) return i;
+  throw std::invalid_argument("no parameter view starts at offset " + std::to_string(offset));
+}
+
+ParamTensors params_from_views(const ParamLayout& layout, const std::vector<torch::Tensor>& views) {
+  TORCH_CHECK(views.size() == layout.views().size(), "expected ", layout.views().size(), " parameter tensors, got ",
+              views.size());
+  const auto pair = [&](const LinearLayer& l) {
+    return std::make_pair(views[view_index(layout, l.weight_offset)], views[view_index(layout, l.bias_offset)]);
+  };
+  ParamTensors p;
+  for (const LinearLayer& l : layout.encoder_hidden()) p.encoder_hidden.push_back(pair(l));
+  for (const LinearLayer& l : layout.decoder_hidden()) p.decoder_hidden.push_back(pair(l));
+  p.mu = pair(layout.mu());
+  p.logvar = pair(layout.logvar());
+  p.out = pair(layout.out());
+  return p;
+}
+
 Losses forward(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps,
                Encoding* encoding) {
   const Encoded e = encode(c, p, x, eps);

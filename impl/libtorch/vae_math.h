@@ -21,6 +21,10 @@ struct ParamTensors {
   std::pair<torch::Tensor, torch::Tensor> mu, logvar, out;
 };
 ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat);
+// The same from one tensor per view of the layout (layout.views() order, each in its shape).
+ParamTensors params_from_views(const ParamLayout& layout, const std::vector<torch::Tensor>& views);
+// Index in layout.views() of the view starting at `offset`.
+size_t view_index(const ParamLayout& layout, size_t offset);
 
 // The encoder's q(z|x) parameters for x [B, D]: mu and log-variance, [B, Z] each.
 struct Encoding {
