@@ -121,7 +121,7 @@ TEST(ReportGenerator, WritesEveryFileAndShowsTheFailingBackendAsFailing) {
   EXPECT_TRUE(r.benchmarks_failed);
   for (const char* f : {"report.md", "report.html", "bench.json", "validation.json", "results.json",
                         "throughput-train_epoch.svg", "throughput-eval.svg", "test-loss-epoch.svg", "test-loss-time.svg",
-                        "posterior.svg"})
+                        "posterior-mu.svg", "posterior-sigma.svg"})
     EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
   EXPECT_EQ(tmp.listing(), std::vector<std::string>{"report"});  // no temporary folder left behind
 
@@ -188,13 +188,13 @@ TEST(ReportGenerator, HtmlStandsAloneAndMarkdownReferencesExistingFigures) {
   size_t svgs = 0;
   const std::string root = "<svg xmlns=";  // a chart's own nested <svg> (its clip box) has no namespace
   for (size_t p = html.find(root); p != std::string::npos; p = html.find(root, p + 1)) ++svgs;
-  EXPECT_EQ(svgs, 5u);  // two throughput kinds, two loss curves, the posterior
+  EXPECT_EQ(svgs, 6u);  // two throughput kinds, two loss curves, μ and σ
   const std::string md = slurp(out + "/report.md");
   const std::regex image(R"(!\[[^\]]*\]\(([^)]+)\))");
   int images = 0;
   for (auto it = std::sregex_iterator(md.begin(), md.end(), image); it != std::sregex_iterator(); ++it, ++images)
     EXPECT_TRUE(std::filesystem::exists(out + "/" + (*it)[1].str())) << (*it)[1].str();
-  EXPECT_EQ(images, 7);
+  EXPECT_EQ(images, 8);
   EXPECT_EQ(slurp(out + "/samples.png"), fake_png);
 }
 

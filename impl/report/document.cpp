@@ -23,8 +23,9 @@ void Document::code(std::string text) {
   blocks.push_back(std::move(b));
 }
 
-void Document::table(std::vector<std::string> header, std::vector<std::vector<Cell>> rows) {
+void Document::table(std::vector<std::string> header, std::vector<std::vector<Cell>> rows, bool text_table) {
   Block b{Block::Type::Table};
+  b.text_table = text_table;
   b.header = std::move(header);
   b.rows = std::move(rows);
   blocks.push_back(std::move(b));
@@ -112,7 +113,7 @@ std::string render_markdown(const Document& doc) {
         md << "|";
         for (const std::string& h : b.header) md << " " << h << " |";
         md << "\n|";
-        for (size_t i = 0; i < b.header.size(); ++i) md << (i == 0 ? " --- |" : " ---: |");
+        for (size_t i = 0; i < b.header.size(); ++i) md << (i == 0 || b.text_table ? " --- |" : " ---: |");
         md << "\n";
         for (const auto& row : b.rows) {
           md << "|";
@@ -135,7 +136,7 @@ std::string render_html(const Document& doc) {
        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}\n"
        "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:13px}\n"
        "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}\n"
-       "th{background:#f0f0f0}\ntd:first-child,th:first-child{text-align:left}\n"
+       "th{background:#f0f0f0}\ntd:first-child,th:first-child,table.text td,table.text th{text-align:left}\n"
        "td.pass{color:#1a7f37;font-weight:bold}\ntd.fail{color:#fff;background:#cf222e;font-weight:bold}\n"
        "td.warn{color:#9a6700;font-weight:bold}\ntd.muted{color:#888}\n"
        "figure{margin:1em 0 2em}\nfigcaption{font-size:13px;color:#555}\nfigure img{max-width:100%;"
@@ -148,7 +149,7 @@ std::string render_html(const Document& doc) {
       case Block::Type::Paragraph: h << "<p>" << html_escape(b.text) << "</p>\n"; break;
       case Block::Type::Code: h << "<pre>" << html_escape(b.text) << "</pre>\n"; break;
       case Block::Type::Table: {
-        h << "<table>\n<tr>";
+        h << (b.text_table ? "<table class=\"text\">\n<tr>" : "<table>\n<tr>");
         for (const std::string& x : b.header) h << "<th>" << html_escape(x) << "</th>";
         h << "</tr>\n";
         for (const auto& row : b.rows) {

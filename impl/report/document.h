@@ -23,6 +23,7 @@ struct Block {
   std::string text;                       // Heading, Paragraph (plain text), Code, Figure caption
   std::vector<std::string> header;        // Table
   std::vector<std::vector<Cell>> rows;    // Table
+  bool text_table = false;                // Table: every column left-aligned (a key/value list)
   std::string file;                       // Figure: file name inside the report folder
   std::string inline_svg;                 // Figure: the SVG document, when the figure is SVG
   std::string png_bytes;                  // Figure: the PNG bytes, when it is a picture
@@ -35,7 +36,7 @@ struct Document {
   void heading(std::string text, int level = 2);
   void paragraph(std::string text);
   void code(std::string text);
-  void table(std::vector<std::string> header, std::vector<std::vector<Cell>> rows);
+  void table(std::vector<std::string> header, std::vector<std::vector<Cell>> rows, bool text_table = false);
   void svg_figure(std::string file, std::string svg, std::string caption);
   void png_figure(std::string file, std::string png, std::string caption);
 };

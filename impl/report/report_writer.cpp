@@ -288,7 +288,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         for (const json& x : manifest["skipped"]) s += (s.empty() ? "" : "; ") + x.get<std::string>();
         return s;
       }());
-    doc.table({"", ""}, t);
+    doc.table({"", ""}, t, true);
   }
 
   // ---- correctness ----------------------------------------------------------------------------
@@ -440,7 +440,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                   " nats per image on the default model, MLPerf-style, next to the raw throughput at the training "
                   "batch size from the benchmarks above.");
     std::vector<std::vector<Cell>> t;
-    Chart by_epoch, by_time, posterior;
+    Chart by_epoch, by_time, mu_chart, sigma_chart;
     by_epoch.title = "test loss against epoch";
     by_epoch.x = Axis{"epoch", false, std::nullopt, std::nullopt};
     by_epoch.y = Axis{"test loss (nats/image)", false, std::nullopt, std::nullopt};
@@ -449,9 +449,12 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     by_time = by_epoch;
     by_time.title = "test loss against wall time";
     by_time.x = Axis{"wall time incl. evaluation (s)", false, 0.0, std::nullopt};
-    posterior.title = "posterior over training (test set)";
-    posterior.x = Axis{"epoch", false, std::nullopt, std::nullopt};
-    posterior.y = Axis{"value", false, 0.0, std::nullopt};
+    mu_chart.title = "RMS of the posterior means μ (test set)";
+    mu_chart.x = Axis{"epoch", false, std::nullopt, std::nullopt};
+    mu_chart.y = Axis{"RMS of μ", false, 0.0, std::nullopt};
+    sigma_chart = mu_chart;
+    sigma_chart.title = "mean posterior σ (test set)";
+    sigma_chart.y = Axis{"mean σ", false, 0.0, std::nullopt};
     summary << "\ntime to quality (test loss <= " << fixed(in.target_loss, 1) << "):";
     for (const TrainingRun& run : in.trainings) {
       const json& h = run.history;
@@ -460,9 +463,6 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       const std::string backend = run_backend(h), device = run_device(h);
       const json q = time_to_quality(h["epochs"], in.target_loss);
       Series le = series_of(run_label(h), is_peer(backend)), lt = le, mu = le, sigma = le;
-      mu.name = run_label(h) + " μ RMS";
-      sigma.name = run_label(h) + " σ mean";
-      sigma.dashed = true;
       for (const json& e : h["epochs"]) {
         const double loss = e["test"]["loss"].get<double>();
         le.points.emplace_back(e["epoch"].get<double>(), loss);
@@ -473,8 +473,8 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       }
       by_epoch.series.push_back(le);
       by_time.series.push_back(lt);
-      posterior.series.push_back(mu);
-      posterior.series.push_back(sigma);
+      mu_chart.series.push_back(mu);
+      sigma_chart.series.push_back(sigma);
       // Raw throughput of the same backend at the training batch size.
       const int batch = h.value("training", json::object()).value("batch", 128);
       std::string raw = "n/a";
@@ -515,7 +515,8 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
          std::vector<std::tuple<Chart*, std::string, std::string>>{
              {&by_epoch, "test-loss-epoch.svg", "test loss per image against epoch (target dashed)"},
              {&by_time, "test-loss-time.svg", "test loss per image against wall time including evaluation"},
-             {&posterior, "posterior.svg", "RMS of the posterior means μ and mean posterior σ on the test set"}}) {
+             {&mu_chart, "posterior-mu.svg", "RMS over the test set of the posterior means μ, against epoch"},
+             {&sigma_chart, "posterior-sigma.svg", "mean posterior σ over the test set, against epoch"}}) {
       figures[file] = render_svg(*chart);
       doc.svg_figure(file, figures[file], caption);
     }
