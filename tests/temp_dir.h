@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "io/remove_tree.h"
+
 namespace vae::testing {
 
 class TempDir {
@@ -17,7 +19,7 @@ class TempDir {
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
     path_ = tmpl;
   }
-  ~TempDir() { std::filesystem::remove_all(path_); }
+  ~TempDir() { vae::remove_tree(path_.string()); }  // not remove_all: see io/remove_tree.h
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 

@@ -4,6 +4,12 @@
 #include <limits>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "io/remove_tree.h"
 
 #include "backend/registry.h"
 #include "common/error.h"
@@ -211,6 +217,51 @@ TEST(BackendChecks, CatchSmallErrorsAndNameTheQuantity) {
   // 1e-3 relative in the KL (10x its fp32 bound), 1e-4 in one gradient tensor (5x its bound).
   EXPECT_EQ(failing(1e-3, 0), std::vector<std::string>{"kl"});
   EXPECT_EQ(failing(0, 1e-4), std::vector<std::string>{"grad.enc.mu.bias"});
+}
+
+// eval_batch (what the eval benchmark times): the forward losses of the next step's noise,
+// the same in every backend, and no step taken.
+TEST(TrainingPath, EvalBatchIsTheForwardOfTheNextStepAndDoesNotStep) {
+  std::vector<size_t> idx(40);
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = 3 * i + 1;
+  const auto reference = create_backend("reference", small_config(), "cpu", "fp64");
+  reference->set_train_data(mnist().train, Binarize::None, 0);
+  StepOptions step;
+  step.noise_seed = 7;
+  reference->train_batch(idx, 0, step);  // so the noise comes from step 1, not 0
+  reference->take_train_sums();
+  const std::vector<double> params = reference->params();
+  const AdamState adam = reference->adam_state();
+  reference->eval_batch(idx, 0, 7);
+  const TrainSums want = reference->take_train_sums();
+  EXPECT_EQ(reference->params(), params);
+  EXPECT_EQ(reference->adam_state().step, adam.step);
+  // A training step on the same images and noise starts from the same losses.
+  reference->train_batch(idx, 0, step);
+  EXPECT_NEAR(reference->take_train_sums().loss, want.loss, 1e-9 * want.loss);
+  for (const std::string name : {"libtorch-eager", "torchscript"}) {
+    const auto b = create_backend(name, small_config(), "cpu", "fp64");
+    b->set_params(params);
+    b->set_adam_state(adam);
+    b->set_train_data(mnist().train, Binarize::None, 0);
+    b->eval_batch(idx, 0, 7);
+    const TrainSums got = b->take_train_sums();
+    EXPECT_EQ(got.images, 40) << name;
+    EXPECT_NEAR(got.loss, want.loss, 1e-10 * want.loss) << name;
+    EXPECT_NEAR(got.kl, want.kl, 1e-10 * want.kl) << name;
+    EXPECT_EQ(b->params(), params) << name;
+  }
+}
+
+// In a binary that links LibTorch (see io/remove_tree.h for why this is not remove_all).
+TEST(RemoveTree, RemovesNestedContentAndIgnoresAMissingPath) {
+  const std::string root = (std::filesystem::temp_directory_path() / ("vaebench-rm-" + std::to_string(getpid()))).string();
+  std::filesystem::create_directories(root + "/a/b");
+  std::ofstream(root + "/a/b/f.txt") << "x";
+  std::ofstream(root + "/g.txt") << "y";
+  remove_tree(root);
+  EXPECT_FALSE(std::filesystem::exists(root));
+  EXPECT_NO_THROW(remove_tree(root));
 }
 
 TEST(TrainingPath, BadRequestsNameWhatIsWrong) {

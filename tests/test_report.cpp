@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "command_runner.h"
 #include "common/error.h"
 #include "report/baseline.h"
 #include "report/bench_results.h"
@@ -219,6 +220,29 @@ TEST(ReportGenerator, ReplacesAnOlderFolderAndLeavesNothingOnBadInput) {
   bad.trainings.push_back({json{{"epochs", json::array()}}, "somewhere"});
   EXPECT_THROW(write_report(bad, tmp.file("bad")), Error);
   EXPECT_EQ(tmp.listing(), std::vector<std::string>{"report"});
+}
+
+// Through the vaebench binary, which links LibTorch (whose own std::filesystem::remove_all
+// once crashed replacing a folder with content): written twice, the second replaces the first.
+TEST(ReportCommand, WritesAndReplacesTheFolderAndExitsOneOnAFailedBenchmark) {
+  TempDir tmp;
+  std::ofstream(tmp.file("bench.json")) << synthetic_bench().dump();
+  std::ofstream(tmp.file("validation.json")) << synthetic_validation().dump();
+  const std::string args = "report --bench " + tmp.file("bench.json") + " --out " + tmp.file("out");
+  for (int i = 0; i < 2; ++i) {
+    const auto r = vae::testing::vaebench(args);
+    EXPECT_EQ(r.status, 1) << r.output;  // the broken benchmark
+    EXPECT_NE(r.output.find("FAILED: a benchmark failed"), std::string::npos) << r.output;
+    std::ofstream(tmp.file("out") + "/stale.txt") << "from the run before";
+  }
+  const auto r = vae::testing::vaebench(args + " --validation " + tmp.file("validation.json"));
+  EXPECT_NE(r.output.find("FAILED: a backend failed validation"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("out") + "/stale.txt"));
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("out") + "/report.html"));
+  EXPECT_EQ(tmp.listing(), (std::vector<std::string>{"bench.json", "out", "validation.json"}));
+  const auto bad = vae::testing::vaebench("report --bench " + tmp.file("validation.json") + " --out " + tmp.file("x"));
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--bench: not Google Benchmark JSON"), std::string::npos) << bad.output;
 }
 
 TEST(ReportGenerator, DefaultFolderNameIsDateHostDevice) {

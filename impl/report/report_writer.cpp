@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "io/remove_tree.h"
 #include "report/baseline.h"
 #include "report/bench_results.h"
 #include "report/document.h"
@@ -203,10 +204,9 @@ Series series_of(const std::string& name, bool dashed) {
 // Atomic folder replacement: assemble in `tmp`, then swap it in.
 void publish_dir(const fs::path& tmp, const fs::path& out) {
   const fs::path old = out.string() + ".old-" + std::to_string(getpid());
-  std::error_code ec;
   if (fs::exists(out)) fs::rename(out, old);
   fs::rename(tmp, out);
-  fs::remove_all(old, ec);
+  remove_tree(old.string());
 }
 
 }  // namespace
@@ -582,7 +582,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   const fs::path out(out_dir);
   if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
   const fs::path tmp = out.string() + ".tmp-" + std::to_string(getpid());
-  fs::remove_all(tmp);
+  remove_tree(tmp.string());
   fs::create_directories(tmp);
   try {
     const auto write = [&](const std::string& name, const std::string& content) {
@@ -598,8 +598,11 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     for (const auto& [f, content] : figures) write(f, content);
     publish_dir(tmp, out);
   } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
+    try {
+      remove_tree(tmp.string());
+    } catch (const Error&) {
+      // the original error is the one to report
+    }
     throw;
   }
   result.summary = "report: " + out_dir + "\n" + summary.str() + "\n";
