@@ -25,7 +25,9 @@ inline CommandResult run(const std::string& command) {
   return r;
 }
 
+#ifdef VAEBENCH_EXE
 inline CommandResult vaebench(const std::string& args) { return run(std::string(VAEBENCH_EXE) + " " + args); }
+#endif
 
 // An empty directory under the system temp dir, unique to this process.
 inline std::filesystem::path fresh_dir(const std::string& name) {

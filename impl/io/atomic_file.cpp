@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -107,6 +109,26 @@ void sync_directory(const std::string& path) {
   if (rc != 0 && err != EINVAL) throw Error(path + ": fsync of directory " + dir + " failed: " + errno_text(err));
 }
 
+// Fault injection for the crash-safety test: VAE_FAULT_KILL_WRITE=<suffix>:<n> makes the n-th
+// atomic write of a path ending in <suffix> (counted in this process, from 1) leave its
+// temporary file half written and SIGKILL the process -- the state a kill in the middle of
+// the write leaves on disk. Unset (always, outside that test), it costs one getenv per
+// process.
+void maybe_die_mid_write(const std::string& path, int fd) {
+  static const char* spec = std::getenv("VAE_FAULT_KILL_WRITE");
+  static int count = 0;
+  if (!spec) return;
+  const std::string s(spec);
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos) return;
+  const std::string suffix = s.substr(0, colon);
+  if (path.size() < suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) return;
+  if (++count != std::atoi(s.c_str() + colon + 1)) return;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && ::ftruncate(fd, st.st_size / 2) == 0) ::fsync(fd);
+  ::kill(::getpid(), SIGKILL);
+}
+
 }  // namespace
 
 void write_file_atomically(const std::string& path,
@@ -139,6 +161,7 @@ void write_file_atomically(const std::string& path,
     }
   }
   if (sbuf.error() != 0) fail("write failed: " + errno_text(sbuf.error()));
+  maybe_die_mid_write(path, fd);
   if (::fsync(fd) != 0) fail("fsync failed: " + errno_text(errno));
   int close_rc = ::close(fd);
   fd = -1;
