@@ -150,6 +150,22 @@ TEST(Train, KillDuringCheckpointWriteLeavesALoadableCheckpointAndResumeIsExact) 
   std::filesystem::remove_all(killed);
 }
 
+// A batch too large for the memory there is: a clear message with the size, exit 2, no crash.
+// The address space is capped (ulimit -v, 5 GB: LibTorch itself maps about 3) so the CPU
+// allocator fails the way a full GPU does.
+TEST(Train, BatchTooLargeForMemoryGivesAClearMessage) {
+  const auto dir = fresh_dir("oom");
+  const auto r = testing::run("ulimit -v 5000000; " + std::string(VAEBENCH_EXE) +
+                              " train --hidden 4000 --batch 60000 --epochs 1 --iw-samples 0 --no-pictures --threads 1"
+                              " --out " + dir.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("libtorch-eager on cpu: out of memory at batch 60000: the step needs about"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("use a smaller --batch"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "checkpoint.safetensors"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Train, DivergenceStopsWithTheStepAndKeepsTheLastGoodCheckpoint) {
   const auto dir = fresh_dir("diverge");
   const std::string common = kSmall + " --no-pictures --iw-samples 0 --out " + dir.string();

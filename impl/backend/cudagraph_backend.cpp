@@ -43,7 +43,7 @@ class CudaGraphBackend final : public LibTorchBackend {
     return to_batch(g.out);
   }
 
-  void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
+  void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override try {
     const int batch = int(indices.size());
     const bool resident = train_images_.defined();
     Captured& g = graph_for(batch, resident, o.adam);
@@ -56,6 +56,8 @@ class CudaGraphBackend final : public LibTorchBackend {
     g.eps.copy_(step_noise(batch, o));
     kl_weight_.fill_(o.kl_weight);
     replay(g);
+  } catch (const c10::Error& e) {
+    throw_if_out_of_memory(e, int64_t(indices.size()));
   }
 
  private:

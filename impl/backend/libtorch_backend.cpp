@@ -218,10 +218,38 @@ torch::Tensor LibTorchBackend::step_noise(int batch, const StepOptions& o) const
 }
 
 void LibTorchBackend::train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) {
-  step(gather_batch(indices, epoch), step_noise(int(indices.size()), o), o.kl_weight, &o.adam);
+  try {
+    step(gather_batch(indices, epoch), step_noise(int(indices.size()), o), o.kl_weight, &o.adam);
+  } catch (const c10::Error& e) {
+    throw_if_out_of_memory(e, int64_t(indices.size()));
+  }
 }
 
-void LibTorchBackend::eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) {
+void LibTorchBackend::throw_if_out_of_memory(const c10::Error& e, int64_t batch) const {
+  const std::string what = e.msg();
+  const bool oom = dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr ||
+                   what.find("can't allocate memory") != std::string::npos ||
+                   what.find("not enough memory") != std::string::npos;
+  if (!oom) throw;
+  // Activations kept for the backward, per image: every layer's output (and pre-activation)
+  // on the encoder side, K samples of the decoder side, the input and the logits.
+  const VaeConfig& c = config();
+  double per_image = 2.0 * c.input_dim + 4.0 * c.latent;
+  for (int h : c.encoder_hidden) per_image += 2.0 * h;
+  for (int h : c.decoder_hidden()) per_image += 2.0 * c.samples * h;
+  per_image += 3.0 * c.samples * c.input_dim;
+  const double gib = per_image * double(batch) * double(torch::elementSize(precision_.dtype)) / double(1ull << 30);
+  std::string torch_says = what.substr(0, what.find('\n'));
+  if (const size_t at = torch_says.find("you tried to allocate"); at != std::string::npos)
+    torch_says = torch_says.substr(at);
+  char estimate[64];
+  std::snprintf(estimate, sizeof estimate, "%.2f GiB", gib);
+  throw Error(name() + " on " + device() + ": out of memory at batch " + std::to_string(batch) +
+              ": the step needs about " + estimate + " for activations (LibTorch: " + torch_says +
+              "); use a smaller --batch");
+}
+
+void LibTorchBackend::eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) try {
   torch::NoGradGuard no_grad;
   apply_matmul_precision();
   StepOptions noise;
@@ -230,6 +258,8 @@ void LibTorchBackend::eval_batch_impl(const std::vector<size_t>& indices, uint64
   l.loss = l.recon + config().beta * l.kl;
   sums_.add_(torch::stack({l.recon.sum(), l.kl.sum(), l.loss.sum()}).to(torch::kFloat64));
   sum_images_ += int64_t(indices.size());
+} catch (const c10::Error& e) {
+  throw_if_out_of_memory(e, int64_t(indices.size()));
 }
 
 void LibTorchBackend::synchronize() {

@@ -83,6 +83,13 @@ class LibTorchBackend : public Backend {
   std::optional<NonFinite> first_nonfinite_impl() override;
   void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override;
 
+  // Turns LibTorch's out-of-memory error for a step or forward on `batch` images (a CUDA
+  // OutOfMemoryError, or the CPU allocator's "can't allocate memory") into a vae::Error that
+  // says what was asked for: the device, the batch, the allocation that failed (LibTorch's
+  // own figure) and our estimate of the step's activation memory. Any other error is
+  // rethrown as it is.
+  [[noreturn]] void throw_if_out_of_memory(const c10::Error& e, int64_t batch) const;
+
   // Tensors on the backend's device and dtype.
   torch::Tensor to_device(const std::vector<double>& v, std::vector<int64_t> shape) const;
   static std::vector<double> to_host(const torch::Tensor& t);
