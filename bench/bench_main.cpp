@@ -28,7 +28,6 @@
 #include "common/build_info.h"
 #include "cli/manifest.h"
 #include "common/error.h"
-#include "cuda/device_info.h"
 #include "data/dataset.h"
 #include "device_peaks.h"
 #include "model/config.h"
@@ -192,13 +191,11 @@ void run_case(benchmark::State& state, const Case& c) {
   }
 }
 
-std::string device_name(const std::string& device) {
-  if (device == "cpu") {
-    const nlohmann::json m = cli::make_manifest(nullptr);
-    return m.value("cpu", "unknown");
-  }
-  const CudaInfo info = query_cuda();
-  return info.devices.empty() ? "unknown" : info.devices[0].name;
+// The name the peak table is keyed by, from the run's manifest: the CPU model, or the first GPU.
+std::string device_name(const nlohmann::json& manifest, const std::string& device) {
+  if (device == "cpu") return manifest.value("cpu", "unknown");
+  const nlohmann::json& gpus = manifest.at("gpus");
+  return gpus.empty() ? "unknown" : gpus[0].value("name", "unknown");
 }
 
 // Flattens the manifest into Google Benchmark's string-valued context: top-level scalars as
@@ -269,6 +266,7 @@ int run(int argc, char** argv) {
   s.init = init_params(s.config, ParamLayout(s.config));
   s.seed = o.seed;
   shared = &s;
+  nlohmann::json manifest = cli::make_manifest(&s.data);
 
   // What to register: every usable (backend, device, precision) the options ask for.
   std::set<std::string> wanted_backends(o.backends.begin(), o.backends.end());
@@ -300,7 +298,8 @@ int run(int argc, char** argv) {
               !(p == "tf32" && device == "cpu"))
             precisions.push_back(p);
       }
-      const std::optional<DevicePeak> peak = find_device_peak(device_name(device));
+      const std::string model = device_name(manifest, device);
+      const std::optional<DevicePeak> peak = find_device_peak(model);
       for (const std::string& precision : precisions) {
         const double element_bytes = precision == "fp64" ? 8.0 : 4.0;
         for (Kind kind : kinds)
@@ -314,7 +313,7 @@ int run(int argc, char** argv) {
             ++registered;
           }
       }
-      benchmark::AddCustomContext("device_name." + device, device_name(device));
+      benchmark::AddCustomContext("device_name." + device, model);
       benchmark::AddCustomContext("peak." + device,
                                   peak ? nlohmann::json{{"model", peak->model},
                                                         {"fp32_tflops", peak->fp32_tflops},
@@ -327,7 +326,6 @@ int run(int argc, char** argv) {
   }
   if (registered == 0) throw Error("nothing to benchmark: no usable backend matches the options");
 
-  nlohmann::json manifest = cli::make_manifest(&s.data);
   manifest["seed"] = o.seed;
   manifest["threads"] = o.threads > 0 ? o.threads : torch::get_num_threads();
   manifest["model"] = to_json(s.config);

@@ -109,6 +109,8 @@ class LibTorchBackend : public Backend {
   // Adds one step's losses and gradient to the device-side running sums and the non-finite
   // record (the caller counts the images, which a replayed CUDA graph cannot do).
   void record(const libtorch::Losses& l, const torch::Tensor& grad, const torch::Tensor& step_number);
+  // Adds the losses' sums to the device-side running sums (the caller counts the images).
+  void add_to_sums(const libtorch::Losses& l);
   BatchLosses to_batch(const libtorch::Losses& l) const;
 
   torch::Device device_;

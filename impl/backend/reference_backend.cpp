@@ -56,10 +56,7 @@ class ReferenceBackend final : public Backend {
 
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
     const int batch = int(indices.size());
-    std::vector<double> x(indices.size() * size_t(config().input_dim));
-    gather_train_images(indices, epoch, x.data());
-    const uint64_t step = uint64_t(adam_ ? adam_->steps() : 0);
-    const std::vector<double> eps = make_eps(o.noise_seed, step, config().samples, batch, config().latent);
+    const std::vector<double> x = gather(indices, epoch), eps = next_step_eps(o.noise_seed, batch);
     // KL annealing scales beta; the model is rebuilt only when the weight changes.
     if (o.kl_weight != train_model_kl_weight_) {
       VaeConfig scaled = config();
@@ -70,30 +67,39 @@ class ReferenceBackend final : public Backend {
     std::vector<double> grad;
     const ref::Losses l = train_model_.forward_backward(params_, as_matrix(x, batch), eps, grad);
     adam_step(grad, o.adam);
-    sums_.images += batch;
-    sums_.recon += l.recon.sum();
-    sums_.kl += l.kl.sum();
-    sums_.loss += l.loss.sum();
+    add_to_sums(l, batch);
     if (!nonfinite_) record_nonfinite(l, grad);
   }
 
   void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override {
     const int batch = int(indices.size());
-    std::vector<double> x(indices.size() * size_t(config().input_dim));
-    gather_train_images(indices, epoch, x.data());
-    const uint64_t step = uint64_t(adam_ ? adam_->steps() : 0);
-    const ref::Losses l =
-        model_.forward(params_, as_matrix(x, batch), make_eps(noise_seed, step, config().samples, batch, config().latent));
-    sums_.images += batch;
-    sums_.recon += l.recon.sum();
-    sums_.kl += l.kl.sum();
-    sums_.loss += l.loss.sum();
+    const std::vector<double> x = gather(indices, epoch);
+    add_to_sums(model_.forward(params_, as_matrix(x, batch), next_step_eps(noise_seed, batch)), batch);
   }
 
   TrainSums take_train_sums_impl() override { return std::exchange(sums_, TrainSums{}); }
   std::optional<NonFinite> first_nonfinite_impl() override { return nonfinite_; }
 
  private:
+  std::vector<double> gather(const std::vector<size_t>& indices, uint64_t epoch) const {
+    std::vector<double> x(indices.size() * size_t(config().input_dim));
+    gather_train_images(indices, epoch, x.data());
+    return x;
+  }
+
+  // The noise of the next optimizer step (counter RNG keyed by the step), as every backend draws it.
+  std::vector<double> next_step_eps(uint64_t noise_seed, int batch) const {
+    const uint64_t step = uint64_t(adam_ ? adam_->steps() : 0);
+    return make_eps(noise_seed, step, config().samples, batch, config().latent);
+  }
+
+  void add_to_sums(const ref::Losses& l, int batch) {
+    sums_.images += batch;
+    sums_.recon += l.recon.sum();
+    sums_.kl += l.kl.sum();
+    sums_.loss += l.loss.sum();
+  }
+
   void adam_step(const std::vector<double>& grad, const AdamOptions& options) {
     if (!adam_) adam_ = std::make_unique<ref::Adam>(params_.size(), options);
     adam_->set_options(options);

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/progress.h"
 #include "common/error.h"
 #include "io/remove_tree.h"
 #include "report/baseline.h"
@@ -31,18 +32,6 @@ std::string printf_string(const char* fmt, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, fmt, v);
   return buf;
-}
-
-// 3 significant digits with k/M/G: 21345 -> "21.3k".
-std::string si(double v) {
-  if (!std::isfinite(v)) return "n/a";
-  const double a = std::abs(v);
-  const char* suffix = "";
-  if (a >= 1e9) v /= 1e9, suffix = "G";
-  else if (a >= 1e6) v /= 1e6, suffix = "M";
-  else if (a >= 1e3) v /= 1e3, suffix = "k";
-  const double b = std::abs(v);
-  return printf_string(b >= 100 ? "%.0f" : b >= 10 ? "%.1f" : "%.2f", v) + suffix;
 }
 
 std::string sci(double v) { return printf_string("%.2e", v); }
@@ -370,7 +359,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
           srow.push_back(Cell("", Mark::Muted));
           entry["error"] = r.error;
         } else {
-          row.push_back(Cell(si(r.median_samples_per_second) + " ±" + percent(r.cv), r.cv > 0.1 ? Mark::Warn : Mark::None));
+          row.push_back(Cell(format_rate(r.median_samples_per_second) + " ±" + percent(r.cv), r.cv > 0.1 ? Mark::Warn : Mark::None));
           s.points.emplace_back(b, r.median_samples_per_second);
           entry.update({{"samples_per_second", r.median_samples_per_second}, {"cv", r.cv},
                         {"repetitions", r.seconds.size()}, {"seconds_per_iteration", r.median_seconds}});
@@ -398,10 +387,10 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       if (const BenchRow* best = best_of(by_batch)) {
         const std::string peak = best->peak_percent ? fixed(*best->peak_percent, 2) + "%" : "unknown";
         efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision),
-                              Cell(std::to_string(best->id.batch)), Cell(si(best->median_samples_per_second)),
+                              Cell(std::to_string(best->id.batch)), Cell(format_rate(best->median_samples_per_second)),
                               Cell(best->tflops ? fixed(*best->tflops, 4) : "n/a"),
                               Cell(peak, best->peak_percent ? Mark::None : Mark::Muted),
-                              Cell(best->bytes_per_second ? si(*best->bytes_per_second) + "B/s" : "n/a")});
+                              Cell(best->bytes_per_second ? format_rate(*best->bytes_per_second) + "B/s" : "n/a")});
         if (kind == "train_epoch" || (kind == "train_step" && !tp.by_kind.count("train_epoch"))) {
           std::string sp;
           if (const auto* eager_m = eager_row(by_row, key)) {
@@ -409,7 +398,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
             if (e != eager_m->end() && !e->second->failed)
               sp = ", " + fixed(best->median_samples_per_second / e->second->median_samples_per_second, 2) + "x";
           }
-          summary << "\n  " << kind << " " << key.label() << ": " << si(best->median_samples_per_second)
+          summary << "\n  " << kind << " " << key.label() << ": " << format_rate(best->median_samples_per_second)
                   << " samples/s at batch " << best->id.batch << sp;
         }
       } else {
@@ -484,7 +473,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         for (const auto& [key, m] : kit->second)
           if (key.backend == backend && key.device == device && key.precision == h["backend"].value("precision", "fp32")) {
             const auto b = m.find(batch);
-            if (b != m.end() && !b->second->failed) raw = si(b->second->median_samples_per_second) + " (" + kind + ")";
+            if (b != m.end() && !b->second->failed) raw = format_rate(b->second->median_samples_per_second) + " (" + kind + ")";
           }
       }
       const json& last = h["epochs"].empty() ? json::object() : h["epochs"].back();
@@ -498,7 +487,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                    Cell(h.contains("iw") && h["iw"].is_object()
                             ? fixed(h["iw"]["test_nll"].get<double>(), 2) + " (S=" + std::to_string(h["iw"]["samples"].get<int>()) + ")"
                             : "—"),
-                   Cell(last.contains("samples_per_second") ? si(last["samples_per_second"].get<double>()) : "—"), Cell(raw)});
+                   Cell(last.contains("samples_per_second") ? format_rate(last["samples_per_second"].get<double>()) : "—"), Cell(raw)});
       summary << "\n  " << run_label(h) << ": "
               << (reached ? fixed(q["train_seconds"].get<double>(), 1) + " s of training (epoch " +
                                 std::to_string(q["epoch"].get<int>()) + ")"
