@@ -63,6 +63,21 @@ TEST(Cli, InfoReportsVerifiedMnistAndVersions) {
   EXPECT_EQ(m["git_sha"].get<std::string>().size(), 40u);
 }
 
+// Binaries carried to the GPU machine (scripts/gpu) run outside any git checkout: the
+// manifest then gives the commit recorded when they were packed.
+TEST(Cli, ManifestOutsideGitGivesThePackedCommit) {
+  const std::string no_git = "GIT_DIR=/nonexistent GIT_CEILING_DIRECTORIES=/ ";
+  const CommandResult packed = run(no_git + "VAE_PACKED_GIT_SHA=0123456789abcdef0123456789abcdef01234567 "
+                                            "VAE_PACKED_GIT_DIRTY=false " + VAEBENCH_EXE + " info --json");
+  ASSERT_EQ(packed.status, 0) << packed.output;
+  const nlohmann::json m = nlohmann::json::parse(packed.output);
+  EXPECT_EQ(m["git_sha"], "0123456789abcdef0123456789abcdef01234567");
+  EXPECT_EQ(m["git_dirty"], false);
+  const CommandResult bare = run(no_git + VAEBENCH_EXE + " info --json");
+  ASSERT_EQ(bare.status, 0) << bare.output;
+  EXPECT_EQ(nlohmann::json::parse(bare.output)["git_dirty"], "unknown");
+}
+
 TEST(Cli, BackendsListsEveryBackendWithItsDevices) {
   const CommandResult r = vaebench("backends");
   ASSERT_EQ(r.status, 0) << r.output;

@@ -107,7 +107,7 @@ json synthetic_history(const std::string& backend, std::vector<double> test_loss
 ReportInputs synthetic_inputs() {
   ReportInputs in;
   in.bench = synthetic_bench();
-  in.validation = synthetic_validation();
+  in.validations = {synthetic_validation()};
   in.trainings.push_back({synthetic_history("libtorch-eager", {127.6, 116.0, 111.5, 109.2, 108.0}, 3.0), "/nonexistent"});
   in.trainings.push_back({synthetic_history("python-eager", {128.0, 117.0, 112.0}, 4.0), "/nonexistent"});
   in.title = "synthetic";
@@ -130,7 +130,7 @@ TEST(ReportGenerator, WritesEveryFileAndShowsTheFailingBackendAsFailing) {
   EXPECT_NE(md.find("| broken | cpu | fp32 | 1/2 | **FAIL** |"), std::string::npos) << md;
   EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | 1/1 | PASS |"), std::string::npos);
   // The failing quantity is named with its worst case and error, the failing benchmark with its message.
-  EXPECT_NE(md.find("| broken | kl | 3.00e-02 | 9.00e-03 | 3.00e-03 | **3000.0%** | latent2-b1 | **FAIL** |"),
+  EXPECT_NE(md.find("| broken | cpu | fp32 | kl | 3.00e-02 | 9.00e-03 | 3.00e-03 | **3000.0%** | latent2-b1 | **FAIL** |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("failed: non-finite loss at step 3"), std::string::npos);
@@ -143,6 +143,29 @@ TEST(ReportGenerator, WritesEveryFileAndShowsTheFailingBackendAsFailing) {
   bool broken_failed = false;
   for (const json& v : results["validation"]) broken_failed |= v["backend"] == "broken" && v["passed"] == false;
   EXPECT_TRUE(broken_failed);
+}
+
+// One validation per device (scripts/run on a GPU machine): every backend of each is shown,
+// told apart by device and precision, and each input file is kept.
+TEST(ReportGenerator, ShowsTheValidationOfEveryDevice) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  ReportInputs in = synthetic_inputs();
+  json cuda = synthetic_validation();
+  cuda["backends"].erase("broken");
+  cuda["backends"]["libtorch-eager"]["device"] = "cuda:0";
+  cuda["backends"]["libtorch-eager"]["precision"] = "tf32";
+  in.validations.push_back(cuda);
+  const ReportResult r = write_report(in, out);
+  EXPECT_FALSE(r.validation_passed);  // the CPU document still holds the broken backend
+  const std::string md = slurp(out + "/report.md");
+  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | 1/1 | PASS |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| libtorch-eager | cuda | tf32 | 1/1 | PASS |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| libtorch-eager | cuda | tf32 | kl |"), std::string::npos) << md;
+  EXPECT_NE(r.summary.find("libtorch-eager (cuda, tf32): PASS"), std::string::npos) << r.summary;
+  EXPECT_TRUE(std::filesystem::exists(out + "/validation-1.json"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/validation-2.json"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/validation.json"));
 }
 
 TEST(ReportGenerator, NumbersComeFromTheInputs) {

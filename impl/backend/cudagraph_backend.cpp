@@ -146,12 +146,15 @@ BackendInfo cudagraph_backend_info() {
     return std::unique_ptr<Backend>(new CudaGraphBackend(config, device, precision));
   };
 #else
+  // Either the LibTorch found has no CUDA half, or the build links only its CPU half
+  // (VAE_TORCH_CPU_ONLY, the sanitizer build).
+  static const char* const kWhy = "this build links no CUDA part of LibTorch (CPU-only LibTorch, or VAE_TORCH_CPU_ONLY)";
   info.usable = [](const std::string&, std::string& reason) {
-    reason = "this LibTorch was built without CUDA";
+    reason = kWhy;
     return false;
   };
   info.create = [](const VaeConfig&, const std::string&, const std::string&) -> std::unique_ptr<Backend> {
-    throw Error("--backend libtorch-cudagraph: this LibTorch was built without CUDA");
+    throw Error(std::string("--backend libtorch-cudagraph: ") + kWhy);
   };
 #endif
   return info;

@@ -15,8 +15,8 @@ namespace vae::cli {
 namespace {
 
 struct ReportOptions {
-  std::string bench, validation, baseline, out, reports_dir = VAE_SOURCE_DIR "/reports", title;
-  std::vector<std::string> trains;
+  std::string bench, baseline, out, reports_dir = VAE_SOURCE_DIR "/reports", title;
+  std::vector<std::string> validations, trains;
   double target_loss = 110;
 };
 
@@ -33,7 +33,7 @@ nlohmann::json read_json(const std::string& path, const std::string& option) {
 int run_report(const ReportOptions& o) {
   report::ReportInputs in;
   in.bench = read_json(o.bench, "--bench");
-  if (!o.validation.empty()) in.validation = read_json(o.validation, "--validation");
+  for (const std::string& v : o.validations) in.validations.push_back(read_json(v, "--validation"));
   for (const std::string& t : o.trains) {
     // A training output folder (its history.json and pictures) or a history file.
     const std::filesystem::path p(t);
@@ -62,7 +62,7 @@ Subcommand add_report_command(CLI::App& app) {
   auto o = std::make_shared<ReportOptions>();
   CLI::App* sub = app.add_subcommand("report", "Write a report folder (report.md, report.html, JSON, figures)");
   sub->add_option("--bench", o->bench, "Google Benchmark JSON from vaebench-bench (peers merged in)")->required();
-  sub->add_option("--validation", o->validation, "JSON from vaebench validate --json");
+  sub->add_option("--validation", o->validations, "JSON from vaebench validate --json (repeatable: one per device)");
   sub->add_option("--train", o->trains, "A training output folder or history.json (repeatable)");
   sub->add_option("--baseline", o->baseline, "An earlier bench.json to compare with");
   sub->add_option("--out", o->out, "The report folder (default: <reports-dir>/<date>-<host>-<device>)");

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -35,12 +36,21 @@ std::string run(const std::string& command) {
   return out;
 }
 
-// The checkout's state now (the configure-time SHA goes stale after a commit); the
-// configure-time value only when the sources are not a git checkout any more.
+// The checkout's state now (the configure-time SHA goes stale after a commit). Where the
+// sources are no git checkout (binaries carried to the GPU machine by scripts/gpu), the
+// state recorded when they were packed (VAE_PACKED_GIT_SHA, VAE_PACKED_GIT_DIRTY), else the
+// configure-time SHA.
 nlohmann::json git_state() {
   const std::string dir = "'" VAE_SOURCE_DIR "'";
   const std::string sha = run("git -C " + dir + " rev-parse HEAD 2>/dev/null");
-  if (sha.empty()) return {{"git_sha", VAE_GIT_SHA}, {"git_dirty", "unknown"}};
+  if (sha.empty()) {
+    const char* packed = std::getenv("VAE_PACKED_GIT_SHA");
+    const char* packed_dirty = std::getenv("VAE_PACKED_GIT_DIRTY");
+    if (packed && *packed)
+      return {{"git_sha", packed}, {"git_dirty", packed_dirty ? nlohmann::json(std::string(packed_dirty) == "true")
+                                                              : nlohmann::json("unknown")}};
+    return {{"git_sha", VAE_GIT_SHA}, {"git_dirty", "unknown"}};
+  }
   const bool dirty = !run("git -C " + dir + " status --porcelain --untracked-files=no 2>/dev/null").empty();
   return {{"git_sha", sha}, {"git_dirty", dirty}};
 }

@@ -225,7 +225,10 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   const json manifest = parse_context_manifest(in.bench);
   const json ctx = in.bench.value("context", json::object());
   std::vector<ValidationBackend> validation;
-  if (in.validation) validation = summarize_validation(*in.validation);
+  for (const json& v : in.validations) {
+    const std::vector<ValidationBackend> part = summarize_validation(v);
+    validation.insert(validation.end(), part.begin(), part.end());
+  }
 
   Document doc;
   doc.title = in.title;
@@ -282,7 +285,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
 
   // ---- correctness ----------------------------------------------------------------------------
   doc.heading("Correctness against the double-precision reference");
-  if (!in.validation) {
+  if (in.validations.empty()) {
     doc.paragraph("No validation results were given to this report.");
   } else {
     doc.paragraph(
@@ -295,12 +298,12 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                         Cell(std::to_string(v.passed_cases) + "/" + std::to_string(v.cases)),
                         Cell(v.passed ? "PASS" : "FAIL", v.passed ? Mark::Pass : Mark::Fail)});
       for (const ValidationRow& r : v.rows)
-        detail.push_back({Cell(r.backend), Cell(r.quantity), Cell(sci(r.max_abs)), Cell(sci(r.max_rel)),
+        detail.push_back({Cell(r.backend), Cell(r.device), Cell(r.precision), Cell(r.quantity), Cell(sci(r.max_abs)), Cell(sci(r.max_rel)),
                           Cell(sci(r.norm_rel)), Cell(fixed(r.percent, 1) + "%", r.percent > 100 ? Mark::Fail : Mark::None),
                           Cell(r.worst_case), Cell(r.passed ? "pass" : "FAIL", r.passed ? Mark::Pass : Mark::Fail)});
     }
     doc.table({"backend", "device", "precision", "cases passed", "result"}, status);
-    doc.table({"backend", "quantity", "max abs", "max rel", "norm-wise", "% of tolerance", "worst case", "result"},
+    doc.table({"backend", "device", "precision", "quantity", "max abs", "max rel", "norm-wise", "% of tolerance", "worst case", "result"},
               detail);
     json vj = json::array();
     for (const ValidationBackend& v : validation) {
@@ -564,7 +567,10 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   doc.blocks.front().level = 2;
   results["summary"] = summary.str();
   json files = json::array({"report.md", "report.html", "bench.json", "results.json"});
-  if (in.validation) files.push_back("validation.json");
+  const auto validation_file = [&](size_t i) {
+    return in.validations.size() == 1 ? std::string("validation.json") : "validation-" + std::to_string(i + 1) + ".json";
+  };
+  for (size_t i = 0; i < in.validations.size(); ++i) files.push_back(validation_file(i));
   for (const auto& [f, content] : figures) files.push_back(f);
   results["files"] = files;
 
@@ -582,7 +588,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     write("report.md", render_markdown(doc));
     write("report.html", render_html(doc));
     write("bench.json", in.bench.dump(2) + "\n");
-    if (in.validation) write("validation.json", in.validation->dump(2) + "\n");
+    for (size_t i = 0; i < in.validations.size(); ++i) write(validation_file(i), in.validations[i].dump(2) + "\n");
     write("results.json", results.dump(2) + "\n");
     for (const auto& [f, content] : figures) write(f, content);
     publish_dir(tmp, out);

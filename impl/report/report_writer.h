@@ -1,7 +1,8 @@
 #pragma once
 // `vaebench report`: the run's evidence in one folder a reader can open anywhere --
 //   report.md (renders on GitHub), report.html (offline, one file), bench.json (Google
-//   Benchmark JSON, peers included), validation.json (as `vaebench validate --json`),
+//   Benchmark JSON, peers included), validation.json (as `vaebench validate --json`; with
+//   one validation per device, validation-1.json, validation-2.json, ...),
 //   results.json (everything the report shows, machine-readable), and the figures.
 // Every number in it comes from the inputs; nothing is measured here.
 #include <optional>
@@ -19,7 +20,7 @@ struct TrainingRun {
 
 struct ReportInputs {
   nlohmann::json bench;                   // required
-  std::optional<nlohmann::json> validation;
+  std::vector<nlohmann::json> validations;  // `vaebench validate --json` outputs, e.g. one per device
   std::vector<TrainingRun> trainings;
   std::optional<nlohmann::json> baseline; // an earlier bench.json
   std::string baseline_source;
