@@ -7,3 +7,8 @@ if [[ -t 2 ]]; then
 else
   say() { printf '[vaebench] %s\n' "$*" >&2; }
 fi
+# backend_usable LISTING BACKEND DEVICE: whether LISTING (the output of `vaebench backends`)
+# shows BACKEND as usable on DEVICE.
+backend_usable() {
+  awk -v b="$2:" -v d="  $3: usable" '$1==b{f=1;next} /^[^ ]/{f=0} f&&$0==d{ok=1} END{exit !ok}' <<<"$1"
+}
