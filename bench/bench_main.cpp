@@ -27,6 +27,7 @@
 #include "backend/registry.h"
 #include "common/build_info.h"
 #include "cli/manifest.h"
+#include "common/device_names.h"
 #include "common/error.h"
 #include "data/dataset.h"
 #include "device_peaks.h"
@@ -194,6 +195,7 @@ void run_case(benchmark::State& state, const Case& c) {
 // The name the peak table is keyed by, from the run's manifest: the CPU model, or the first GPU.
 std::string device_name(const nlohmann::json& manifest, const std::string& device) {
   if (device == "cpu") return manifest.value("cpu", "unknown");
+  if (is_emu_device(device)) return manifest.value("cpu", "unknown") + " (CPU executor)";
   const nlohmann::json& gpus = manifest.at("gpus");
   return gpus.empty() ? "unknown" : gpus[0].value("name", "unknown");
 }
@@ -275,14 +277,20 @@ int run(int argc, char** argv) {
     for (const BackendInfo& info : registered_backends()) known |= info.name == w;
     if (!known) throw Error("--backend: unknown backend '" + w + "'; compiled here: " + usable_backends_summary());
   }
-  if (o.devices != "all" && o.devices != "cpu" && o.devices != "cuda")
-    throw Error("--device: '" + o.devices + "' is not cpu, cuda or all");
+  if (o.devices != "all" && o.devices != "cpu" && o.devices != "cuda" && !is_emu_device(o.devices))
+    throw Error("--device: '" + o.devices + "' is not cpu, cuda, cuda-emu or all");
   nlohmann::json skipped = nlohmann::json::array();
   int registered = 0;
   for (const BackendInfo& info : registered_backends()) {
     if (!wanted_backends.empty() && !wanted_backends.count(info.name)) continue;
     for (const std::string& device : info.devices) {
       if (o.devices != "all" && o.devices != device) continue;
+      if (o.devices == "all" && is_emu_device(device)) {
+        // The CPU executor runs our CUDA kernels to validate them; its times are no throughput.
+        skipped.push_back(info.name + " on " + device + ": the CPU executor is for validation (ask for it with --device " +
+                          device + ")");
+        continue;
+      }
       std::string reason;
       if (!info.usable(device, reason)) {
         skipped.push_back(info.name + " on " + device + ": " + reason);
@@ -314,6 +322,9 @@ int run(int argc, char** argv) {
           }
       }
       benchmark::AddCustomContext("device_name." + device, model);
+      if (is_emu_device(device))
+        benchmark::AddCustomContext("note." + device, "CPU executor: our CUDA kernels emulated on the host, "
+                                                      "for validation; these times say nothing about a GPU");
       benchmark::AddCustomContext("peak." + device,
                                   peak ? nlohmann::json{{"model", peak->model},
                                                         {"fp32_tflops", peak->fp32_tflops},

@@ -7,8 +7,13 @@ if [[ -t 2 ]]; then
 else
   say() { printf '[vaebench] %s\n' "$*" >&2; }
 fi
-# backend_usable LISTING BACKEND DEVICE: whether LISTING (the output of `vaebench backends`)
-# shows BACKEND as usable on DEVICE.
-backend_usable() {
-  awk -v b="$2:" -v d="  $3: usable" '$1==b{f=1;next} /^[^ ]/{f=0} f&&$0==d{ok=1} END{exit !ok}' <<<"$1"
+# usable_backends LISTING DEVICE: the backends that LISTING (the output of
+# `vaebench backends --json`) shows usable on DEVICE, one name a line, in registry order.
+usable_backends() {
+  python3 -c 'import json, sys
+for b in json.loads(sys.argv[1]):
+    if any(d["device"] == sys.argv[2] and d["usable"] for d in b["devices"]):
+        print(b["name"])' "$1" "$2"
 }
+# backend_usable LISTING BACKEND DEVICE: whether BACKEND is among them.
+backend_usable() { usable_backends "$1" "$3" | grep -qx -- "$2"; }

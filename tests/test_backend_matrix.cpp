@@ -1,11 +1,11 @@
 // Every backend against the reference on the backend matrix (validation/backend_checks.h),
 // on real MNIST test images. Built twice: for the CPU (label cpu) and, with
-// VAE_TEST_DEVICE="cuda", for the GPU (label gpu), where each test skips with the reason
-// when LibTorch sees no CUDA device.
+// VAE_TEST_DEVICE="cuda", for the GPU (label gpu), where each test skips with the backend's
+// reason when it cannot run here.
 #include <gtest/gtest.h>
 
-#include "backend/libtorch_backend.h"
 #include "backend/registry.h"
+#include "common/device_names.h"
 #include "backend_checks.h"
 
 #ifndef VAE_TEST_DEVICE
@@ -17,25 +17,38 @@ namespace vae {
 namespace {
 
 struct MatrixEntry {
-  std::string backend, precision;
+  std::string backend, device, precision;
   ValidationCase vcase;
 };
 
-void PrintTo(const MatrixEntry& e, std::ostream* os) { *os << e.backend << "/" << e.precision << "/" << e.vcase.name; }
+void PrintTo(const MatrixEntry& e, std::ostream* os) {
+  *os << e.backend << "/" << e.device << "/" << e.precision << "/" << e.vcase.name;
+}
 
+// The devices this binary covers: the GPU, or the host's: cpu, and cuda-emu (our CUDA kernels
+// on the CPU executor).
+bool tested_here(const std::string& device) {
+  if (std::string(VAE_TEST_DEVICE) == "cuda") return is_gpu_device(device);
+  return device == "cpu" || is_emu_device(device);
+}
+
+// Every registered backend on every device of this binary, in every precision it offers
+// (the registry is the list: a new backend is tested without touching this file). fp32 runs
+// the whole matrix; fp64 proves the structure with the tight bound and tf32 exercises the
+// tensor-core bounds, on the batch-128 cases.
 std::vector<MatrixEntry> entries() {
-  const std::string device = VAE_TEST_DEVICE;
-  std::vector<std::string> backends = {"libtorch-eager", "torchscript"};
-  if (device != "cpu") backends.push_back("libtorch-cudagraph");
   std::vector<MatrixEntry> out;
-  for (const std::string& b : backends)
-    for (const ValidationCase& c : backend_matrix()) out.push_back({b, "fp32", c});
-  // fp64 proves the structure with the tight bound; tf32 exercises the tensor-core bounds.
-  for (const ValidationCase& c : backend_matrix())
-    if (c.batch == 128) out.push_back({"libtorch-eager", "fp64", c});
-  if (device != "cpu")
-    for (const ValidationCase& c : backend_matrix())
-      if (c.batch == 128) out.push_back({"libtorch-eager", "tf32", c});
+  for (const BackendInfo& info : registered_backends()) {
+    if (info.name == "reference") continue;  // the judge
+    for (const std::string& device : info.devices) {
+      if (!tested_here(device)) continue;
+      for (const std::string& precision : info.precisions) {
+        if (precision == "tf32" && device == "cpu") continue;  // tensor cores, or their emulation
+        for (const ValidationCase& c : backend_matrix())
+          if (precision == "fp32" || c.batch == 128) out.push_back({info.name, device, precision, c});
+      }
+    }
+  }
   return out;
 }
 
@@ -49,14 +62,14 @@ class BackendMatrix : public ::testing::TestWithParam<MatrixEntry> {
 
 TEST_P(BackendMatrix, MatchesTheReference) {
   const MatrixEntry& e = GetParam();
-  if (std::string(VAE_TEST_DEVICE) != "cpu") {
+  for (const BackendInfo& info : registered_backends()) {
     std::string reason;
-    if (!torch_cuda_usable(reason)) GTEST_SKIP() << reason;
+    if (info.name == e.backend && !info.usable(e.device, reason)) GTEST_SKIP() << reason;
   }
   const CaseInputs in = make_inputs(e.vcase, &mnist(), Binarize::None);
   ASSERT_NE(in.x_source.find("MNIST test images"), std::string::npos) << in.x_source;
   const ExpectedOutputs expected = expected_outputs(e.vcase, in);
-  const std::unique_ptr<Backend> backend = create_backend(e.backend, e.vcase.config, VAE_TEST_DEVICE, e.precision);
+  const std::unique_ptr<Backend> backend = create_backend(e.backend, e.vcase.config, e.device, e.precision);
   const CaseResult r = check_backend(*backend, e.vcase, in, expected);
   ASSERT_FALSE(r.comparisons.empty());
   for (const Comparison& cmp : r.comparisons)
@@ -67,7 +80,8 @@ TEST_P(BackendMatrix, MatchesTheReference) {
 
 // The prefix keeps the CPU and GPU builds' test names apart in ctest.
 INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, BackendMatrix, ::testing::ValuesIn(entries()), [](const auto& info) {
-  std::string s = info.param.backend + "_" + info.param.precision + "_" + info.param.vcase.name;
+  const MatrixEntry& e = info.param;
+  std::string s = e.backend + (e.device == "cpu" || e.device == "cuda" ? "" : "_" + e.device) + "_" + e.precision + "_" + e.vcase.name;
   for (char& ch : s)
     if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return s;

@@ -1,14 +1,15 @@
 // The training path on CUDA: each CUDA backend follows the reference step for step (same
 // images, same noise), across two batch sizes (the CUDA-graph backend captures one graph
 // per size), keeps its loss sums on the device, and reports a non-finite step. Skips with
-// the reason when LibTorch sees no CUDA device.
+// the backend's reason when it cannot run here. The backends come from the registry: every
+// one that offers the cuda device.
 #include <cmath>
 #include <limits>
 
 #include <gtest/gtest.h>
 
-#include "backend/libtorch_backend.h"
 #include "backend/registry.h"
+#include "common/device_names.h"
 #include "compare.h"
 #include "tolerances.h"
 
@@ -27,11 +28,21 @@ std::vector<size_t> batch_indices(int step, int batch) {
 }
 
 
+std::vector<std::string> cuda_backends() {
+  std::vector<std::string> names;
+  for (const BackendInfo& info : registered_backends())
+    for (const std::string& device : info.devices)
+      if (is_gpu_device(device)) names.push_back(info.name);
+  return names;
+}
+
 class CudaTraining : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaTraining, FollowsTheReference) {
-  std::string reason;
-  if (!torch_cuda_usable(reason)) GTEST_SKIP() << reason;
+  for (const BackendInfo& info : registered_backends()) {
+    std::string reason;
+    if (info.name == GetParam() && !info.usable("cuda", reason)) GTEST_SKIP() << reason;
+  }
   VaeConfig c;
   c.encoder_hidden = {64};
   c.latent = 5;
@@ -66,7 +77,7 @@ TEST_P(CudaTraining, FollowsTheReference) {
   EXPECT_NE(bad->quantities.find("loss"), std::string::npos) << bad->quantities;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cuda, CudaTraining, ::testing::Values("libtorch-eager", "torchscript", "libtorch-cudagraph"),
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaTraining, ::testing::ValuesIn(cuda_backends()),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& ch : s)

@@ -12,6 +12,7 @@ void Backend::set_params(const std::vector<double>& flat) {
   if (flat.size() != layout_.total())
     throw Error(name() + ": parameter buffer has " + std::to_string(flat.size()) + " values, the model needs " +
                 std::to_string(layout_.total()));
+  after_train_step_ = false;
   set_params_impl(flat);
 }
 
@@ -25,6 +26,7 @@ void Backend::set_adam_state(const AdamState& state) {
   if (state.exp_avg.size() != n || state.exp_avg_sq.size() != n)
     throw Error(name() + ": Adam moments have " + std::to_string(state.exp_avg.size()) + " and " +
                 std::to_string(state.exp_avg_sq.size()) + " values, the model needs " + std::to_string(n));
+  after_train_step_ = false;
   set_adam_state_impl(state);
 }
 
@@ -42,19 +44,34 @@ void Backend::check_inputs(const std::vector<double>& x, int batch, const std::v
 
 BatchLosses Backend::evaluate(const std::vector<double>& x, int batch, const std::vector<double>& eps) {
   check_inputs(x, batch, eps);
+  after_train_step_ = false;
   return evaluate_impl(x, batch, eps);
 }
 
 BatchLosses Backend::gradients(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                                std::vector<double>& grad) {
   check_inputs(x, batch, eps);
+  after_train_step_ = false;
   return gradients_impl(x, batch, eps, grad);
 }
 
 BatchLosses Backend::train_step(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                                 const AdamOptions& adam) {
   check_inputs(x, batch, eps);
-  return train_step_impl(x, batch, eps, adam);
+  after_train_step_ = false;
+  BatchLosses losses = train_step_impl(x, batch, eps, adam);
+  after_train_step_ = true;
+  return losses;
+}
+
+std::vector<double> Backend::last_gradient() const {
+  if (!after_train_step_)
+    throw Error(name() + ": last_gradient() is only available right after train_step (validation path)");
+  std::vector<double> grad = last_gradient_impl();
+  if (grad.size() != layout_.total())
+    throw Error(name() + ": last gradient has " + std::to_string(grad.size()) + " values, the model needs " +
+                std::to_string(layout_.total()));
+  return grad;
 }
 
 void Backend::set_train_data(const Split& split, Binarize binarize, uint64_t binarize_seed) {
@@ -81,6 +98,7 @@ void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, co
   check_indices(indices, "train_batch");
   if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
     throw Error(name() + ": KL weight must be finite and >= 0, got " + std::to_string(options.kl_weight));
+  after_train_step_ = false;
   train_batch_impl(indices, epoch, options);
 }
 
@@ -90,6 +108,7 @@ std::optional<NonFinite> Backend::first_nonfinite() { return first_nonfinite_imp
 
 void Backend::eval_batch(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) {
   check_indices(indices, "eval_batch");
+  after_train_step_ = false;
   eval_batch_impl(indices, epoch, noise_seed);
 }
 

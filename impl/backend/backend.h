@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/interval_timer.h"
+#include "device/interval_timer.h"
 #include "data/dataset.h"
 #include "data/pixels.h"
 #include "model/adam_options.h"
@@ -83,6 +83,10 @@ class Backend {
   // One Adam step on sum_b loss_b with the given noise; returns the losses before the step.
   BatchLosses train_step(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                          const AdamOptions& adam);
+  // The gradient (flat layout, widened to double) that the last train_step used for its Adam
+  // update, so that checks can judge the step on the backend's own gradient. Only right after
+  // train_step: throws vae::Error if anything else ran the model or reset the state since.
+  std::vector<double> last_gradient() const;
 
   // --- training path ---------------------------------------------------------------------
   // The split stays owned by the caller and must outlive the training; images become
@@ -139,6 +143,9 @@ class Backend {
   std::string nonfinite_gradient_views(const std::vector<double>& grad) const;
 
  private:
+  // What last_gradient() returns; called only when a train_step was the last model call.
+  virtual std::vector<double> last_gradient_impl() const = 0;
+
   void check_indices(const std::vector<size_t>& indices, const char* what) const;
   void check_inputs(const std::vector<double>& x, int batch, const std::vector<double>& eps) const;
 
@@ -147,6 +154,7 @@ class Backend {
   const Split* train_split_ = nullptr;
   Binarize train_binarize_ = Binarize::None;
   uint64_t train_binarize_seed_ = 0;
+  bool after_train_step_ = false;  // the last call that ran the model or reset it was train_step
 };
 
 }  // namespace vae

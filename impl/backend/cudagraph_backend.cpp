@@ -1,6 +1,7 @@
 #include "backend/cudagraph_backend.h"
 
 #include "backend/libtorch_backend.h"
+#include "common/device_names.h"
 #include "common/error.h"
 
 #ifdef VAE_TORCH_CUDA
@@ -66,6 +67,7 @@ class CudaGraphBackend final : public LibTorchBackend {
     AdamOptions adam;
     torch::Tensor x, idx, eps;  // static inputs
     libtorch::Losses out;       // static outputs, rewritten by each replay
+    torch::Tensor grad;         // the captured step's gradient, rewritten by each replay
   };
 
   static bool same(const AdamOptions& a, const AdamOptions& b) {
@@ -74,6 +76,7 @@ class CudaGraphBackend final : public LibTorchBackend {
 
   void replay(Captured& g) {
     g.graph.replay();
+    last_grad_ = g.grad;  // set_params/set_adam_state forget it; a cached graph still writes it
     ++adam_steps_;  // host mirror of step_t_
     sum_images_ += g.x.size(0);
   }
@@ -88,6 +91,7 @@ class CudaGraphBackend final : public LibTorchBackend {
     if (with_adam) {
       libtorch::adam_step_capturable(flat_, grad, adam_, step_t_, g.adam);
       record(l, grad, step_t_);
+      g.grad = grad;
       last_grad_ = grad;
     }
     return {l.recon.detach(), l.kl.detach(), l.loss.detach(), l.elbo.detach()};
@@ -136,7 +140,7 @@ BackendInfo cudagraph_backend_info() {
   info.precisions = {"fp32", "fp64", "tf32"};
 #ifdef VAE_TORCH_CUDA
   info.usable = [](const std::string& device, std::string& reason) {
-    if (device.rfind("cuda", 0) != 0) {
+    if (!is_gpu_device(device)) {
       reason = "CUDA graphs need a CUDA device";
       return false;
     }

@@ -1,10 +1,12 @@
 #include "backend/libtorch_backend.h"
 
-#include <c10/core/Event.h>
-#include <c10/core/impl/VirtualGuardImpl.h>
+#if VAE_TORCH_CUDA
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 #include <ATen/Context.h>
 
+#include "common/device_names.h"
 #include "common/error.h"
 #include "cuda/device_info.h"
 #include "model/noise.h"
@@ -15,7 +17,7 @@ TorchPrecision parse_torch_precision(const std::string& precision, const std::st
   if (precision == "fp64") return {precision, torch::kFloat64, false};
   if (precision == "fp32") return {precision, torch::kFloat32, false};
   if (precision == "tf32") {
-    if (device.rfind("cuda", 0) != 0)
+    if (!is_gpu_device(device))
       throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda");
     return {precision, torch::kFloat32, true};
   }
@@ -185,6 +187,11 @@ BatchLosses LibTorchBackend::train_step_impl(const std::vector<double>& x, int b
   return to_batch(step(to_device(x, {batch, c.input_dim}), to_device(eps, {c.samples, batch, c.latent}), 1.0, &adam));
 }
 
+std::vector<double> LibTorchBackend::last_gradient_impl() const {
+  if (!last_grad_.defined()) throw Error(name() + ": the last step kept no gradient");
+  return to_host(last_grad_);
+}
+
 void LibTorchBackend::set_train_data_impl() {
   train_images_ = torch::Tensor();
   if (train_binarize() == Binarize::Dynamic) return;  // a fresh draw each epoch: gathered on the host per step
@@ -270,36 +277,15 @@ void LibTorchBackend::synchronize() {
   if (device_.is_cuda()) torch::cuda::synchronize(device_.index() < 0 ? -1 : device_.index());
 }
 
-namespace {
-
-// Two events on the stream LibTorch queues the device's work on; their distance is the
-// device time, whatever the host did in between.
-class TorchEventTimer final : public IntervalTimer {
- public:
-  explicit TorchEventTimer(torch::Device device)
-      : device_(device),
-        start_(device.type(), c10::EventFlag::BACKEND_DEFAULT),  // BACKEND_DEFAULT keeps timing on
-        stop_(device.type(), c10::EventFlag::BACKEND_DEFAULT) {}
-  void start() override { start_.record(stream()); }
-  double stop_seconds() override {
-    stop_.record(stream());
-    stop_.synchronize();
-    return start_.elapsedTime(stop_) / 1e3;
-  }
-  std::string method() const override { return "cuda_events"; }
-
- private:
-  c10::Stream stream() const { return c10::impl::VirtualGuardImpl(device_.type()).getStream(device_); }
-  torch::Device device_;
-  c10::Event start_, stop_;
-};
-
-}  // namespace
-
 std::unique_ptr<IntervalTimer> LibTorchBackend::make_interval_timer() {
   if (!device_.is_cuda()) return Backend::make_interval_timer();
-  const torch::Device d(torch::kCUDA, device_.index() < 0 ? 0 : device_.index());
-  return std::make_unique<TorchEventTimer>(d);
+#if VAE_TORCH_CUDA
+  // The device layer's event timer on the stream LibTorch queues this device's work on.
+  const c10::DeviceIndex index = device_.index() < 0 ? 0 : device_.index();
+  return std::make_unique<EventIntervalTimer>(device::Stream::wrap_cuda(c10::cuda::getCurrentCUDAStream(index).stream()));
+#else
+  throw Error("libtorch backend: a CUDA device in a build whose LibTorch has no CUDA part");
+#endif
 }
 
 TrainSums LibTorchBackend::take_train_sums_impl() {

@@ -8,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "backend/registry.h"
+#include "common/device_names.h"
 #include "libtorch/torch_adam.h"
 #include "libtorch/vae_math.h"
 
@@ -37,7 +38,12 @@ BackendInfo cpu_and_cuda_backend_info(std::string name, std::string description)
   info.devices = {"cpu", "cuda"};
   info.precisions = {"fp32", "fp64", "tf32"};
   info.usable = [](const std::string& device, std::string& reason) {
-    return device == "cpu" || torch_cuda_usable(reason);
+    if (device == "cpu") return true;
+    if (!is_gpu_device(device)) {
+      reason = "LibTorch runs on cpu or cuda[:N]";
+      return false;
+    }
+    return torch_cuda_usable(reason);
   };
   info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
     return std::unique_ptr<Backend>(new B(config, device, precision));
@@ -77,6 +83,7 @@ class LibTorchBackend : public Backend {
                              std::vector<double>& grad) override;
   BatchLosses train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                               const AdamOptions& adam) override;
+  std::vector<double> last_gradient_impl() const override;  // last_grad_, widened
   void set_train_data_impl() override;
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) override;
   TrainSums take_train_sums_impl() override;
@@ -119,7 +126,7 @@ class LibTorchBackend : public Backend {
   std::vector<torch::Tensor> params_;  // one leaf per view, requires_grad, sharing flat_'s storage
   libtorch::AdamTensors adam_;
   int64_t adam_steps_ = 0;
-  torch::Tensor last_grad_;    // for naming the non-finite gradient tensors
+  torch::Tensor last_grad_;    // the last step's gradient: last_gradient(), naming non-finite tensors
   torch::Tensor train_images_; // [N, D] resident split in the backend's dtype (undefined: gather on host)
   torch::Tensor sums_;         // float64 [3]: recon, kl, loss summed over images
   int64_t sum_images_ = 0;

@@ -51,8 +51,10 @@ class ReferenceBackend final : public Backend {
     std::vector<double> grad;
     BatchLosses losses = gradients_impl(x, batch, eps, grad);
     adam_step(grad, options);
+    last_grad_ = std::move(grad);
     return losses;
   }
+  std::vector<double> last_gradient_impl() const override { return last_grad_; }
 
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
     const int batch = int(indices.size());
@@ -133,6 +135,7 @@ class ReferenceBackend final : public Backend {
   double train_model_kl_weight_ = 1.0;
   std::vector<double> params_;
   std::unique_ptr<ref::Adam> adam_;
+  std::vector<double> last_grad_;  // train_step's, for last_gradient()
   TrainSums sums_;
   std::optional<NonFinite> nonfinite_;
 };

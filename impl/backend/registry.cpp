@@ -2,6 +2,7 @@
 
 #include "backend/cudagraph_backend.h"
 #include "backend/eager_backend.h"
+#include "backend/fused_backend.h"
 #include "backend/reference_backend.h"
 #include "backend/torchscript_backend.h"
 #include "common/error.h"
@@ -20,7 +21,8 @@ std::string join(const std::vector<std::string>& v) {
 
 const std::vector<BackendInfo>& registered_backends() {
   static const std::vector<BackendInfo> backends = {reference_backend_info(), eager_backend_info(),
-                                                     torchscript_backend_info(), cudagraph_backend_info()};
+                                                     torchscript_backend_info(), cudagraph_backend_info(),
+                                                     fused_backend_info()};
   return backends;
 }
 

@@ -1,6 +1,8 @@
 // vaebench backends: what this build compiled, and what can run on this machine.
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "backend/registry.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
@@ -11,8 +13,25 @@ Subcommand add_backends_command(CLI::App& app) {
   auto* sub = app.add_subcommand("backends", "Backends compiled into this build, and whether they can run here");
   auto model = std::make_shared<ModelOptions>();
   add_model_options(*sub, *model);
-  return {sub, [model]() {
+  auto json = std::make_shared<bool>(false);
+  sub->add_flag("--json", *json,
+                "One JSON document for scripts: [{name, description, precisions, devices: [{device, usable, reason}]}]");
+  return {sub, [model, json]() {
     model->config(VaeConfig{}.input_dim);  // refuse illegal model options here too
+    if (*json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const BackendInfo& b : registered_backends()) {
+        nlohmann::json devices = nlohmann::json::array();
+        for (const std::string& device : b.devices) {
+          std::string reason;
+          const bool ok = b.usable(device, reason);
+          devices.push_back({{"device", device}, {"usable", ok}, {"reason", ok ? "" : reason}});
+        }
+        out.push_back({{"name", b.name}, {"description", b.description}, {"precisions", b.precisions}, {"devices", devices}});
+      }
+      std::cout << out.dump(1) << "\n";
+      return 0;
+    }
     for (const BackendInfo& b : registered_backends()) {
       std::cout << b.name << ": " << b.description << "\n";
       for (const std::string& device : b.devices) {

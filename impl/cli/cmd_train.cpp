@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/manifest.h"
 #include "cli/model_options.h"
+#include "common/device_names.h"
 #include "common/error.h"
 #include "io/atomic_file.h"
 #include "train/trainer.h"
@@ -56,7 +57,7 @@ int run_train(const CLI::App& app, TrainCliOptions& o) {
   t.seed = o.model.seed;
   t.binarize = o.data.binarize_mode();
   t.pictures = !o.no_pictures;
-  const bool cuda = t.device.rfind("cuda", 0) == 0;
+  const bool cuda = is_gpu_device(t.device);
   t.iw_samples = o.iw_samples >= 0 ? o.iw_samples : (cuda ? 5000 : 200);
   if (t.out_dir.empty()) t.out_dir = "results/train-" + t.backend + "-" + (cuda ? std::string("cuda") : t.device);
   std::optional<TrainingCheckpoint> resume_from;

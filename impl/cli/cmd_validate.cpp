@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/manifest.h"
 #include "cli/model_options.h"
+#include "common/device_names.h"
 #include "common/error.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
@@ -140,8 +141,9 @@ int run_validate(const ValidateOptions& o, bool single) {
   const int input_dim = int(data.test.dim());
   if (o.precision != "fp32" && o.precision != "fp64" && o.precision != "tf32")
     throw Error("--precision: unknown precision '" + o.precision + "', choose from: fp32, fp64, tf32");
-  if (o.precision == "tf32" && o.device.rfind("cuda", 0) != 0)
-    throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda");
+  if (o.precision == "tf32" && !is_gpu_device(o.device) && !is_emu_device(o.device))
+    throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda "
+                "(or cuda-emu, which rounds as the tensor cores do)");
   const std::vector<std::string> backends = selected_backends(o);
   bool with_reference = false;
   std::vector<std::string> others;

@@ -36,13 +36,13 @@ inline double counter_normal(uint64_t seed, uint64_t stream, uint64_t index) {
 // Named streams, so that parameter init, validation noise and inputs never share draws.
 enum RngStream : uint64_t {
   kStreamParamsBase = 1000,   // + tensor index
-  kStreamEps = 1,             // validation / training noise eps[K,B,Z]
   kStreamSyntheticX = 2,      // synthetic inputs in tests
   kStreamIwEps = 3,           // importance-sampling noise
   kStreamFdEntriesBase = 7000,    // + tensor index: which entries a finite-difference check samples
   kStreamFdDirectionBase = 8000,  // + tensor index: its random direction
   kStreamBinarizeBase = 1ull << 40,  // + epoch: pixel binarization draws
   kStreamShuffleBase = 1ull << 41,   // + epoch: the order of training images
+  kStreamEpsStepBase = 1ull << 42,   // + step: noise eps[K,B,Z] of that step (model/noise.h)
 };
 
 }  // namespace vae

@@ -15,6 +15,7 @@ void destroy_stream(void* stream) noexcept;
 void synchronize(void* stream);
 void* allocate(std::size_t bytes);
 void release(void* p) noexcept;
+std::size_t free_bytes();
 void copy(void* stream, void* dst, const void* src, std::size_t bytes, CopyKind kind);
 void memset(void* stream, void* dst, int byte_value, std::size_t bytes);
 void* create_event();

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <new>
 
+#include <unistd.h>
+
 #include "device/cuda_calls.h"
 
 namespace vae::device {
@@ -26,6 +28,11 @@ struct Stream::State {
 const char* device_name(Kind kind) { return kind == Kind::cuda ? "cuda" : "cuda-emu"; }
 
 bool cuda_usable(std::string* why_not) { return cuda_calls::usable(why_not); }
+
+std::size_t available_bytes(Kind kind) {
+  if (kind == Kind::cuda) return cuda_calls::free_bytes();
+  return std::size_t(sysconf(_SC_AVPHYS_PAGES)) * std::size_t(sysconf(_SC_PAGESIZE));
+}
 
 Stream::Stream(Kind kind, emu::Options emu_options) : state_(std::make_shared<State>()) {
   state_->kind = kind;

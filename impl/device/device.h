@@ -27,6 +27,10 @@ const char* device_name(Kind kind);
 // Whether this build and machine can run Kind::cuda; if not, why_not says why.
 bool cuda_usable(std::string* why_not = nullptr);
 
+// Bytes that can still be allocated: free GPU memory (Kind::cuda), or the host's available
+// physical memory (Kind::emu). For refusing a workload with its size before anything runs.
+std::size_t available_bytes(Kind kind);
+
 // A queue of device work. Copyable handle; the last copy releases the CUDA stream it owns.
 class Stream {
  public:

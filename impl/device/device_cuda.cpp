@@ -38,6 +38,11 @@ void* allocate(std::size_t bytes) {
   return p;
 }
 void release(void* p) noexcept { cudaFree(p); }
+std::size_t free_bytes() {
+  std::size_t free = 0, total = 0;
+  VAE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return free;
+}
 
 void copy(void* stream, void* dst, const void* src, std::size_t bytes, CopyKind kind) {
   const cudaMemcpyKind k = kind == CopyKind::host_to_device   ? cudaMemcpyHostToDevice

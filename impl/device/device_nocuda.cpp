@@ -17,6 +17,7 @@ void destroy_stream(void*) noexcept {}
 void synchronize(void*) { no_cuda(); }
 void* allocate(std::size_t) { no_cuda(); }
 void release(void*) noexcept {}
+std::size_t free_bytes() { no_cuda(); }
 void copy(void*, void*, const void*, std::size_t, CopyKind) { no_cuda(); }
 void memset(void*, void*, int, std::size_t) { no_cuda(); }
 void* create_event() { no_cuda(); }

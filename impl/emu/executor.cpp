@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <atomic>
 #include <boost/context/detail/fcontext.hpp>
 #include <condition_variable>
@@ -423,6 +425,24 @@ Pool& pool() {
 }
 
 }  // namespace
+
+Options Options::from_environment() {
+  Options o;
+  const auto read = [](const char* name, uint64_t& out) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return;
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long x = std::strtoull(v, &end, 0);
+    if (errno || *end || v[0] == '-') throw vae::Error(std::string(name) + "='" + v + "': not a non-negative integer");
+    out = x;
+  };
+  uint64_t workers = o.workers;
+  read("VAE_EMU_SEED", o.thread_order_seed);
+  read("VAE_EMU_WORKERS", workers);
+  o.workers = unsigned(std::min<uint64_t>(workers, 1024));
+  return o;
+}
 
 void check_launch_limits(const GridLaunch& l) {
   const auto bad = [&](const std::string& what) { throw KernelError(where(l) + ": " + what); };

@@ -61,6 +61,10 @@ class KernelError : public vae::Error {
 struct Options {
   uint64_t thread_order_seed = 0x5eedull;
   unsigned workers = 0;
+  // The defaults, with VAE_EMU_SEED (thread order) and VAE_EMU_WORKERS taken from the
+  // environment when set: how a whole program (vaebench validate, a backend's tests) is run
+  // under another thread order without an option of its own. A malformed value throws.
+  static Options from_environment();
 };
 
 // One launch as the executor sees it.

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/progress.h"
+#include "common/device_names.h"
 #include "common/error.h"
 #include "io/remove_tree.h"
 #include "report/baseline.h"
@@ -38,7 +39,7 @@ std::string sci(double v) { return printf_string("%.2e", v); }
 std::string fixed(double v, int digits) { return printf_string(("%." + std::to_string(digits) + "f").c_str(), v); }
 std::string percent(double fraction, int digits = 1) { return fixed(100 * fraction, digits) + "%"; }
 
-std::string device_class(const std::string& device) { return device.rfind("cuda", 0) == 0 ? "cuda" : device; }
+std::string device_class(const std::string& device) { return is_gpu_device(device) ? "cuda" : device; }
 
 bool is_peer(const std::string& backend) { return backend.rfind("python-", 0) == 0; }
 

@@ -9,6 +9,7 @@
 
 #include "backend/registry.h"
 #include "cli/progress.h"
+#include "common/device_names.h"
 #include "common/error.h"
 #include "io/atomic_file.h"
 #include "model/checkpoint.h"
@@ -116,9 +117,9 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
   if (ec) throw Error("--out " + o.out_dir + ": cannot create directory: " + ec.message());
 
   const std::unique_ptr<Backend> backend = create_backend(o.backend, config, o.device, o.precision);
-  const bool on_cuda = backend->device().rfind("cuda", 0) == 0;
+  const bool on_cuda = is_gpu_device(backend->device());
   const int check_every = o.check_every > 0 ? o.check_every : (on_cuda ? 50 : 1);
-  const Evaluator evaluator(config, backend->device(), o.precision == "fp64" ? torch::kFloat64 : torch::kFloat32);
+  const Evaluator evaluator(config, torch_device_for(backend->device()), o.precision == "fp64" ? torch::kFloat64 : torch::kFloat32);
   const std::string ck_path = checkpoint_path(o);
 
   history = {{"format", "vaebench training history v1"},

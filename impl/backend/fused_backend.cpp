@@ -1,0 +1,598 @@
+#include "backend/fused_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <utility>
+
+#include "common/error.h"
+#include "device/device.h"
+#include "kernels/adam.h"
+#include "kernels/data.h"
+#include "kernels/gemm.h"
+#include "kernels/latent.h"
+#include "kernels/likelihood.h"
+#include "kernels/step_records.h"
+
+namespace vae {
+
+namespace {
+
+namespace k = kernels;
+using device::Array;
+using device::Kind;
+
+// The GEMM version each precision runs (kernels/gemm.cu lists them): v4 splits K when the
+// output has too few blocks to fill a GPU (batch 128), v5 is v4 on tensor cores.
+k::gemm::Version gemm_version(const std::string& precision) {
+  return precision == "tf32" ? k::gemm::Version::tf32_wmma : k::gemm::Version::split_k;
+}
+
+k::gemm::Activation gemm_activation(Activation a) {
+  return a == Activation::Relu ? k::gemm::Activation::relu : k::gemm::Activation::tanh;
+}
+
+// The device keeps the flat layout but for the encoder heads: [mu.weight, mu.bias,
+// logvar.weight, logvar.bias] become [mu.weight, logvar.weight, mu.bias, logvar.bias], so
+// that mu and log-variance are one GEMM of width 2Z. Adam is element-wise, so nothing else
+// cares; every host boundary (parameters, gradients, moments) converts.
+struct HeadsPacking {
+  size_t mu_weight = 0, weight_size = 0, bias_size = 0;  // offsets and sizes in the flat layout
+
+  explicit HeadsPacking(const ParamLayout& l)
+      : mu_weight(l.mu().weight_offset), weight_size(size_t(l.mu().out) * size_t(l.mu().in)), bias_size(size_t(l.mu().out)) {}
+
+  // flat -> device order (to_device = true) or back.
+  template <typename From, typename To>
+  void convert(const std::vector<From>& in, std::vector<To>& out, bool to_device) const {
+    out.resize(in.size());
+    std::transform(in.begin(), in.end(), out.begin(), [](From v) { return static_cast<To>(v); });
+    // Flat: W_mu b_mu W_lv b_lv; device: W_mu W_lv b_mu b_lv. W_mu stays in place.
+    const size_t wl_flat = mu_weight + weight_size + bias_size, bm_flat = mu_weight + weight_size,
+                 bl_flat = wl_flat + weight_size;
+    const size_t wl_dev = mu_weight + weight_size, bm_dev = wl_dev + weight_size, bl_dev = bm_dev + bias_size;
+    const auto move = [&](size_t from, size_t to, size_t n) {
+      for (size_t i = 0; i < n; ++i) out[to_device ? to + i : from + i] = static_cast<To>(in[to_device ? from + i : to + i]);
+    };
+    move(wl_flat, wl_dev, weight_size);
+    move(bm_flat, bm_dev, bias_size);
+    move(bl_flat, bl_dev, bias_size);
+  }
+};
+
+// One dense layer's parameters and gradient in the device buffers.
+struct DeviceLayer {
+  int in = 0, out = 0;
+  size_t weight = 0, bias = 0;  // offsets in the device layout
+  k::gemm::Activation act = k::gemm::Activation::identity;
+};
+
+// Activations and scratch for one batch size, planned up front (sizes known before anything runs).
+struct Workspace {
+  int batch = 0;
+  Array<float> x;                       // [B, D] inputs (validation path), or
+  Array<std::uint8_t> x_bytes;          // [B, D] gathered bytes (training path)
+  Array<std::uint32_t> order;           // [B] the step's image indices (training path)
+  Array<float> eps;                     // [K, B, Z]
+  std::vector<Array<float>> enc;        // [B, H_l]
+  Array<float> heads;                   // [B, 2Z]; its gradient in place
+  Array<float> z;                       // [K·B, Z]
+  std::vector<Array<float>> dec;        // [K·B, G_l]
+  Array<float> logits;                  // [K·B, D]; dL/dO in place
+  Array<float> kl, recon, loss, elbo;   // [B]
+  Array<float> grad_a, grad_b;          // ping-pong layer gradients
+  Array<float> dz;                      // [K·B, Z]
+  Array<float> gemm_workspace;
+  device::Graph train_step;             // captured on first use
+  AdamOptions captured_adam;
+  size_t bytes = 0;
+};
+
+class FusedBackend final : public Backend {
+ public:
+  FusedBackend(const VaeConfig& config, Kind kind, const std::string& precision)
+      : Backend(config),
+        kind_(kind),
+        precision_(precision),
+        gemm_version_(gemm_version(precision)),
+        stream_(kind, emu::Options::from_environment()),
+        packing_(layout()) {
+    plan_layers();
+    const size_t n = layout().total();
+    params_ = Array<float>(kind_, n);
+    grad_ = Array<float>(kind_, n);
+    exp_avg_ = Array<float>(kind_, n);
+    exp_avg_sq_ = Array<float>(kind_, n);
+    adam_state_ = Array<k::adam::DeviceState>(kind_, 1);
+    nonfinite_ = Array<std::int64_t>(kind_, k::kNonFiniteSlots);
+    sums_ = Array<k::RunningSums>(kind_, 1);
+    kl_weight_ = Array<double>(kind_, 1);
+    cursor_ = Array<k::data::BatchCursor>(kind_, 1);
+    device::memset(stream_, sums_.data(), 0, sums_.bytes());
+    device::memset(stream_, cursor_.data(), 0, cursor_.bytes());
+    write_kl_weight(1.0);
+    set_params_impl(init_params(config, layout()));
+  }
+
+  std::string name() const override { return "fused-cuda"; }
+  std::string device() const override { return kind_ == Kind::cuda ? "cuda:0" : "cuda-emu"; }
+  std::string precision() const override { return precision_; }
+
+  void synchronize() override { stream_.synchronize(); }
+  std::unique_ptr<IntervalTimer> make_interval_timer() override {
+    return std::make_unique<EventIntervalTimer>(stream_);
+  }
+
+ protected:
+  void set_params_impl(const std::vector<double>& flat) override {
+    upload(params_, flat);
+    reset_adam(0);
+  }
+  std::vector<double> params_impl() const override { return download(params_); }
+
+  AdamState adam_state_impl() const override {
+    k::adam::DeviceState s;
+    device::copy_to_host(stream_, &s, adam_state_.data(), sizeof s);
+    stream_.synchronize();
+    return {s.step, download(exp_avg_), download(exp_avg_sq_)};
+  }
+  void set_adam_state_impl(const AdamState& s) override {
+    reset_adam(s.step);
+    upload(exp_avg_, s.exp_avg);
+    upload(exp_avg_sq_, s.exp_avg_sq);
+  }
+
+  BatchLosses evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) override {
+    Workspace& w = workspace(batch);
+    load_inputs(w, x, eps);
+    forward(w, w.x.data(), nullptr);
+    likelihood(w, false, nullptr, w.x.data(), nullptr);
+    return read_losses(w);
+  }
+
+  BatchLosses gradients_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
+                             std::vector<double>& grad) override {
+    Workspace& w = workspace(batch);
+    load_inputs(w, x, eps);
+    forward(w, w.x.data(), nullptr);
+    likelihood(w, true, nullptr, w.x.data(), nullptr);
+    backward(w, w.x.data(), nullptr);
+    grad = download(grad_);
+    return read_losses(w);
+  }
+
+  BatchLosses train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
+                              const AdamOptions& adam) override {
+    Workspace& w = workspace(batch);
+    load_inputs(w, x, eps);
+    forward(w, w.x.data(), nullptr);
+    likelihood(w, true, nullptr, w.x.data(), nullptr);
+    backward(w, w.x.data(), nullptr);
+    adam_step(adam, false);
+    return read_losses(w);
+  }
+  // grad_ holds the last step's gradient (device layout) until the next step or gradients().
+  std::vector<double> last_gradient_impl() const override { return download(grad_); }
+
+  void set_train_data_impl() override {
+    const Split& split = train_split();
+    images_ = device::to_device(stream_, split.pixels);
+    image_count_ = split.count;
+  }
+
+  // One captured graph per batch size: gather, noise, forward, loss, backward, Adam. The host
+  // uploads the step's image indices (B x 4 bytes) and, when it changes, the KL weight.
+  void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
+    Workspace& w = workspace(int(indices.size()));
+    upload_order(w, indices, epoch);
+    if (o.kl_weight != kl_weight_host_) write_kl_weight(o.kl_weight);
+    if (o.noise_seed != noise_seed_) {
+      noise_seed_ = o.noise_seed;
+      for (auto& [batch, ws] : workspaces_) ws.train_step = device::Graph();  // the seed is part of the capture
+    }
+    if (w.train_step.empty() || !same(w.captured_adam, o.adam)) {
+      device::Graph::begin_capture(stream_);
+      try {
+        training_step(w, o);
+      } catch (...) {
+        device::Graph::end_capture(stream_);
+        throw;
+      }
+      w.train_step = device::Graph::end_capture(stream_);
+      w.captured_adam = o.adam;
+    }
+    w.train_step.launch(stream_);
+  }
+
+  void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override {
+    Workspace& w = workspace(int(indices.size()));
+    upload_order(w, indices, epoch);
+    gather_and_noise(w, noise_seed);
+    forward(w, nullptr, w.x_bytes.data());
+    likelihood(w, false, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/false);
+  }
+
+  TrainSums take_train_sums_impl() override {
+    k::RunningSums s;
+    device::copy_to_host(stream_, &s, sums_.data(), sizeof s);
+    stream_.synchronize();
+    device::memset(stream_, sums_.data(), 0, sums_.bytes());
+    return {s.images, s.recon, s.kl, s.loss};
+  }
+
+  std::optional<NonFinite> first_nonfinite_impl() override {
+    std::int64_t record[k::kNonFiniteSlots];
+    device::copy_to_host(stream_, record, nonfinite_.data(), sizeof record);
+    stream_.synchronize();
+    std::int64_t first = -1;
+    for (std::int64_t r : record)
+      if (r >= 0 && (first < 0 || r < first)) first = r;
+    if (first < 0) return std::nullopt;
+    std::string what;
+    const auto add = [&](int slot, const std::string& name) {
+      if (record[slot] == first) what += (what.empty() ? "" : ", ") + name;
+    };
+    add(k::kNonFiniteLoss, "loss");
+    add(k::kNonFiniteRecon, "recon");
+    add(k::kNonFiniteKl, "kl");
+    if (record[k::kNonFiniteGradient] == first) {
+      // The gradient buffer holds the latest step's: the views named are that step's.
+      const std::string views = nonfinite_gradient_views(download(grad_));
+      add(k::kNonFiniteGradient, views.empty() ? "gradient" : views);
+    }
+    return NonFinite{first, what};
+  }
+
+ private:
+  static bool same(const AdamOptions& a, const AdamOptions& b) {
+    return a.lr == b.lr && a.beta1 == b.beta1 && a.beta2 == b.beta2 && a.eps == b.eps;
+  }
+
+  void plan_layers() {
+    const VaeConfig& c = config();
+    const auto layer = [&](const LinearLayer& l, k::gemm::Activation act) {
+      return DeviceLayer{l.in, l.out, l.weight_offset, l.bias_offset, act};
+    };
+    for (const LinearLayer& l : layout().encoder_hidden()) encoder_.push_back(layer(l, gemm_activation(c.activation)));
+    // The heads in the device layout (HeadsPacking): W_mu;W_lv then b_mu;b_lv.
+    const LinearLayer& mu = layout().mu();
+    heads_ = DeviceLayer{mu.in, 2 * mu.out, mu.weight_offset, mu.weight_offset + 2 * packing_.weight_size,
+                         k::gemm::Activation::identity};
+    for (const LinearLayer& l : layout().decoder_hidden()) decoder_.push_back(layer(l, gemm_activation(c.activation)));
+    out_ = layer(layout().out(), k::gemm::Activation::identity);
+  }
+
+  // The buffers of one batch size, allocated at its first use; the total is computed first
+  // and a batch that cannot fit is refused with the bytes it needs, before anything runs.
+  Workspace& workspace(int batch) {
+    auto it = workspaces_.find(batch);
+    if (it != workspaces_.end()) return it->second;
+    const VaeConfig& c = config();
+    const size_t B = size_t(batch), KB = size_t(c.samples) * B, Z = size_t(c.latent), D = size_t(c.input_dim);
+    size_t widest = KB * Z;
+    for (const DeviceLayer& l : encoder_) widest = std::max(widest, B * size_t(l.out));
+    for (const DeviceLayer& l : decoder_) widest = std::max(widest, KB * size_t(l.out));
+    size_t gemm_floats = 0;
+    const auto need = [&](const DeviceLayer& l, int rows) {
+      for (auto pass : {k::gemm::Pass::forward, k::gemm::Pass::backward})
+        gemm_floats = std::max(gemm_floats, k::gemm::workspace_floats(gemm_version_, pass, rows, l.in, l.out));
+    };
+    for (const DeviceLayer& l : encoder_) need(l, batch);
+    need(heads_, batch);
+    for (const DeviceLayer& l : decoder_) need(l, int(KB));
+    need(out_, int(KB));
+    size_t floats = B * D + KB * Z + B * 2 * Z + KB * Z + KB * D + 4 * B + 2 * widest + KB * Z + gemm_floats;
+    for (const DeviceLayer& l : encoder_) floats += B * size_t(l.out);
+    for (const DeviceLayer& l : decoder_) floats += KB * size_t(l.out);
+    const size_t bytes = floats * sizeof(float) + B * D + B * sizeof(std::uint32_t);
+    const size_t available = device::available_bytes(kind_);
+    if (bytes > available)
+      throw Error("fused-cuda: batch " + std::to_string(batch) + " needs " + std::to_string(bytes) +
+                  " bytes of device memory for its activations and workspace, " + std::to_string(available) +
+                  " are free on " + device());
+
+    Workspace& w = workspaces_[batch];
+    w.batch = batch;
+    w.bytes = bytes;
+    w.x = Array<float>(kind_, B * D);
+    w.x_bytes = Array<std::uint8_t>(kind_, B * D);
+    w.order = Array<std::uint32_t>(kind_, B);
+    w.eps = Array<float>(kind_, KB * Z);
+    for (const DeviceLayer& l : encoder_) w.enc.emplace_back(kind_, B * size_t(l.out));
+    w.heads = Array<float>(kind_, B * 2 * Z);
+    w.z = Array<float>(kind_, KB * Z);
+    for (const DeviceLayer& l : decoder_) w.dec.emplace_back(kind_, KB * size_t(l.out));
+    w.logits = Array<float>(kind_, KB * D);
+    w.kl = Array<float>(kind_, B);
+    w.recon = Array<float>(kind_, B);
+    w.loss = Array<float>(kind_, B);
+    w.elbo = Array<float>(kind_, B);
+    w.grad_a = Array<float>(kind_, widest);
+    w.grad_b = Array<float>(kind_, widest);
+    w.dz = Array<float>(kind_, KB * Z);
+    w.gemm_workspace = Array<float>(kind_, gemm_floats);
+    return w;
+  }
+
+  void load_inputs(Workspace& w, const std::vector<double>& x, const std::vector<double>& eps) {
+    const std::vector<float> xf(x.begin(), x.end()), ef(eps.begin(), eps.end());
+    device::copy_to_device(stream_, w.x.data(), xf.data(), w.x.bytes());
+    device::copy_to_device(stream_, w.eps.data(), ef.data(), w.eps.bytes());
+    stream_.synchronize();  // the host vectors end here
+  }
+
+  void upload_order(Workspace& w, const std::vector<size_t>& indices, uint64_t epoch) {
+    if (images_.size() == 0) throw Error("fused-cuda: train_batch before set_train_data");
+    std::vector<std::uint32_t> order(indices.size());
+    for (size_t i = 0; i < indices.size(); ++i) order[i] = std::uint32_t(indices[i]);
+    const k::data::BatchCursor cursor{std::int64_t(epoch), 0};
+    device::copy_to_device(stream_, w.order.data(), order.data(), w.order.bytes());
+    device::copy_to_device(stream_, cursor_.data(), &cursor, sizeof cursor);
+    stream_.synchronize();  // the host copies end here (pageable memory)
+  }
+
+  void write_kl_weight(double weight) {
+    device::copy_to_device(stream_, kl_weight_.data(), &weight, sizeof weight);
+    stream_.synchronize();
+    kl_weight_host_ = weight;
+  }
+
+  void gather_and_noise(Workspace& w, uint64_t noise_seed) {
+    k::data::GatherArgs g;
+    g.batch = w.batch;
+    g.pixels = config().input_dim;
+    g.images = images_.data();
+    g.image_count = image_count_;
+    g.order = w.order.data();
+    g.order_count = w.order.size();
+    g.cursor = cursor_.data();
+    g.binarize = train_binarize();
+    g.binarize_seed = train_binarize_seed();
+    g.x_bytes = w.x_bytes.data();
+    k::data::gather(stream_, k::data::Version::per_element, g);
+    k::data::NoiseArgs n;
+    n.samples = config().samples;
+    n.batch = w.batch;
+    n.latent = config().latent;
+    n.seed = noise_seed;
+    n.steps_taken = &adam_state_.data()->step;  // the step's number: optimizer steps before it
+    n.eps = w.eps.data();
+    k::data::noise(stream_, k::data::Version::per_element, n);
+  }
+
+  void training_step(Workspace& w, const StepOptions& o) {
+    gather_and_noise(w, o.noise_seed);
+    forward(w, nullptr, w.x_bytes.data());
+    likelihood(w, true, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
+    backward(w, nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
+    adam_step(o.adam, true);
+  }
+
+  float* param(size_t offset) const { return params_.data() + offset; }
+  float* gradient(size_t offset) const { return grad_.data() + offset; }
+
+  void gemm_forward(const DeviceLayer& l, int rows, const float* x, const std::uint8_t* x_bytes, float* y,
+                    Workspace& w) {
+    k::gemm::ForwardArgs a;
+    a.batch = rows;
+    a.in = l.in;
+    a.out = l.out;
+    a.x = x;
+    a.x_bytes = x ? nullptr : x_bytes;
+    a.weight = param(l.weight);
+    a.bias = param(l.bias);
+    a.activation = l.act;
+    a.y = y;
+    a.workspace = w.gemm_workspace.data();
+    a.workspace_size = w.gemm_workspace.size();
+    k::gemm::forward(stream_, gemm_version_, a);
+  }
+
+  void gemm_backward(const DeviceLayer& l, int rows, const float* dy, const float* y, const float* x,
+                     const std::uint8_t* x_bytes, float* dx, Workspace& w) {
+    k::gemm::BackwardArgs a;
+    a.batch = rows;
+    a.in = l.in;
+    a.out = l.out;
+    a.dy = dy;
+    a.y = y;
+    a.activation = l.act;
+    a.x = x;
+    a.x_bytes = x ? nullptr : x_bytes;
+    a.weight = param(l.weight);
+    a.dx = dx;
+    a.dw = gradient(l.weight);
+    a.db = gradient(l.bias);
+    a.workspace = w.gemm_workspace.data();
+    a.workspace_size = w.gemm_workspace.size();
+    k::gemm::backward(stream_, gemm_version_, a);
+  }
+
+  // Encoder, heads, reparameterization + KL, decoder, logits. The input is floats (x) or the
+  // gathered bytes, which the first GEMM reads as byte / 255.
+  void forward(Workspace& w, const float* x, const std::uint8_t* x_bytes) {
+    const int B = w.batch, KB = config().samples * B;
+    const float* in = x;
+    const std::uint8_t* in_bytes = x_bytes;
+    for (size_t l = 0; l < encoder_.size(); ++l) {
+      gemm_forward(encoder_[l], B, in, in_bytes, w.enc[l].data(), w);
+      in = w.enc[l].data();
+      in_bytes = nullptr;
+    }
+    gemm_forward(heads_, B, in, in_bytes, w.heads.data(), w);
+    k::latent::ForwardArgs lat;
+    lat.batch = B;
+    lat.latent = config().latent;
+    lat.samples = config().samples;
+    lat.heads = w.heads.data();
+    lat.eps = w.eps.data();
+    lat.z = w.z.data();
+    lat.kl = w.kl.data();
+    k::latent::forward(stream_, k::latent::Version::per_image, lat);
+    in = w.z.data();
+    for (size_t l = 0; l < decoder_.size(); ++l) {
+      gemm_forward(decoder_[l], KB, in, nullptr, w.dec[l].data(), w);
+      in = w.dec[l].data();
+    }
+    gemm_forward(out_, KB, in, nullptr, w.logits.data(), w);
+  }
+
+  // Per-image losses from the logits; with write_gradient, dL/dO over the logits.
+  void likelihood(Workspace& w, bool write_gradient, k::RunningSums* sums, const float* x, const std::uint8_t* x_bytes,
+                  bool with_kl_weight = false) {
+    k::likelihood::Args a;
+    a.likelihood = config().likelihood;
+    a.batch = w.batch;
+    a.samples = config().samples;
+    a.pixels = config().input_dim;
+    a.logits = w.logits.data();
+    a.write_gradient = write_gradient;
+    a.x = x;
+    a.x_bytes = x ? nullptr : x_bytes;
+    a.kl = w.kl.data();
+    a.beta = config().beta;
+    a.kl_weight = with_kl_weight ? kl_weight_.data() : nullptr;
+    a.recon = w.recon.data();
+    a.loss = w.loss.data();
+    a.elbo = w.elbo.data();
+    a.sums = sums;
+    if (sums && write_gradient) {  // a training step: record the first non-finite loss
+      a.nonfinite = nonfinite_.data();
+      a.steps_taken = &adam_state_.data()->step;
+    }
+    k::likelihood::run(stream_, k::likelihood::Version::row_blocks, a);
+  }
+
+  // dL/dO (in the logits) back to every parameter's gradient.
+  void backward(Workspace& w, const float* x, const std::uint8_t* x_bytes, bool with_kl_weight = false) {
+    const int B = w.batch, KB = config().samples * B;
+    float* bufs[2] = {w.grad_a.data(), w.grad_b.data()};
+    int next = 0;
+    // Output layer and decoder, top first; the last one writes dz.
+    const float* dy = w.logits.data();
+    const float* y = w.logits.data();
+    DeviceLayer layer = out_;
+    for (size_t i = decoder_.size() + 1; i-- > 0;) {
+      const bool first_decoder_layer = i == 0;
+      const float* input = first_decoder_layer ? w.z.data() : w.dec[i - 1].data();
+      float* dx = first_decoder_layer ? w.dz.data() : bufs[next];
+      gemm_backward(layer, KB, dy, y, input, nullptr, dx, w);
+      if (first_decoder_layer) break;
+      dy = dx;
+      y = w.dec[i - 1].data();
+      layer = decoder_[i - 1];
+      next ^= 1;
+    }
+    k::latent::BackwardArgs lat;
+    lat.batch = B;
+    lat.latent = config().latent;
+    lat.samples = config().samples;
+    lat.heads = w.heads.data();
+    lat.eps = w.eps.data();
+    lat.dz = w.dz.data();
+    lat.beta = config().beta;
+    lat.kl_weight = with_kl_weight ? kl_weight_.data() : nullptr;
+    lat.d_heads = w.heads.data();
+    k::latent::backward(stream_, k::latent::Version::per_image, lat);
+    // Heads and encoder, top first; the first layer reads the input and writes no dx.
+    dy = w.heads.data();
+    y = w.heads.data();
+    layer = heads_;
+    for (size_t i = encoder_.size() + 1; i-- > 0;) {
+      const bool first_layer = i == 0;
+      const float* input = first_layer ? x : w.enc[i - 1].data();
+      float* dx = first_layer ? nullptr : bufs[next];
+      gemm_backward(layer, B, dy, y, input, first_layer ? x_bytes : nullptr, dx, w);
+      if (first_layer) break;
+      dy = dx;
+      y = w.enc[i - 1].data();
+      layer = encoder_[i - 1];
+      next ^= 1;
+    }
+  }
+
+  void adam_step(const AdamOptions& options, bool record_nonfinite) {
+    k::adam::StepArgs a;
+    a.count = params_.size();
+    a.params = params_.data();
+    a.exp_avg = exp_avg_.data();
+    a.exp_avg_sq = exp_avg_sq_.data();
+    a.grad = grad_.data();
+    a.options = options;
+    a.state = adam_state_.data();
+    a.nonfinite = record_nonfinite ? nonfinite_.data() : nullptr;
+    k::adam::step(stream_, k::adam::Version::grid_stride, a);
+  }
+
+  void reset_adam(std::int64_t step) {
+    device::memset(stream_, exp_avg_.data(), 0, exp_avg_.bytes());
+    device::memset(stream_, exp_avg_sq_.data(), 0, exp_avg_sq_.bytes());
+    const k::adam::DeviceState s{step, 0.0f, 0.0f};
+    device::copy_to_device(stream_, adam_state_.data(), &s, sizeof s);
+    device::memset(stream_, nonfinite_.data(), 0xff, nonfinite_.bytes());  // -1: finite so far
+    stream_.synchronize();
+  }
+
+  BatchLosses read_losses(Workspace& w) const {
+    const auto get = [&](const Array<float>& a) {
+      const std::vector<float> f = device::to_host(stream_, a);
+      return std::vector<double>(f.begin(), f.end());
+    };
+    return {get(w.recon), get(w.kl), get(w.loss), get(w.elbo)};
+  }
+
+  void upload(Array<float>& a, const std::vector<double>& flat) {
+    std::vector<float> packed;
+    packing_.convert(flat, packed, true);
+    device::copy_to_device(stream_, a.data(), packed.data(), a.bytes());
+    stream_.synchronize();
+  }
+  std::vector<double> download(const Array<float>& a) const {
+    const std::vector<float> packed = device::to_host(stream_, a);
+    std::vector<double> flat;
+    packing_.convert(packed, flat, false);
+    return flat;
+  }
+
+  Kind kind_;
+  std::string precision_;
+  k::gemm::Version gemm_version_;
+  device::Stream stream_;
+  HeadsPacking packing_;
+  std::vector<DeviceLayer> encoder_, decoder_;
+  DeviceLayer heads_, out_;
+  Array<float> params_, grad_, exp_avg_, exp_avg_sq_;
+  Array<k::adam::DeviceState> adam_state_;
+  Array<std::int64_t> nonfinite_;
+  Array<k::RunningSums> sums_;
+  Array<double> kl_weight_;
+  double kl_weight_host_ = 1.0;
+  uint64_t noise_seed_ = 0;
+  Array<k::data::BatchCursor> cursor_;
+  Array<std::uint8_t> images_;
+  size_t image_count_ = 0;
+  std::map<int, Workspace> workspaces_;
+};
+
+}  // namespace
+
+BackendInfo fused_backend_info() {
+  BackendInfo info;
+  info.name = "fused-cuda";
+  info.description = "our own CUDA kernels, the whole step fused and captured (cuda-emu: the same kernels on the CPU executor, for validation)";
+  info.devices = {"cuda", "cuda-emu"};
+  info.precisions = {"fp32", "tf32"};
+  info.usable = [](const std::string& device, std::string& reason) {
+    if (device == "cuda-emu") return true;
+    if (device == "cuda" || device == "cuda:0") return device::cuda_usable(&reason);
+    reason = "fused-cuda runs on cuda (the GPU) or cuda-emu (its kernels on the CPU executor)";
+    return false;
+  };
+  info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
+    return std::unique_ptr<Backend>(
+        new FusedBackend(config, device == "cuda-emu" ? Kind::emu : Kind::cuda, precision));
+  };
+  return info;
+}
+
+}  // namespace vae

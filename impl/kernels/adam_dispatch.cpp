@@ -1,0 +1,54 @@
+// The adam family's public entry point: argument checks, then the build for the stream's
+// device (Kind::emu: the host-compiled kernels; Kind::cuda: the nvcc build).
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "kernels/adam.h"
+#include "kernels/adam_targets.h"
+
+namespace vae::kernels::adam {
+
+Version version_from_int(int v) {
+  if (v < kFirstVersion || v > kLastVersion)
+    throw vae::Error("adam: no version " + std::to_string(v) + " (versions are " + std::to_string(kFirstVersion) +
+                     ".." + std::to_string(kLastVersion) + ")");
+  return Version(v);
+}
+
+const char* version_name(Version v) {
+  switch (v) {
+    case Version::grid_stride: return "v1 grid-stride";
+  }
+  return "?";
+}
+
+namespace {
+[[noreturn]] void bad(const std::string& what) { throw vae::Error("adam: " + what); }
+}  // namespace
+
+void validate(Version v, const StepArgs& a) {
+  version_from_int(int(v));
+  if (a.count < 1) bad("count must be >= 1");
+  if (!a.params || !a.exp_avg || !a.exp_avg_sq || !a.grad)
+    bad("params, exp_avg, exp_avg_sq and grad must all be given");
+  if (!a.state) bad("state is null (the device's step count and bias corrections)");
+  const AdamOptions& o = a.options;
+  if (!(o.lr >= 0) || !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.eps >= 0) ||
+      !std::isfinite(o.lr) || !std::isfinite(o.eps))
+    bad("options out of range (lr >= 0, 0 <= beta1, beta2 < 1, eps >= 0; got lr " + std::to_string(o.lr) +
+        ", betas " + std::to_string(o.beta1) + ", " + std::to_string(o.beta2) + ", eps " + std::to_string(o.eps) + ")");
+}
+
+void step(const device::Stream& stream, Version v, const StepArgs& args) {
+  validate(v, args);
+  if (stream.kind() == device::Kind::emu) return emu::adam::step(stream, v, args);
+#if defined(VAE_WITH_CUDA)
+  cuda::adam::step(stream, v, args);
+#else
+  throw vae::Error("adam: a CUDA stream, but this build has no CUDA kernels (configured with VAE_WITH_CUDA=OFF); "
+                   "use the CPU executor (device cuda-emu)");
+#endif
+}
+
+}  // namespace vae::kernels::adam

@@ -1,0 +1,88 @@
+// The data family's public entry points: argument checks, then the build for the stream's
+// device (Kind::emu: the host-compiled kernels; Kind::cuda: the nvcc build).
+#include <string>
+
+#include "common/error.h"
+#include "kernels/data.h"
+#include "kernels/data_targets.h"
+
+namespace vae::kernels::data {
+
+Version version_from_int(int v) {
+  if (v < kFirstVersion || v > kLastVersion)
+    throw vae::Error("data: no version " + std::to_string(v) + " (versions are " + std::to_string(kFirstVersion) +
+                     ".." + std::to_string(kLastVersion) + ")");
+  return Version(v);
+}
+
+const char* version_name(Version v) {
+  switch (v) {
+    case Version::per_element: return "v1 per-element";
+  }
+  return "?";
+}
+
+namespace {
+
+[[noreturn]] void bad(const char* call, const std::string& what) {
+  throw vae::Error(std::string("data ") + call + ": " + what);
+}
+
+[[noreturn]] void no_cuda_build() {
+  throw vae::Error("data: a CUDA stream, but this build has no CUDA kernels (configured with VAE_WITH_CUDA=OFF); "
+                   "use the CPU executor (device cuda-emu)");
+}
+
+}  // namespace
+
+void validate(Version v, const GatherArgs& a) {
+  version_from_int(int(v));
+  if (a.batch < 1 || a.pixels < 1)
+    bad("gather", "batch and pixels must be >= 1 (got " + std::to_string(a.batch) + ", " + std::to_string(a.pixels) + ")");
+  if (!a.images || a.image_count < 1) bad("gather", "no resident images");
+  if (a.image_count > (std::size_t(1) << 32) || std::size_t(a.pixels) > (std::size_t(1) << 32))
+    bad("gather", "the binarization draw indexes (image << 32) | pixel: at most 2^32 images and pixels");
+  if (!a.order || a.order_count < 1) bad("gather", "no epoch order");
+  if (!a.cursor) bad("gather", "cursor is null");
+  if ((a.x == nullptr) == (a.x_bytes == nullptr)) bad("gather", "give exactly one output, x (floats) or x_bytes");
+}
+
+void validate(Version v, const NoiseArgs& a) {
+  version_from_int(int(v));
+  if (a.samples < 1 || a.batch < 1 || a.latent < 1)
+    bad("noise", "samples, batch and latent must be >= 1 (got " + std::to_string(a.samples) + ", " +
+                     std::to_string(a.batch) + ", " + std::to_string(a.latent) + ")");
+  if (!a.eps) bad("noise", "eps is null");
+}
+
+void gather(const device::Stream& stream, Version v, const GatherArgs& args) {
+  validate(v, args);
+  if (stream.kind() == device::Kind::emu) return emu::data::gather(stream, v, args);
+#if defined(VAE_WITH_CUDA)
+  cuda::data::gather(stream, v, args);
+#else
+  no_cuda_build();
+#endif
+}
+
+void advance(const device::Stream& stream, BatchCursor* cursor, int batch) {
+  if (!cursor) bad("advance", "cursor is null");
+  if (stream.kind() == device::Kind::emu) return emu::data::advance(stream, cursor, batch);
+#if defined(VAE_WITH_CUDA)
+  cuda::data::advance(stream, cursor, batch);
+#else
+  no_cuda_build();
+#endif
+}
+
+void noise(const device::Stream& stream, Version v, const NoiseArgs& args) {
+  validate(v, args);
+  if (stream.kind() == device::Kind::emu) return emu::data::noise(stream, v, args);
+#if defined(VAE_WITH_CUDA)
+  cuda::data::noise(stream, v, args);
+#else
+  no_cuda_build();
+#endif
+}
+
+}  // namespace vae::kernels::data

@@ -1,0 +1,3 @@
+// The data family for the CPU executor: data.cu compiled by the host compiler
+// (kernels/kernel_lang.h supplies CUDA's language through emu/cuda_emu.h).
+#include "kernels/data.cu"

@@ -1,0 +1,380 @@
+// The GEMM family: the VAE's dense layers, forward and backward (interface and semantics:
+// kernels/gemm.h). One source for the GPU (nvcc) and the CPU executor (gemm_emu.cpp
+// includes this file); the tool, the tests and the backend all call these kernels.
+//
+// Every call is one or two problems  out[i,j] = Σ_p a(i,p)·b(j,p)  (kernels/gemm_plan.h):
+// forward Y = act(X·Wᵀ + b); dX = G·W; dW = Gᵀ·X with db = Σ_rows G fused as row sums of
+// a = Gᵀ. Operands are read through `load` (floats, bytes / 255, or the backward prologue
+// G = dY ⊙ act'(Y)), and results leave through `store_result` (bias + activation).
+//
+// Versions (gemm::Version), each against the one before:
+//   v1 naive             one thread per output, every operand read from global memory.
+//   v2 shared-tiles      16×16 tiles of a and b staged in shared memory, one output per thread.
+//   v3 register-blocked  64×64 block tile, 16 deep; each of 256 threads keeps a 4×4 block of
+//                        outputs in registers; tiles loaded as float4 where the operand's
+//                        contiguous direction and alignment allow (scalar at ragged edges).
+//   v4 split-k           v3's kernel with K cut into slices (blockIdx.z) when the output has
+//                        too few blocks (batch 128: Y is 2×7 blocks); each slice writes its
+//                        partial sums, a second pass adds them in slice order. No atomics.
+//   v5 tf32-wmma         v4 with the inner product on tensor cores: nvcuda::wmma m16n16k8,
+//                        operands rounded to tf32 (round-to-nearest) per fragment, fp32
+//                        accumulation; ragged edges padded with zeros in shared memory, the
+//                        accumulators staged through shared memory for the epilogue.
+//
+// Check a version without a GPU:  vaebench-kernels check --device cuda-emu --version N
+//                                 ctest -R Gemm   (tests/test_gemm_kernels.cpp)
+#include "kernels/kernel_lang.h"
+#include "kernels/launch.h"
+// After launch.h: gemm_targets.h declares vae::kernels::{emu,cuda}, which would hide
+// vae::emu from launch.h's `emu::` names.
+#include "kernels/gemm.h"
+#include "kernels/gemm_plan.h"
+#include "kernels/gemm_targets.h"
+
+namespace vae::kernels::VAE_KERNEL_TARGET::gemm {
+
+using ::vae::kernels::gemm::Activation;
+using ::vae::kernels::gemm::BackwardArgs;
+using ::vae::kernels::gemm::ForwardArgs;
+using ::vae::kernels::gemm::Version;
+namespace plan = ::vae::kernels::gemm::plan;
+
+namespace {
+
+// a(r, p) of one operand: element r*stride_outer + p*stride_p of one of three sources.
+struct Operand {
+  const float* values = nullptr;          // floats, or
+  const unsigned char* bytes = nullptr;   // bytes / 255
+  const float* act_output = nullptr;      // with values = dY: the prologue dY ⊙ act'(Y)
+  Activation act = Activation::identity;
+  long long stride_outer = 0, stride_p = 0;
+};
+
+struct Problem {
+  Operand a, b;
+  int rows = 0, cols = 0, depth = 0;
+  const float* bias = nullptr;            // epilogue: out = act(sum + bias[j])
+  Activation act = Activation::identity;
+  float* out = nullptr;                   // rows × cols, row-major
+  float* row_sums = nullptr;              // or null: Σ_p a(i,p) per row (the bias gradient)
+  int slices = 1, slice_depth = 0;        // split-K (gemm_plan.h)
+  float* partials = nullptr;              // slices > 1: [slices][rows·cols], then [slices][rows]
+};
+
+__device__ __forceinline__ float prologue(Activation act, float dy, float y) {
+  switch (act) {
+    case Activation::relu: return y > 0.0f ? dy : 0.0f;
+    case Activation::tanh: return dy * (1.0f - y * y);
+    default: return dy;
+  }
+}
+
+__device__ __forceinline__ float activate(Activation act, float v) {
+  switch (act) {
+    case Activation::relu: return v > 0.0f ? v : 0.0f;
+    case Activation::tanh: return tanhf(v);
+    default: return v;
+  }
+}
+
+__device__ __forceinline__ float load(const Operand& o, long long r, long long p) {
+  const long long at = r * o.stride_outer + p * o.stride_p;
+  if (o.bytes) return float(o.bytes[at]) / 255.0f;
+  const float v = o.values[at];
+  return o.act_output ? prologue(o.act, v, o.act_output[at]) : v;
+}
+
+// One finished sum of a slice: the output itself (bias and activation), or a partial sum.
+__device__ __forceinline__ void store_result(const Problem& pb, int slice, int i, int j, float sum) {
+  const long long outputs = 1ll * pb.rows * pb.cols;
+  if (pb.slices > 1) {
+    pb.partials[slice * outputs + 1ll * i * pb.cols + j] = sum;
+    return;
+  }
+  if (pb.bias) sum += pb.bias[j];
+  pb.out[1ll * i * pb.cols + j] = activate(pb.act, sum);
+}
+
+__device__ __forceinline__ void store_row_sum(const Problem& pb, int slice, int i, float sum) {
+  if (pb.slices > 1)
+    pb.partials[pb.slices * (1ll * pb.rows * pb.cols) + 1ll * slice * pb.rows + i] = sum;
+  else
+    pb.row_sums[i] = sum;
+}
+
+// --- v1: one thread per output ------------------------------------------------------------
+__global__ void naive_kernel(Problem pb) {
+  const int j = int(blockIdx.x * blockDim.x + threadIdx.x), i = int(blockIdx.y * blockDim.y + threadIdx.y);
+  if (i >= pb.rows || j >= pb.cols) return;  // no barrier in this kernel
+  float sum = 0.0f;
+  for (int p = 0; p < pb.depth; ++p) sum += load(pb.a, i, p) * load(pb.b, j, p);
+  store_result(pb, 0, i, j, sum);
+  if (pb.row_sums && j == 0) {
+    float row = 0.0f;
+    for (int p = 0; p < pb.depth; ++p) row += load(pb.a, i, p);
+    store_row_sum(pb, 0, i, row);
+  }
+}
+
+// --- v2: shared-memory tiles ----------------------------------------------------------------
+// Tiles are stored p-major ([p][outer]); +1 column so a warp's column reads hit distinct banks.
+template <int T>
+__global__ void shared_tiles_kernel(Problem pb) {
+  __shared__ float a_tile[T][T + 1];
+  __shared__ float b_tile[T][T + 1];
+  const int tx = int(threadIdx.x), ty = int(threadIdx.y);
+  const int i0 = int(blockIdx.y) * T, j0 = int(blockIdx.x) * T;
+  const bool sums_rows = pb.row_sums && blockIdx.x == 0 && tx == 0;
+  float sum = 0.0f, row = 0.0f;
+  for (int p0 = 0; p0 < pb.depth; p0 += T) {
+    const bool p_in = p0 + tx < pb.depth;
+    a_tile[tx][ty] = p_in && i0 + ty < pb.rows ? load(pb.a, i0 + ty, p0 + tx) : 0.0f;
+    b_tile[tx][ty] = p_in && j0 + ty < pb.cols ? load(pb.b, j0 + ty, p0 + tx) : 0.0f;
+    __syncthreads();  // the tiles are complete
+    for (int q = 0; q < T; ++q) sum += a_tile[q][ty] * b_tile[q][tx];
+    if (sums_rows)
+      for (int q = 0; q < T; ++q) row += a_tile[q][ty];
+    __syncthreads();  // everyone has read them before the next loads
+  }
+  // Padding adds exact zeros, so the order of the real terms is p = 0, 1, 2, ...
+  if (i0 + ty < pb.rows && j0 + tx < pb.cols) store_result(pb, 0, i0 + ty, j0 + tx, sum);
+  if (sums_rows && i0 + ty < pb.rows) store_row_sum(pb, 0, i0 + ty, row);
+}
+
+// --- Tile loading for v3-v5 -----------------------------------------------------------------
+template <int Rows, int Depth>
+struct alignas(32) Tile {  // p-major: v[p][r]; 32-byte rows for wmma when Ld % 8 == 0
+  static constexpr int ld = Rows + 8;
+  float v[Depth][Rows + 8];
+};
+
+__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<unsigned long long>(p) & 15u) == 0; }
+
+// Loads a(outer_begin + r, p_begin + q) for r < Rows, q < Depth into tile.v[q][r], zero
+// outside [.., outer_end) × [.., p_end). Groups of four along the operand's contiguous
+// direction are one float4 read when in range and 16-byte aligned, four scalar reads
+// otherwise (ragged edges, odd strides, bytes).
+template <int Rows, int Depth>
+__device__ __forceinline__ void load_tile(const Operand& o, int outer_begin, int outer_end, int p_begin, int p_end,
+                                          Tile<Rows, Depth>& tile, int thread, int threads) {
+  const bool along_p = o.stride_p == 1 || o.stride_outer != 1;
+  const int groups = Rows * Depth / 4;
+  for (int g = thread; g < groups; g += threads) {
+    const int r = along_p ? g / (Depth / 4) : g % (Rows / 4) * 4;
+    const int q = along_p ? g % (Depth / 4) * 4 : g / (Rows / 4);
+    const int dr = along_p ? 0 : 1, dq = along_p ? 1 : 0;
+    const int R = outer_begin + r, P = p_begin + q;
+    const long long at = R * o.stride_outer + P * o.stride_p;
+    const bool in_range = along_p ? R < outer_end && P + 3 < p_end : R + 3 < outer_end && P < p_end;
+    float v[4];
+    if (o.values && in_range && (along_p ? o.stride_p == 1 : o.stride_outer == 1) && aligned16(o.values + at) &&
+        (!o.act_output || aligned16(o.act_output + at))) {
+      const float4 x = *reinterpret_cast<const float4*>(o.values + at);
+      v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
+      if (o.act_output) {
+        const float4 y = *reinterpret_cast<const float4*>(o.act_output + at);
+        v[0] = prologue(o.act, v[0], y.x), v[1] = prologue(o.act, v[1], y.y);
+        v[2] = prologue(o.act, v[2], y.z), v[3] = prologue(o.act, v[3], y.w);
+      }
+    } else {
+      for (int e = 0; e < 4; ++e)
+        v[e] = R + e * dr < outer_end && P + e * dq < p_end ? load(o, R + e * dr, P + e * dq) : 0.0f;
+    }
+    for (int e = 0; e < 4; ++e) tile.v[q + e * dq][r + e * dr] = v[e];
+  }
+}
+
+// The K-range of this block's slice.
+__device__ __forceinline__ int slice_begin(const Problem& pb) { return int(blockIdx.z) * pb.slice_depth; }
+__device__ __forceinline__ int slice_end(const Problem& pb) { return min(pb.depth, slice_begin(pb) + pb.slice_depth); }
+
+// --- v3/v4: register-blocked, float4 loads; split-K when the launcher asks ---------------
+constexpr int kRows = plan::kBlockRows, kCols = plan::kBlockCols, kDepth = plan::kBlockDepth;
+constexpr int kThreadRows = 4, kThreadCols = 4;
+constexpr int kBlockedThreads = (kRows / kThreadRows) * (kCols / kThreadCols);  // 256 as 16×16
+
+__global__ void register_blocked_kernel(Problem pb) {
+  __shared__ Tile<kRows, kDepth> a_tile;
+  __shared__ Tile<kCols, kDepth> b_tile;
+  const int tx = int(threadIdx.x), ty = int(threadIdx.y), thread = ty * int(blockDim.x) + tx;
+  const int i0 = int(blockIdx.y) * kRows, j0 = int(blockIdx.x) * kCols;
+  const int p_begin = slice_begin(pb), p_end = slice_end(pb);
+  const bool sums_rows = pb.row_sums && blockIdx.x == 0 && thread < kRows;
+  float sum[kThreadRows][kThreadCols] = {};
+  float row = 0.0f;
+  for (int p0 = p_begin; p0 < p_end; p0 += kDepth) {
+    load_tile(pb.a, i0, pb.rows, p0, p_end, a_tile, thread, kBlockedThreads);
+    load_tile(pb.b, j0, pb.cols, p0, p_end, b_tile, thread, kBlockedThreads);
+    __syncthreads();  // the tiles are complete
+    for (int q = 0; q < kDepth; ++q) {
+      const float4 a4 = *reinterpret_cast<const float4*>(&a_tile.v[q][ty * kThreadRows]);
+      const float4 b4 = *reinterpret_cast<const float4*>(&b_tile.v[q][tx * kThreadCols]);
+      const float a[4] = {a4.x, a4.y, a4.z, a4.w}, b[4] = {b4.x, b4.y, b4.z, b4.w};
+      for (int r = 0; r < kThreadRows; ++r)
+        for (int c = 0; c < kThreadCols; ++c) sum[r][c] += a[r] * b[c];
+    }
+    if (sums_rows)
+      for (int q = 0; q < kDepth; ++q) row += a_tile.v[q][thread];
+    __syncthreads();  // everyone has read them before the next loads
+  }
+  for (int r = 0; r < kThreadRows; ++r)
+    for (int c = 0; c < kThreadCols; ++c) {
+      const int i = i0 + ty * kThreadRows + r, j = j0 + tx * kThreadCols + c;
+      if (i < pb.rows && j < pb.cols) store_result(pb, int(blockIdx.z), i, j, sum[r][c]);
+    }
+  if (sums_rows && i0 + thread < pb.rows) store_row_sum(pb, int(blockIdx.z), i0 + thread, row);
+}
+
+// --- v5: tf32 tensor cores (wmma m16n16k8) ------------------------------------------------------
+// Four warps as 2×2, each owning 32×32 outputs = 2×2 accumulator fragments.
+constexpr int kWmmaThreads = 128;
+
+__global__ void tf32_wmma_kernel(Problem pb) {
+  namespace wmma = nvcuda::wmma;
+  using TileA = Tile<kRows, kDepth>;
+  using TileB = Tile<kCols, kDepth>;
+  struct alignas(32) Staging {  // the accumulators, row-major, for the bounds-checked epilogue
+    float v[kRows][kCols + 8];
+  };
+  __shared__ TileA a_tile;
+  __shared__ TileB b_tile;
+  __shared__ Staging out_tile;
+  const int thread = int(threadIdx.x), warp = thread / 32;
+  const int warp_row = warp / 2 * 32, warp_col = warp % 2 * 32;
+  const int i0 = int(blockIdx.y) * kRows, j0 = int(blockIdx.x) * kCols;
+  const int p_begin = slice_begin(pb), p_end = slice_end(pb);
+  const bool sums_rows = pb.row_sums && blockIdx.x == 0 && thread < kRows;
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+  for (int fi = 0; fi < 2; ++fi)
+    for (int fj = 0; fj < 2; ++fj) wmma::fill_fragment(acc[fi][fj], 0.0f);
+  float row = 0.0f;
+  for (int p0 = p_begin; p0 < p_end; p0 += kDepth) {
+    load_tile(pb.a, i0, pb.rows, p0, p_end, a_tile, thread, kWmmaThreads);
+    load_tile(pb.b, j0, pb.cols, p0, p_end, b_tile, thread, kWmmaThreads);
+    __syncthreads();  // the tiles are complete
+    for (int k = 0; k < kDepth; k += 8) {
+      // a_tile.v[p][i] is A (i × p) column-major; b_tile.v[p][j] is B (p × j) row-major.
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b[2];
+      for (int f = 0; f < 2; ++f) {
+        wmma::load_matrix_sync(a[f], &a_tile.v[k][warp_row + f * 16], TileA::ld);
+        wmma::load_matrix_sync(b[f], &b_tile.v[k][warp_col + f * 16], TileB::ld);
+        for (int e = 0; e < a[f].num_elements; ++e) a[f].x[e] = wmma::__float_to_tf32(a[f].x[e]);
+        for (int e = 0; e < b[f].num_elements; ++e) b[f].x[e] = wmma::__float_to_tf32(b[f].x[e]);
+      }
+      for (int fi = 0; fi < 2; ++fi)
+        for (int fj = 0; fj < 2; ++fj) wmma::mma_sync(acc[fi][fj], a[fi], b[fj], acc[fi][fj]);
+    }
+    // The bias gradient from the fp32 values: tf32 is for the products only.
+    if (sums_rows)
+      for (int q = 0; q < kDepth; ++q) row += a_tile.v[q][thread];
+    __syncthreads();  // everyone has read them before the next loads
+  }
+  for (int fi = 0; fi < 2; ++fi)
+    for (int fj = 0; fj < 2; ++fj)
+      wmma::store_matrix_sync(&out_tile.v[warp_row + fi * 16][warp_col + fj * 16], acc[fi][fj], kCols + 8,
+                              wmma::mem_row_major);
+  __syncthreads();  // the staged block is complete
+  for (int e = thread; e < kRows * kCols; e += kWmmaThreads) {
+    const int i = i0 + e / kCols, j = j0 + e % kCols;
+    if (i < pb.rows && j < pb.cols) store_result(pb, int(blockIdx.z), i, j, out_tile.v[e / kCols][e % kCols]);
+  }
+  if (sums_rows && i0 + thread < pb.rows) store_row_sum(pb, int(blockIdx.z), i0 + thread, row);
+}
+
+// --- Split-K's second pass: slices added in order, then the epilogue --------------------------
+__global__ void sum_slices_kernel(Problem pb) {
+  const long long outputs = 1ll * pb.rows * pb.cols;
+  const long long e = 1ll * blockIdx.x * blockDim.x + threadIdx.x;
+  if (e < outputs) {
+    float sum = 0.0f;
+    for (int s = 0; s < pb.slices; ++s) sum += pb.partials[s * outputs + e];
+    if (pb.bias) sum += pb.bias[e % pb.cols];
+    pb.out[e] = activate(pb.act, sum);
+  } else if (pb.row_sums && e < outputs + pb.rows) {
+    const long long i = e - outputs;
+    float sum = 0.0f;
+    for (int s = 0; s < pb.slices; ++s) sum += pb.partials[pb.slices * outputs + s * pb.rows + i];
+    pb.row_sums[i] = sum;
+  }
+}
+
+unsigned blocks_for(long long n, int per_block) { return unsigned((n + per_block - 1) / per_block); }
+
+void run(const device::Stream& stream, Version v, Problem pb) {
+  const plan::Split split = plan::split(v, pb.rows, pb.cols, pb.depth);
+  pb.slices = split.slices;
+  pb.slice_depth = split.slice_depth;
+  // Configurations are named first: VAE_LAUNCH is a macro, and braces do not protect commas.
+  const LaunchConfig per_output{dim3(blocks_for(pb.cols, 16), blocks_for(pb.rows, 16)), dim3(16, 16)};
+  const dim3 tiles(blocks_for(pb.cols, kCols), blocks_for(pb.rows, kRows), unsigned(split.slices));
+  const LaunchConfig blocked{tiles, dim3(kCols / kThreadCols, kRows / kThreadRows)};
+  const LaunchConfig wmma_tiles{tiles, dim3(kWmmaThreads)};
+  switch (v) {
+    case Version::naive: VAE_LAUNCH(naive_kernel, stream, per_output, pb); break;
+    case Version::shared_tiles: VAE_LAUNCH((shared_tiles_kernel<16>), stream, per_output, pb); break;
+    case Version::register_blocked:
+    case Version::split_k: VAE_LAUNCH(register_blocked_kernel, stream, blocked, pb); break;
+    case Version::tf32_wmma: VAE_LAUNCH(tf32_wmma_kernel, stream, wmma_tiles, pb); break;
+  }
+  if (pb.slices > 1) {
+    const long long work = 1ll * pb.rows * pb.cols + (pb.row_sums ? pb.rows : 0);
+    const LaunchConfig per_sum{dim3(blocks_for(work, 256)), dim3(256)};
+    VAE_LAUNCH(sum_slices_kernel, stream, per_sum, pb);
+  }
+}
+
+Operand input(const float* x, const std::uint8_t* bytes, long long stride_outer, long long stride_p) {
+  Operand o;
+  o.values = x;
+  o.bytes = reinterpret_cast<const unsigned char*>(bytes);
+  if (bytes) o.values = nullptr;
+  o.stride_outer = stride_outer;
+  o.stride_p = stride_p;
+  return o;
+}
+
+Operand gradient(const BackwardArgs& g, long long stride_outer, long long stride_p) {
+  Operand o = input(g.dy, nullptr, stride_outer, stride_p);
+  o.act_output = g.activation == Activation::identity ? nullptr : g.y;
+  o.act = g.activation;
+  return o;
+}
+
+}  // namespace
+
+void forward(const device::Stream& stream, Version v, const ForwardArgs& f) {
+  Problem pb;
+  pb.a = input(f.x, f.x_bytes, f.in, 1);  // X[m, k]
+  pb.b = input(f.weight, nullptr, f.in, 1);  // W[n, k]
+  pb.rows = f.batch, pb.cols = f.out, pb.depth = f.in;
+  pb.bias = f.bias;
+  pb.act = f.activation;
+  pb.out = f.y;
+  pb.partials = f.workspace;
+  run(stream, v, pb);
+}
+
+void backward(const device::Stream& stream, Version v, const BackwardArgs& g) {
+  if (g.dx) {  // dX[m, k] = Σ_n G[m, n] W[n, k]
+    Problem pb;
+    pb.a = gradient(g, g.out, 1);
+    pb.b = input(g.weight, nullptr, 1, g.in);
+    pb.rows = g.batch, pb.cols = g.in, pb.depth = g.out;
+    pb.out = g.dx;
+    pb.partials = g.workspace;
+    run(stream, v, pb);
+  }
+  // dW[n, k] = Σ_m G[m, n] X[m, k], and db[n] = Σ_m G[m, n]. The same workspace serves
+  // both problems: the stream runs them in order.
+  Problem pb;
+  pb.a = gradient(g, 1, g.out);
+  pb.b = input(g.x, g.x_bytes, 1, g.in);
+  pb.rows = g.out, pb.cols = g.in, pb.depth = g.batch;
+  pb.out = g.dw;
+  pb.row_sums = g.db;
+  pb.partials = g.workspace;
+  run(stream, v, pb);
+}
+
+}  // namespace vae::kernels::VAE_KERNEL_TARGET::gemm

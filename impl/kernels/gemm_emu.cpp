@@ -1,0 +1,3 @@
+// The GEMM family for the CPU executor: gemm.cu compiled by the host compiler
+// (kernels/kernel_lang.h supplies CUDA's language through emu/cuda_emu.h).
+#include "kernels/gemm.cu"

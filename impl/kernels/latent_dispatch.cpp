@@ -1,0 +1,81 @@
+// The latent family's public entry points: argument checks, then the build for the stream's
+// device (Kind::emu: the host-compiled kernels; Kind::cuda: the nvcc build, with VAE_WITH_CUDA).
+#include <string>
+
+#include "common/error.h"
+#include "kernels/latent.h"
+#include "kernels/latent_targets.h"
+
+namespace vae::kernels::latent {
+
+Version version_from_int(int v) {
+  if (v < kFirstVersion || v > kLastVersion)
+    throw vae::Error("latent: no version " + std::to_string(v) + " (versions are " + std::to_string(kFirstVersion) +
+                     ".." + std::to_string(kLastVersion) + ")");
+  return Version(v);
+}
+
+const char* version_name(Version v) {
+  switch (v) {
+    case Version::per_image: return "v1 per-image";
+  }
+  return "?";
+}
+
+namespace {
+
+[[noreturn]] void bad(const char* pass, const std::string& what) {
+  throw vae::Error(std::string("latent ") + pass + ": " + what);
+}
+
+void check_shape(const char* pass, int batch, int latent, int samples) {
+  if (batch < 1 || latent < 1 || samples < 1)
+    bad(pass, "batch, latent and samples must be >= 1 (got " + std::to_string(batch) + ", " + std::to_string(latent) +
+                  ", " + std::to_string(samples) + ")");
+}
+
+[[noreturn]] void no_cuda_build() {
+  throw vae::Error("latent: a CUDA stream, but this build has no CUDA kernels (configured with VAE_WITH_CUDA=OFF); "
+                   "use the CPU executor (device cuda-emu)");
+}
+
+}  // namespace
+
+void validate(Version v, const ForwardArgs& a) {
+  version_from_int(int(v));
+  check_shape("forward", a.batch, a.latent, a.samples);
+  if (!a.heads) bad("forward", "heads is null");
+  if (!a.eps) bad("forward", "eps is null");
+  if (!a.z) bad("forward", "z is null");
+}
+
+void validate(Version v, const BackwardArgs& a) {
+  version_from_int(int(v));
+  check_shape("backward", a.batch, a.latent, a.samples);
+  if (!a.heads) bad("backward", "heads is null");
+  if (!a.eps) bad("backward", "eps is null");
+  if (!a.dz) bad("backward", "dz is null");
+  if (!a.d_heads) bad("backward", "d_heads is null");
+}
+
+void forward(const device::Stream& stream, Version v, const ForwardArgs& args) {
+  validate(v, args);
+  if (stream.kind() == device::Kind::emu) return emu::latent::forward(stream, v, args);
+#if defined(VAE_WITH_CUDA)
+  cuda::latent::forward(stream, v, args);
+#else
+  no_cuda_build();
+#endif
+}
+
+void backward(const device::Stream& stream, Version v, const BackwardArgs& args) {
+  validate(v, args);
+  if (stream.kind() == device::Kind::emu) return emu::latent::backward(stream, v, args);
+#if defined(VAE_WITH_CUDA)
+  cuda::latent::backward(stream, v, args);
+#else
+  no_cuda_build();
+#endif
+}
+
+}  // namespace vae::kernels::latent

@@ -1,0 +1,141 @@
+// The likelihood family: per-pixel NLL, dL/dO in place, per-image recon/loss/ELBO, running
+// sums and the non-finite record (interface and semantics: kernels/likelihood.h). One source
+// for the GPU (nvcc) and the CPU executor (likelihood_emu.cpp includes this file).
+//
+// Versions (likelihood::Version):
+//   v1 row-blocks  one block of 256 threads per image: for each of its K rows, every thread
+//                  walks the pixels d = t, t+256, ... (reading each logit once and writing its
+//                  gradient over it), then a shared-memory tree adds the 256 partial sums; the
+//                  K row sums are added in order by thread 0, which also assembles loss and
+//                  ELBO. A second launch of one block adds the batch to the running sums
+//                  (per-thread strides over the images, then a tree, in double).
+//
+// Check without a GPU:  ctest -R LikelihoodKernels   (tests/test_likelihood_kernels.cpp)
+#include "kernels/kernel_lang.h"
+#include "kernels/launch.h"
+// After launch.h (likelihood_targets.h declares vae::kernels::{emu,cuda}).
+#include "kernels/likelihood.h"
+#include "kernels/likelihood_targets.h"
+
+namespace vae::kernels::VAE_KERNEL_TARGET::likelihood {
+
+using ::vae::kernels::likelihood::Args;
+using ::vae::kernels::likelihood::Version;
+
+namespace {
+
+constexpr int kRowThreads = 256;  // a power of two: the tree halves it
+constexpr int kSumThreads = 256;
+constexpr float kHalfLog2Pi = 0.918938533204672741780f;
+
+// The stable logistic: exp of a non-positive argument only.
+__device__ __forceinline__ float sigmoid(float o) {
+  if (o >= 0.0f) return 1.0f / (1.0f + expf(-o));
+  const float e = expf(o);
+  return e / (1.0f + e);
+}
+
+__device__ __forceinline__ float target(const Args& a, long long at) {
+  return a.x_bytes ? float(a.x_bytes[at]) / 255.0f : a.x[at];
+}
+
+// -log p(x | o) of one pixel; its derivative divided by K into *gradient.
+__device__ __forceinline__ float pixel_nll(Likelihood lik, float o, float x, float samples, float* gradient) {
+  const float m = sigmoid(o);
+  if (lik == Likelihood::Bernoulli) {
+    *gradient = (m - x) / samples;
+    return fmaxf(o, 0.0f) - o * x + log1pf(expf(-fabsf(o)));
+  }
+  *gradient = (m - x) * m * (1.0f - m) / samples;
+  const float d = x - m;
+  return 0.5f * d * d + kHalfLog2Pi;
+}
+
+// β·w in double, rounded to float once (as latent.cu; LibTorch's scalar does the same).
+__device__ __forceinline__ float kl_term_weight(const Args& a) {
+  return float(a.beta * (a.kl_weight ? *a.kl_weight : 1.0));
+}
+
+__device__ __forceinline__ float image_loss(float recon, float kl, float beta_w) { return recon + beta_w * kl; }
+
+// The first step at which a quantity was not finite: only a slot still at -1 takes the step,
+// and every thread that writes in one step writes the same value.
+__device__ __forceinline__ void record_nonfinite(std::int64_t* record, int slot, std::int64_t step) {
+  atomicCAS(reinterpret_cast<unsigned long long*>(record + slot), ~0ull, static_cast<unsigned long long>(step));
+}
+
+__global__ void __launch_bounds__(kRowThreads) rows_kernel(Args a) {
+  __shared__ float partial[kRowThreads];
+  const int t = int(threadIdx.x), b = int(blockIdx.x);
+  const float samples = float(a.samples);
+  const long long x_row = 1ll * b * a.pixels;
+  float recon_sum = 0.0f;  // thread 0's: the K row sums in order
+  for (int k = 0; k < a.samples; ++k) {
+    float* o = a.logits + (1ll * k * a.batch + b) * a.pixels;
+    float sum = 0.0f;
+    for (int d = t; d < a.pixels; d += kRowThreads) {
+      float gradient;
+      sum += pixel_nll(a.likelihood, o[d], target(a, x_row + d), samples, &gradient);
+      if (a.write_gradient) o[d] = gradient;
+    }
+    partial[t] = sum;
+    __syncthreads();  // every partial sum is in place
+    for (int half = kRowThreads / 2; half > 0; half /= 2) {
+      if (t < half) partial[t] += partial[t + half];
+      __syncthreads();  // this level is complete before the next reads it
+    }
+    if (t == 0) recon_sum += partial[0];
+    __syncthreads();  // partial[0] is read before the next row overwrites it
+  }
+  if (t != 0) return;
+  const float recon = recon_sum / samples, kl = a.kl[b];
+  const float loss = image_loss(recon, kl, kl_term_weight(a));
+  a.recon[b] = recon;
+  if (a.loss) a.loss[b] = loss;
+  if (a.elbo) a.elbo[b] = -(recon + kl);
+  if (a.nonfinite) {
+    const std::int64_t step = *a.steps_taken + 1;
+    if (!isfinite(loss)) record_nonfinite(a.nonfinite, kNonFiniteLoss, step);
+    if (!isfinite(recon)) record_nonfinite(a.nonfinite, kNonFiniteRecon, step);
+    if (!isfinite(kl)) record_nonfinite(a.nonfinite, kNonFiniteKl, step);
+  }
+}
+
+// One block: thread t adds images t, t + 256, ... in order, then a tree over the threads.
+__global__ void __launch_bounds__(kSumThreads) batch_sums_kernel(Args a) {
+  __shared__ double partial[3][kSumThreads];
+  const int t = int(threadIdx.x);
+  const float beta_w = kl_term_weight(a);
+  double recon = 0.0, kl = 0.0, loss = 0.0;
+  for (int b = t; b < a.batch; b += kSumThreads) {
+    recon += double(a.recon[b]);
+    kl += double(a.kl[b]);
+    loss += double(image_loss(a.recon[b], a.kl[b], beta_w));
+  }
+  partial[0][t] = recon, partial[1][t] = kl, partial[2][t] = loss;
+  __syncthreads();  // every partial sum is in place
+  for (int half = kSumThreads / 2; half > 0; half /= 2) {
+    if (t < half)
+      for (int q = 0; q < 3; ++q) partial[q][t] += partial[q][t + half];
+    __syncthreads();  // this level is complete before the next reads it
+  }
+  if (t == 0) {
+    a.sums->images += a.batch;
+    a.sums->recon += partial[0][0];
+    a.sums->kl += partial[1][0];
+    a.sums->loss += partial[2][0];
+  }
+}
+
+}  // namespace
+
+void run(const device::Stream& stream, Version v, const Args& a) {
+  const LaunchConfig per_image{dim3(unsigned(a.batch)), dim3(kRowThreads)};
+  const LaunchConfig one_block{dim3(1), dim3(kSumThreads)};
+  switch (v) {
+    case Version::row_blocks: VAE_LAUNCH(rows_kernel, stream, per_image, a); break;
+  }
+  if (a.sums) VAE_LAUNCH(batch_sums_kernel, stream, one_block, a);
+}
+
+}  // namespace vae::kernels::VAE_KERNEL_TARGET::likelihood

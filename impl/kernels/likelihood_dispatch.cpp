@@ -1,0 +1,52 @@
+// The likelihood family's public entry point: argument checks, then the build for the
+// stream's device (Kind::emu: the host-compiled kernels; Kind::cuda: the nvcc build).
+#include <string>
+
+#include "common/error.h"
+#include "kernels/likelihood.h"
+#include "kernels/likelihood_targets.h"
+
+namespace vae::kernels::likelihood {
+
+Version version_from_int(int v) {
+  if (v < kFirstVersion || v > kLastVersion)
+    throw vae::Error("likelihood: no version " + std::to_string(v) + " (versions are " +
+                     std::to_string(kFirstVersion) + ".." + std::to_string(kLastVersion) + ")");
+  return Version(v);
+}
+
+const char* version_name(Version v) {
+  switch (v) {
+    case Version::row_blocks: return "v1 row-blocks";
+  }
+  return "?";
+}
+
+namespace {
+[[noreturn]] void bad(const std::string& what) { throw vae::Error("likelihood: " + what); }
+}  // namespace
+
+void validate(Version v, const Args& a) {
+  version_from_int(int(v));
+  if (a.batch < 1 || a.samples < 1 || a.pixels < 1)
+    bad("batch, samples and pixels must be >= 1 (got " + std::to_string(a.batch) + ", " + std::to_string(a.samples) +
+        ", " + std::to_string(a.pixels) + ")");
+  if (!a.logits) bad("logits is null");
+  if ((a.x == nullptr) == (a.x_bytes == nullptr)) bad("give exactly one of x (floats) and x_bytes (uint8 images)");
+  if (!a.kl) bad("kl is null (latent::forward writes it)");
+  if (!a.recon) bad("recon is null");
+  if (a.nonfinite && !a.steps_taken) bad("a non-finite record needs steps_taken (the step it records)");
+}
+
+void run(const device::Stream& stream, Version v, const Args& args) {
+  validate(v, args);
+  if (stream.kind() == device::Kind::emu) return emu::likelihood::run(stream, v, args);
+#if defined(VAE_WITH_CUDA)
+  cuda::likelihood::run(stream, v, args);
+#else
+  throw vae::Error("likelihood: a CUDA stream, but this build has no CUDA kernels (configured with "
+                   "VAE_WITH_CUDA=OFF); use the CPU executor (device cuda-emu)");
+#endif
+}
+
+}  // namespace vae::kernels::likelihood

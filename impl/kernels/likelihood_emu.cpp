@@ -1,0 +1,3 @@
+// The likelihood family for the CPU executor: likelihood.cu compiled by the host compiler
+// (kernels/kernel_lang.h supplies CUDA's language through emu/cuda_emu.h).
+#include "kernels/likelihood.cu"

@@ -1,0 +1,56 @@
+#pragma once
+// The backends a test covers, read from the registry (the registry is the list: a backend
+// added there is tested without touching the tests).
+#include <string>
+#include <vector>
+
+#include "backend/registry.h"
+#include "common/device_names.h"
+
+namespace vae::testing {
+
+struct BackendEntry {
+  std::string name, device, precision;
+};
+
+inline std::string test_name(const BackendEntry& e) {
+  std::string s = e.name + "_" + e.device + "_" + e.precision;
+  for (char& ch : s)
+    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+}
+
+// Every registered backend on the host's devices (cpu, and cuda-emu: our CUDA kernels on the
+// CPU executor), in each precision it offers there (tf32 only where the tensor cores are
+// emulated), the reference included or not.
+inline std::vector<BackendEntry> host_backends(bool with_reference) {
+  std::vector<BackendEntry> out;
+  for (const BackendInfo& info : registered_backends()) {
+    if (info.name == "reference" && !with_reference) continue;
+    for (const std::string& device : info.devices) {
+      if (device != "cpu" && !is_emu_device(device)) continue;
+      std::string reason;
+      if (!info.usable(device, reason)) continue;
+      for (const std::string& precision : info.precisions)
+        if (precision != "tf32" || is_emu_device(device)) out.push_back({info.name, device, precision});
+    }
+  }
+  return out;
+}
+
+// host_backends with one precision per backend and device: fp32 where offered, else the first.
+inline std::vector<BackendEntry> host_backends_one_precision(bool with_reference) {
+  std::vector<BackendEntry> out;
+  for (const BackendEntry& e : host_backends(with_reference)) {
+    bool have = false;
+    for (BackendEntry& o : out)
+      if (o.name == e.name && o.device == e.device) {
+        have = true;
+        if (e.precision == "fp32") o.precision = "fp32";
+      }
+    if (!have) out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace vae::testing

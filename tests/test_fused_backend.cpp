@@ -1,0 +1,151 @@
+// The fused-cuda backend as a whole: deterministic training (bitwise, under every thread order
+// of the CPU executor; run to run on a GPU), a training run that follows libtorch-eager's,
+// and what it refuses. Built twice: for cuda-emu (label cpu) and, with VAE_TEST_ON_CUDA, for
+// the GPU (label gpu), where each test skips with the reason when there is no CUDA device.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <optional>
+
+#include "backend/registry.h"
+#include "common/error.h"
+#include "compare.h"
+#include "tolerances.h"
+
+#ifdef VAE_TEST_ON_CUDA
+#define FUSED_DEVICE "cuda"
+#define FUSED_SUITE(name) Cuda##name
+#else
+#define FUSED_DEVICE "cuda-emu"
+#define FUSED_SUITE(name) name
+#endif
+
+namespace vae {
+namespace {
+
+const Dataset& mnist() {
+  static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
+  return d;
+}
+
+void skip_without_device() {
+  for (const BackendInfo& info : registered_backends()) {
+    std::string reason;
+    if (info.name == "fused-cuda" && !info.usable(FUSED_DEVICE, reason)) GTEST_SKIP() << reason;
+  }
+}
+
+VaeConfig small_config() {
+  VaeConfig c;
+  c.encoder_hidden = {48};
+  c.latent = 6;
+  c.samples = 2;
+  c.beta = 1.5;
+  return c;
+}
+
+// A seeded epoch order, cut into batches (the last one smaller), as training does.
+std::vector<std::vector<size_t>> batches(int steps, int batch, uint64_t seed) {
+  std::vector<std::vector<size_t>> out;
+  for (int s = 0; s < steps; ++s) {
+    std::vector<size_t> idx;
+    const int n = s % 10 == 9 ? batch / 2 + 1 : batch;
+    for (int i = 0; i < n; ++i) idx.push_back(size_t((seed * 7919 + uint64_t(s) * 104729 + uint64_t(i) * 1299709) % 60000));
+    out.push_back(idx);
+  }
+  return out;
+}
+
+struct TrainingRun {
+  std::vector<double> params, exp_avg_sq;
+  std::vector<TrainSums> sums;  // per window of steps
+};
+
+TrainingRun train(const std::string& backend, const std::string& device, const std::string& precision, const VaeConfig& c,
+          int steps, int batch, int window, Binarize binarize) {
+  const auto b = create_backend(backend, c, device, precision);
+  b->set_train_data(mnist().train, binarize, 9);
+  StepOptions o;
+  o.noise_seed = 21;
+  TrainingRun r;
+  const auto order = batches(steps, batch, 3);
+  for (int s = 0; s < steps; ++s) {
+    o.kl_weight = std::min(1.0, 0.25 + 0.05 * s);  // a warm-up: the KL weight changes under the captured step
+    b->train_batch(order[size_t(s)], uint64_t(s / 20), o);
+    if ((s + 1) % window == 0) r.sums.push_back(b->take_train_sums());
+  }
+  EXPECT_FALSE(b->first_nonfinite().has_value());
+  r.params = b->params();
+  r.exp_avg_sq = b->adam_state().exp_avg_sq;
+  return r;
+}
+
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+TEST(FUSED_SUITE(FusedBackend), HundredStepsAreBitwiseIdenticalRunToRunAndUnderEveryThreadOrder) {
+  skip_without_device();
+  const TrainingRun first = train("fused-cuda", FUSED_DEVICE, "fp32", small_config(), 100, 24, 25, Binarize::Dynamic);
+  // On the GPU: run to run. On the CPU executor: also under other thread orders and worker counts.
+  std::vector<std::pair<std::string, std::string>> environments = {{"", ""}};
+#ifndef VAE_TEST_ON_CUDA
+  environments = {{"7", "1"}, {"12345", "2"}, {"99", "3"}};
+#endif
+  for (const auto& [seed, workers] : environments) {
+    std::optional<ScopedEnv> s, w;
+    if (!seed.empty()) s.emplace("VAE_EMU_SEED", seed), w.emplace("VAE_EMU_WORKERS", workers);
+    const TrainingRun again = train("fused-cuda", FUSED_DEVICE, "fp32", small_config(), 100, 24, 25, Binarize::Dynamic);
+    EXPECT_EQ(again.params, first.params) << "thread-order seed '" << seed << "', workers '" << workers << "'";
+    EXPECT_EQ(again.exp_avg_sq, first.exp_avg_sq) << "thread-order seed '" << seed << "'";
+    ASSERT_EQ(again.sums.size(), first.sums.size());
+    for (size_t i = 0; i < first.sums.size(); ++i) {
+      EXPECT_EQ(again.sums[i].loss, first.sums[i].loss) << "window " << i;
+      EXPECT_EQ(again.sums[i].kl, first.sums[i].kl) << "window " << i;
+    }
+  }
+}
+
+// Three hundred steps with the same seeds, data and KL warm-up as libtorch-eager: the two fp32
+// trajectories start within fp32 rounding of each other and then drift apart as rounding
+// differences compound (ReLU kinks, Adam's normalisation of tiny gradients), so the bound
+// is on what training is for, the loss: each window's mean loss within 0.5% of eager's.
+// A real difference (a wrong KL weight, a missing 1/K, another noise) moves it by percent.
+TEST(FUSED_SUITE(FusedBackend), ShortTrainingFollowsLibTorchEager) {
+  skip_without_device();
+  const VaeConfig c = small_config();
+  const TrainingRun fused = train("fused-cuda", FUSED_DEVICE, "fp32", c, 300, 32, 50, Binarize::None);
+  const TrainingRun eager = train("libtorch-eager", "cpu", "fp32", c, 300, 32, 50, Binarize::None);
+  ASSERT_EQ(fused.sums.size(), eager.sums.size());
+  for (size_t i = 0; i < fused.sums.size(); ++i) {
+    const double f = fused.sums[i].loss / double(fused.sums[i].images), e = eager.sums[i].loss / double(eager.sums[i].images);
+    EXPECT_EQ(fused.sums[i].images, eager.sums[i].images);
+    EXPECT_LT(std::abs(f - e), 5e-3 * e) << "window " << i << ": fused " << f << ", eager " << e << " nats/image";
+    if (i == 0) EXPECT_LT(std::abs(f - e), 1e-4 * e) << "the first window, before the drift";
+  }
+  EXPECT_LT(fused.sums.back().loss / double(fused.sums.back().images),
+            0.8 * fused.sums.front().loss / double(fused.sums.front().images))
+      << "training did not train";
+}
+
+TEST(FUSED_SUITE(FusedBackend), RefusesWhatItCannotDo) {
+  skip_without_device();
+  const auto b = create_backend("fused-cuda", small_config(), FUSED_DEVICE, "fp32");
+  try {
+    b->train_batch({0, 1}, 0, {});
+    FAIL() << "no error before set_train_data";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("before set_train_data"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(create_backend("fused-cuda", small_config(), FUSED_DEVICE, "fp64"), Error);
+  EXPECT_THROW(create_backend("fused-cuda", small_config(), "cpu", "fp32"), Error);
+}
+
+}  // namespace
+}  // namespace vae
