@@ -260,11 +260,15 @@ TEST(BackendChecks, CatchSmallErrorsAndNameTheQuantity) {
   // 1e-3 relative in the KL (10x its fp32 bound), 1e-4 in one gradient tensor (5x its bound).
   EXPECT_EQ(failing(1e-3, 0), std::vector<std::string>{"kl"});
   EXPECT_EQ(failing(0, 1e-4), std::vector<std::string>{"grad.enc.mu.bias"});
-  // The gradient a step uses, 1e-3 off in one tensor (50x its bound): caught at whichever step
-  // it happens (the free-running trajectory would barely see it: Adam is scale-invariant),
-  // and only there: (B) applies Adam to the backend's own gradient.
-  for (int64_t step : {1, 2, 3, 0})
-    EXPECT_EQ(failing(0, 0, AdamError::TrainGradient, step), adam("adam.grad.enc.mu.bias")) << "step " << step;
+  // The gradient every step uses, 1e-3 off in one tensor (50x its bound): caught (the
+  // free-running trajectory would barely see it: Adam is scale-invariant), and only as the
+  // gradient: (B) applies Adam to the backend's own gradient. Judged by the median step, so
+  // one step's excess alone (what an fp32 ReLU kink flip causes) is shown, not failed.
+  const std::vector<std::string> every_step = failing(0, 0, AdamError::TrainGradient, 0);
+  ASSERT_EQ(every_step.size(), 1u);
+  EXPECT_EQ(every_step[0].rfind("adam.grad.enc.mu.bias (median of 3 Adam steps; the worst at ", 0), 0u) << every_step[0];
+  for (int64_t step : {1, 2, 3})
+    EXPECT_EQ(failing(0, 0, AdamError::TrainGradient, step), std::vector<std::string>{}) << "step " << step;
   // The update itself: lr x 1.001, a missing bias correction, a step count left behind.
   for (int64_t step : {1, 3}) {
     EXPECT_EQ(failing(0, 0, AdamError::LrOff, step), adam("adam.step")) << "step " << step;

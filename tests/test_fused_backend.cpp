@@ -143,6 +143,16 @@ TEST(FUSED_SUITE(FusedBackend), RefusesWhatItCannotDo) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("before set_train_data"), std::string::npos) << e.what();
   }
+  // The workspace is planned before anything runs: a batch that cannot fit is refused with
+  // the bytes it needs (here 4·10^7 images, ~400 GB of activations: more than any GPU or this host has).
+  b->set_train_data(mnist().train, Binarize::None, 0);
+  try {
+    b->train_batch(std::vector<size_t>(40'000'000, 0), 0, {});
+    FAIL() << "a batch of 4·10^7 images was not refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fused-cuda: batch 40000000 needs "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(" bytes of device memory"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(create_backend("fused-cuda", small_config(), FUSED_DEVICE, "fp64"), Error);
   EXPECT_THROW(create_backend("fused-cuda", small_config(), "cpu", "fp32"), Error);
 }

@@ -71,4 +71,16 @@ Comparison worst_of(const std::vector<Comparison>& comparisons, const std::strin
   return worst;
 }
 
+Comparison median_of(const std::vector<Comparison>& comparisons, const std::string& quantity) {
+  if (comparisons.empty()) throw Error("median_of " + quantity + ": nothing to compare");
+  std::vector<Comparison> sorted = comparisons;
+  const auto share = [](const Comparison& a, const Comparison& b) { return a.percent_of_tolerance < b.percent_of_tolerance; };
+  std::sort(sorted.begin(), sorted.end(), share);
+  Comparison median = sorted[sorted.size() / 2];  // the upper median: a majority of steps at or below it
+  const Comparison& worst = sorted.back();
+  median.quantity = quantity + " (median of " + std::to_string(comparisons.size()) + " Adam steps; the worst at " +
+                    std::to_string(int(worst.percent_of_tolerance + 0.5)) + "% of tolerance)";
+  return median;
+}
+
 }  // namespace vae

@@ -4,17 +4,13 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/family_dispatch.h"
 #include "kernels/adam.h"
 #include "kernels/adam_targets.h"
 
 namespace vae::kernels::adam {
 
-Version version_from_int(int v) {
-  if (v < kFirstVersion || v > kLastVersion)
-    throw vae::Error("adam: no version " + std::to_string(v) + " (versions are " + std::to_string(kFirstVersion) +
-                     ".." + std::to_string(kLastVersion) + ")");
-  return Version(v);
-}
+Version version_from_int(int v) { return checked_version<Version>("adam", v, kFirstVersion, kLastVersion); }
 
 const char* version_name(Version v) {
   switch (v) {
@@ -42,13 +38,7 @@ void validate(Version v, const StepArgs& a) {
 
 void step(const device::Stream& stream, Version v, const StepArgs& args) {
   validate(v, args);
-  if (stream.kind() == device::Kind::emu) return emu::adam::step(stream, v, args);
-#if defined(VAE_WITH_CUDA)
-  cuda::adam::step(stream, v, args);
-#else
-  throw vae::Error("adam: a CUDA stream, but this build has no CUDA kernels (configured with VAE_WITH_CUDA=OFF); "
-                   "use the CPU executor (device cuda-emu)");
-#endif
+  VAE_DISPATCH("adam", stream, adam::step(stream, v, args));
 }
 
 }  // namespace vae::kernels::adam

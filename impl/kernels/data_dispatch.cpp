@@ -3,17 +3,13 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/family_dispatch.h"
 #include "kernels/data.h"
 #include "kernels/data_targets.h"
 
 namespace vae::kernels::data {
 
-Version version_from_int(int v) {
-  if (v < kFirstVersion || v > kLastVersion)
-    throw vae::Error("data: no version " + std::to_string(v) + " (versions are " + std::to_string(kFirstVersion) +
-                     ".." + std::to_string(kLastVersion) + ")");
-  return Version(v);
-}
+Version version_from_int(int v) { return checked_version<Version>("data", v, kFirstVersion, kLastVersion); }
 
 const char* version_name(Version v) {
   switch (v) {
@@ -28,10 +24,6 @@ namespace {
   throw vae::Error(std::string("data ") + call + ": " + what);
 }
 
-[[noreturn]] void no_cuda_build() {
-  throw vae::Error("data: a CUDA stream, but this build has no CUDA kernels (configured with VAE_WITH_CUDA=OFF); "
-                   "use the CPU executor (device cuda-emu)");
-}
 
 }  // namespace
 
@@ -57,32 +49,17 @@ void validate(Version v, const NoiseArgs& a) {
 
 void gather(const device::Stream& stream, Version v, const GatherArgs& args) {
   validate(v, args);
-  if (stream.kind() == device::Kind::emu) return emu::data::gather(stream, v, args);
-#if defined(VAE_WITH_CUDA)
-  cuda::data::gather(stream, v, args);
-#else
-  no_cuda_build();
-#endif
+  VAE_DISPATCH("data", stream, data::gather(stream, v, args));
 }
 
 void advance(const device::Stream& stream, BatchCursor* cursor, int batch) {
   if (!cursor) bad("advance", "cursor is null");
-  if (stream.kind() == device::Kind::emu) return emu::data::advance(stream, cursor, batch);
-#if defined(VAE_WITH_CUDA)
-  cuda::data::advance(stream, cursor, batch);
-#else
-  no_cuda_build();
-#endif
+  VAE_DISPATCH("data", stream, data::advance(stream, cursor, batch));
 }
 
 void noise(const device::Stream& stream, Version v, const NoiseArgs& args) {
   validate(v, args);
-  if (stream.kind() == device::Kind::emu) return emu::data::noise(stream, v, args);
-#if defined(VAE_WITH_CUDA)
-  cuda::data::noise(stream, v, args);
-#else
-  no_cuda_build();
-#endif
+  VAE_DISPATCH("data", stream, data::noise(stream, v, args));
 }
 
 }  // namespace vae::kernels::data

@@ -1,7 +1,7 @@
 #pragma once
 // The two builds of kernels/gemm.cu: vae::kernels::cuda::gemm (nvcc, only in a build with
 // VAE_WITH_CUDA) and vae::kernels::emu::gemm (the host compiler, for the CPU executor).
-// dispatch.cpp picks one by the stream's device kind; nothing else calls these.
+// gemm_dispatch.cpp picks one by the stream's device kind; nothing else calls these.
 //
 // Include after kernels/launch.h in a kernel file: these namespaces would hide vae::emu from
 // launch.h's unqualified `emu::` names.

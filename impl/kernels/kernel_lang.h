@@ -21,7 +21,8 @@
 
 #include <cstddef>
 
-namespace vae::kernels {
+// In the build's own namespace: the two builds define it differently (see launch.h).
+namespace vae::kernels::VAE_KERNEL_TARGET {
 
 // The block's dynamic shared memory as count elements of T. On the CPU executor a request
 // over the launch's dynamic_shared_bytes is a named KernelError (on the GPU it would read
@@ -37,4 +38,8 @@ __device__ __forceinline__ T* dynamic_shared(std::size_t count) {
 #endif
 }
 
-}  // namespace vae::kernels
+}  // namespace vae::kernels::VAE_KERNEL_TARGET
+
+namespace vae::kernels {
+using VAE_KERNEL_TARGET::dynamic_shared;
+}

@@ -3,17 +3,13 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/family_dispatch.h"
 #include "kernels/latent.h"
 #include "kernels/latent_targets.h"
 
 namespace vae::kernels::latent {
 
-Version version_from_int(int v) {
-  if (v < kFirstVersion || v > kLastVersion)
-    throw vae::Error("latent: no version " + std::to_string(v) + " (versions are " + std::to_string(kFirstVersion) +
-                     ".." + std::to_string(kLastVersion) + ")");
-  return Version(v);
-}
+Version version_from_int(int v) { return checked_version<Version>("latent", v, kFirstVersion, kLastVersion); }
 
 const char* version_name(Version v) {
   switch (v) {
@@ -34,10 +30,6 @@ void check_shape(const char* pass, int batch, int latent, int samples) {
                   ", " + std::to_string(samples) + ")");
 }
 
-[[noreturn]] void no_cuda_build() {
-  throw vae::Error("latent: a CUDA stream, but this build has no CUDA kernels (configured with VAE_WITH_CUDA=OFF); "
-                   "use the CPU executor (device cuda-emu)");
-}
 
 }  // namespace
 
@@ -60,22 +52,12 @@ void validate(Version v, const BackwardArgs& a) {
 
 void forward(const device::Stream& stream, Version v, const ForwardArgs& args) {
   validate(v, args);
-  if (stream.kind() == device::Kind::emu) return emu::latent::forward(stream, v, args);
-#if defined(VAE_WITH_CUDA)
-  cuda::latent::forward(stream, v, args);
-#else
-  no_cuda_build();
-#endif
+  VAE_DISPATCH("latent", stream, latent::forward(stream, v, args));
 }
 
 void backward(const device::Stream& stream, Version v, const BackwardArgs& args) {
   validate(v, args);
-  if (stream.kind() == device::Kind::emu) return emu::latent::backward(stream, v, args);
-#if defined(VAE_WITH_CUDA)
-  cuda::latent::backward(stream, v, args);
-#else
-  no_cuda_build();
-#endif
+  VAE_DISPATCH("latent", stream, latent::backward(stream, v, args));
 }
 
 }  // namespace vae::kernels::latent

@@ -19,7 +19,18 @@
 #include "device/device.h"
 #include "kernels/kernel_lang.h"
 
-namespace vae::kernels {
+#if defined(__CUDACC__)
+namespace vae::kernels::detail {
+// Throws vae::Error "file:line: launching name: <CUDA error>" if the launch failed.
+void check_cuda_launch(cudaError_t status, const char* name, const char* file, int line);
+}  // namespace vae::kernels::detail
+#endif
+
+// In the build's own namespace (vae::kernels::emu or ::cuda): the two builds define these
+// differently, and one program links both, so a shared name would let the linker keep one
+// build's definition for both (an ODR violation that sent CPU-executor launches to the GPU
+// path, depending on link order).
+namespace vae::kernels::VAE_KERNEL_TARGET {
 
 struct LaunchConfig {
   dim3 grid;
@@ -27,12 +38,6 @@ struct LaunchConfig {
   std::size_t dynamic_shared_bytes = 0;
 };
 
-namespace detail {
-#if defined(__CUDACC__)
-// Throws vae::Error "file:line: launching name: <CUDA error>" if the launch failed.
-void check_cuda_launch(cudaError_t status, const char* name, const char* file, int line);
-#endif
-}  // namespace detail
 
 template <class... Params, class... Args>
 void launch_kernel(const char* file, int line, const char* name, const device::Stream& stream,
@@ -47,11 +52,11 @@ void launch_kernel(const char* file, int line, const char* name, const device::S
     throw vae::Error(std::string(file) + ":" + std::to_string(line) + ": " + name +
                      ": a GPU kernel launched on a CPU-executor stream");
   if (config.dynamic_shared_bytes > 48 * 1024)
-    detail::check_cuda_launch(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    ::vae::kernels::detail::check_cuda_launch(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                    int(config.dynamic_shared_bytes)), name, file, line);
   kernel<<<config.grid, config.block, config.dynamic_shared_bytes, static_cast<cudaStream_t>(stream.cuda_stream())>>>(
       std::forward<Args>(args)...);
-  detail::check_cuda_launch(cudaGetLastError(), name, file, line);
+  ::vae::kernels::detail::check_cuda_launch(cudaGetLastError(), name, file, line);
 #else
   if (stream.kind() != device::Kind::emu)
     throw vae::Error(std::string(file) + ":" + std::to_string(line) + ": " + name +
@@ -64,7 +69,12 @@ void launch_kernel(const char* file, int line, const char* name, const device::S
 #endif
 }
 
-}  // namespace vae::kernels
+}  // namespace vae::kernels::VAE_KERNEL_TARGET
 
-#define VAE_LAUNCH(kernel, stream, config, ...) \
-  ::vae::kernels::launch_kernel(__FILE__, __LINE__, #kernel, (stream), (config), (kernel), __VA_ARGS__)
+namespace vae::kernels {
+using VAE_KERNEL_TARGET::LaunchConfig;
+}
+
+#define VAE_LAUNCH(kernel, stream, config, ...)                                                            \
+  ::vae::kernels::VAE_KERNEL_TARGET::launch_kernel(__FILE__, __LINE__, #kernel, (stream), (config), (kernel), \
+                                                   __VA_ARGS__)

@@ -3,17 +3,13 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/family_dispatch.h"
 #include "kernels/likelihood.h"
 #include "kernels/likelihood_targets.h"
 
 namespace vae::kernels::likelihood {
 
-Version version_from_int(int v) {
-  if (v < kFirstVersion || v > kLastVersion)
-    throw vae::Error("likelihood: no version " + std::to_string(v) + " (versions are " +
-                     std::to_string(kFirstVersion) + ".." + std::to_string(kLastVersion) + ")");
-  return Version(v);
-}
+Version version_from_int(int v) { return checked_version<Version>("likelihood", v, kFirstVersion, kLastVersion); }
 
 const char* version_name(Version v) {
   switch (v) {
@@ -40,13 +36,7 @@ void validate(Version v, const Args& a) {
 
 void run(const device::Stream& stream, Version v, const Args& args) {
   validate(v, args);
-  if (stream.kind() == device::Kind::emu) return emu::likelihood::run(stream, v, args);
-#if defined(VAE_WITH_CUDA)
-  cuda::likelihood::run(stream, v, args);
-#else
-  throw vae::Error("likelihood: a CUDA stream, but this build has no CUDA kernels (configured with "
-                   "VAE_WITH_CUDA=OFF); use the CPU executor (device cuda-emu)");
-#endif
+  VAE_DISPATCH("likelihood", stream, likelihood::run(stream, v, args));
 }
 
 }  // namespace vae::kernels::likelihood

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/family_dispatch.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_plan.h"
 #include "kernels/gemm_targets.h"
@@ -20,12 +21,7 @@ const char* activation_name(Activation a) {
   return "?";
 }
 
-Version version_from_int(int v) {
-  if (v < kFirstVersion || v > kLastVersion)
-    throw vae::Error("gemm: no version " + std::to_string(v) + " (versions are " + std::to_string(kFirstVersion) +
-                     ".." + std::to_string(kLastVersion) + ")");
-  return Version(v);
-}
+Version version_from_int(int v) { return checked_version<Version>("gemm", v, kFirstVersion, kLastVersion); }
 
 const char* version_name(Version v) {
   switch (v) {
@@ -88,31 +84,14 @@ void validate(Version v, const BackwardArgs& a) {
   check_workspace("backward", workspace_floats(v, Pass::backward, a.batch, a.in, a.out), a.workspace, a.workspace_size);
 }
 
-namespace {
-[[noreturn]] void no_cuda_build() {
-  throw vae::Error("gemm: a CUDA stream, but this build has no CUDA kernels (configured with VAE_WITH_CUDA=OFF); "
-                   "use the CPU executor (device cuda-emu)");
-}
-}  // namespace
-
 void forward(const device::Stream& stream, Version v, const ForwardArgs& args) {
   validate(v, args);
-  if (stream.kind() == device::Kind::emu) return emu::gemm::forward(stream, v, args);
-#if defined(VAE_WITH_CUDA)
-  cuda::gemm::forward(stream, v, args);
-#else
-  no_cuda_build();
-#endif
+  VAE_DISPATCH("gemm", stream, gemm::forward(stream, v, args));
 }
 
 void backward(const device::Stream& stream, Version v, const BackwardArgs& args) {
   validate(v, args);
-  if (stream.kind() == device::Kind::emu) return emu::gemm::backward(stream, v, args);
-#if defined(VAE_WITH_CUDA)
-  cuda::gemm::backward(stream, v, args);
-#else
-  no_cuda_build();
-#endif
+  VAE_DISPATCH("gemm", stream, gemm::backward(stream, v, args));
 }
 
 }  // namespace vae::kernels::gemm
