@@ -1,5 +1,7 @@
 #include "cli/case_selection.h"
 
+#include <algorithm>
+
 #include "backend_checks.h"
 #include "common/error.h"
 
@@ -10,7 +12,10 @@ std::vector<ValidationCase> matrix_cases(const std::string& matrix) {
   if (matrix == "reference") return reference_matrix();
   if (matrix == "all") {
     std::vector<ValidationCase> all = backend_matrix();
-    for (const ValidationCase& c : reference_matrix()) all.push_back(c);
+    // default-b128 is in both matrices, the same case; it is exported and judged once.
+    for (const ValidationCase& c : reference_matrix())
+      if (std::none_of(all.begin(), all.end(), [&](const ValidationCase& a) { return a.name == c.name; }))
+        all.push_back(c);
     return all;
   }
   throw Error("--matrix: unknown matrix '" + matrix + "', choose from: backend, reference, all");

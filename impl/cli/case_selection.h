@@ -13,7 +13,8 @@
 
 namespace vae::cli {
 
-// --matrix backend|reference|all (all: the backend matrix, then the reference's).
+// --matrix backend|reference|all (all: the backend matrix, then the reference's cases not in
+// it: 23 cases).
 std::vector<ValidationCase> matrix_cases(const std::string& matrix);
 
 // Only the case called `name` (all when empty); may be empty.
