@@ -626,10 +626,13 @@ def compute_case(mode, device, path):
 def cmd_cases(args):
     files = sorted(glob.glob(os.path.join(args.dir, "*.safetensors")))
     if args.case:
-        files = [f for f in files if os.path.basename(f) == args.case + ".safetensors"]
+        wanted = args.case.split(",")
+        missing = [c for c in wanted if os.path.join(args.dir, c + ".safetensors") not in files]
+        if missing:
+            raise UsageError(f"--case: no case file {missing[0]}.safetensors in {args.dir}")
+        files = [f for f in files if os.path.basename(f)[:-len(".safetensors")] in wanted]
     if not files:
-        raise UsageError(f"{args.dir}: no case files{' named ' + args.case if args.case else ''} "
-                         "(write them with `vaebench cases export DIR`)")
+        raise UsageError(f"{args.dir}: no case files (write them with `vaebench cases export DIR`)")
     device = setup_torch(args)
     out_root = args.out or args.dir.rstrip("/") + "-results"
     for mode in args.modes:
@@ -730,7 +733,7 @@ def build_parser():
     c = sub.add_parser("cases", parents=[common], help="results files for vaebench's exported validation cases")
     c.add_argument("dir", help="folder of `vaebench cases export`")
     c.add_argument("--modes", type=comma_list(MODES, name="mode"), default=["python-eager"])
-    c.add_argument("--case", help="only this case")
+    c.add_argument("--case", help="only these cases (comma list)")
     c.add_argument("--out", help="results go to OUT/<mode>/<case>.safetensors (default: DIR-results)")
     return p
 

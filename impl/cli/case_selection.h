@@ -17,11 +17,12 @@ namespace vae::cli {
 // it: 23 cases).
 std::vector<ValidationCase> matrix_cases(const std::string& matrix);
 
-// Only the case called `name` (all when empty); may be empty.
-std::vector<ValidationCase> pick_cases(const std::vector<ValidationCase>& cases, const std::string& name);
+// The cases named in `names`, a comma list (all when empty); may be empty.
+std::vector<ValidationCase> pick_cases(const std::vector<ValidationCase>& cases, const std::string& names);
 
-// "--case: no case named ... in --matrix ...", listing that matrix's cases.
-Error no_such_case(const std::string& name, const std::string& matrix);
+// vae::Error "--case: no case named ... in --matrix ...", listing that matrix's cases, for the
+// first name of the comma list `names` that --matrix does not have.
+void check_case_names(const std::string& names, const std::string& matrix);
 
 // "custom-b<batch>": the one configuration the model options describe.
 ValidationCase custom_case(const ModelOptions& model, int input_dim);

@@ -62,7 +62,7 @@ Subcommand add_cases_command(CLI::App& app) {
                 "(docs/case-format.md)");
   sub->add_option("DIR", o->dir, "Folder for the case files (created if needed)")->required();
   sub->add_option("--matrix", o->matrix, "backend, reference or all (ignored with model options)")->capture_default_str();
-  sub->add_option("--case", o->case_name, "Only the case of this name (e.g. default-b128)");
+  sub->add_option("--case", o->case_name, "Only the cases of these names (comma list, e.g. default-b1,default-b128)");
   sub->add_option("--adam-steps", o->adam_steps, "Adam steps whose noise is included (adam.eps)")->capture_default_str();
   add_model_options(*sub, o->model);
   add_data_options(*sub, o->data);

@@ -181,9 +181,9 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
     const ValidationCase custom = custom_case(o.model, input_dim);
     reference_cases = backend_cases = {custom};
   } else {
+    check_case_names(o.case_name, "all");
     reference_cases = pick_cases(reference_matrix(), o.case_name);
     backend_cases = pick_cases(backend_matrix(), o.case_name);
-    if (reference_cases.empty() && backend_cases.empty()) throw no_such_case(o.case_name, "all");
   }
   const std::vector<ValidationCase> external_cases =
       externals.empty() ? std::vector<ValidationCase>{} : selected_cases(app, o.model, o.matrix, o.case_name, input_dim);
@@ -297,7 +297,7 @@ Subcommand add_validate_command(CLI::App& app) {
   sub->add_option("--backend", o->backends, "Backends to check (repeatable; default: every one usable on --device)");
   sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
   sub->add_option("--precision", o->precision, "fp32, fp64 or tf32 for the non-reference backends")->capture_default_str();
-  sub->add_option("--case", o->case_name, "Run only the matrix case of this name (e.g. default-b128)");
+  sub->add_option("--case", o->case_name, "Run only the matrix cases of these names (comma list, e.g. default-b128)");
   sub->add_option("--json", o->json_path, "Write the results as JSON to this file");
   sub->add_option("--export", o->export_dir, "Write each case (inputs, parameters, outputs, gradients) as safetensors here");
   sub->add_option("--external", o->externals,
