@@ -330,6 +330,14 @@ TEST(ExternalCli, ExportComputeElsewhereValidate) {
   EXPECT_EQ(doc["backends"]["python-eager"]["precision"], "fp32");
   EXPECT_EQ(doc["backends"].size(), 2u);  // no built-in backend unless named
 
+  // Matrix cases too: ReLU and Bernoulli (the custom case above is tanh and Gaussian).
+  const std::string matrix = " --matrix reference --case latent2-b5,odd-h33x17-z7-b1";
+  ASSERT_EQ(vaebench("cases export " + cases + "2" + matrix).status, 0);
+  ASSERT_EQ(run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/docs/examples/numpy_vae.py " + cases + "2 " + numpy + "2").status, 0);
+  const auto m = vaebench("validate --external numpy=" + numpy + "2 --external-precision fp64" + matrix);
+  EXPECT_EQ(m.status, 0) << m.output;
+  EXPECT_NE(m.output.find("PASS numpy (cpu, fp64): 2/2 cases pass"), std::string::npos) << m.output;
+
   // The numpy implementation with two gradient tensors swapped: that case and quantity fail.
   SafetensorsFile r = read_safetensors(numpy + "/custom-b5.safetensors");
   std::swap(find(r, "grad.enc.0.bias").name, find(r, "grad.enc.1.bias").name);
@@ -344,8 +352,19 @@ TEST(ExternalCli, ExportComputeElsewhereValidate) {
            {"--external " + numpy, "expected NAME=DIR"},
            {"--external x=" + (dir / "nowhere").string(), "is not a folder"},
            {"--external libtorch-eager=" + numpy, "is a built-in backend"},
-           {"--external x=" + numpy + " --external-precision fp16", "--external-precision: unknown precision 'fp16'"}}) {
+           {"--external x=" + numpy + " --external-precision fp16", "--external-precision: unknown precision 'fp16'"},
+           {"--external x=" + numpy + " --matrix backend --case odd-h33x17-z7-b1",
+            "--case: no case named 'odd-h33x17-z7-b1' in --matrix backend"}}) {
     const auto e = vaebench("validate " + args);
+    EXPECT_EQ(e.status, 2) << args << "\n" << e.output;
+    EXPECT_NE(e.output.find(message), std::string::npos) << args << "\n" << e.output;
+  }
+  std::ofstream(dir / "a-file") << "x";
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {cases + " --matrix mine", "--matrix: unknown matrix 'mine'"},
+           {cases + " --adam-steps -1", "--adam-steps: -1 is out of range"},
+           {(dir / "a-file").string(), "cannot create the folder"}}) {
+    const auto e = vaebench("cases export " + args);
     EXPECT_EQ(e.status, 2) << args << "\n" << e.output;
     EXPECT_NE(e.output.find(message), std::string::npos) << args << "\n" << e.output;
   }
