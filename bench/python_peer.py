@@ -3,7 +3,11 @@
 
 Model, loss and optimiser are those of https://github.com/pytorch/examples/blob/main/vae/main.py:
 fc1 784->400 ReLU, fc21/fc22 400->20 (mu, logvar), z = mu + exp(0.5*logvar)*randn, fc3 20->400 ReLU,
-fc4 400->784 logits; loss = BCE-with-logits summed over pixels and images + KL; Adam lr 1e-3.
+fc4 400->784 logits; loss = BCE-with-logits summed over pixels and images + KL; Adam lr 1e-3. The layers
+carry vaebench's flat-layout names (fc1 = enc.0, fc21 = enc.mu, fc22 = enc.logvar, fc3 = dec.0,
+fc4 = dec.out) and the class takes vaebench's configuration (more hidden layers, tanh, the Gaussian
+likelihood, beta, K samples), so the same code that is timed with the example's configuration can be
+checked on every validation case.
 Pixels are uint8/255 in float32 (no binarisation). Backends ("modes"):
   python-eager                     plain PyTorch;
   python-compile                   step function and model wrapped in torch.compile (default mode);
@@ -31,11 +35,19 @@ exact dense-layer counts of impl/model/flops.h (element-wise work is not counted
 
 `train` runs the example's training loop epoch by epoch, evaluates the test split after each epoch
 and writes a history JSON in the format of the C++ trainer ("vaebench training history v1").
+
+`cases DIR --modes ... --out ROOT` computes every case file of `vaebench cases export DIR` with each
+mode -- the per-image outputs and the gradient from the mode's own forward and backward, the Adam
+steps with its own compiled train step, the case's noise instead of randn -- and writes
+ROOT/<mode>/<case>.safetensors in the results format of docs/case-format.md, for
+`vaebench validate --external <mode>=ROOT/<mode>`.
 """
 import argparse
 import datetime
+import glob
 import gzip
 import json
+import math
 import os
 import platform
 import socket
@@ -48,6 +60,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 MODES = ("python-eager", "python-compile", "python-compile-reduce-overhead")
 KINDS = ("train_step", "train_epoch", "eval")
@@ -62,36 +76,69 @@ class UsageError(Exception):
 # ----------------------------------------------------------------------------------------------
 # Model (pytorch/examples vae/main.py, decoder returning logits)
 # ----------------------------------------------------------------------------------------------
+DEFAULT_CONFIG = {"input_dim": INPUT_DIM, "hidden": [HIDDEN], "decoder_hidden": [HIDDEN], "latent": LATENT,
+                  "activation": "relu", "likelihood": "bernoulli", "beta": 1.0, "samples": 1}
+
+
 class VAE(nn.Module):
-    def __init__(self):
+    """The example's VAE for DEFAULT_CONFIG; any vaebench configuration (a case file's) otherwise."""
+
+    def __init__(self, cfg=DEFAULT_CONFIG):
         super().__init__()
-        self.fc1 = nn.Linear(INPUT_DIM, HIDDEN)
-        self.fc21 = nn.Linear(HIDDEN, LATENT)
-        self.fc22 = nn.Linear(HIDDEN, LATENT)
-        self.fc3 = nn.Linear(LATENT, HIDDEN)
-        self.fc4 = nn.Linear(HIDDEN, INPUT_DIM)
+        self.act = F.relu if cfg["activation"] == "relu" else torch.tanh
+        widths = [cfg["input_dim"]] + list(cfg["hidden"])
+        enc = {str(i): nn.Linear(a, b) for i, (a, b) in enumerate(zip(widths, widths[1:]))}
+        enc["mu"] = nn.Linear(widths[-1], cfg["latent"])      # the example's fc21
+        enc["logvar"] = nn.Linear(widths[-1], cfg["latent"])  # fc22
+        widths = [cfg["latent"]] + list(cfg["decoder_hidden"])
+        dec = {str(i): nn.Linear(a, b) for i, (a, b) in enumerate(zip(widths, widths[1:]))}
+        dec["out"] = nn.Linear(widths[-1], cfg["input_dim"])  # fc4
+        self.enc, self.dec = nn.ModuleDict(enc), nn.ModuleDict(dec)
+        self.n_enc, self.n_dec, self.input_dim = len(cfg["hidden"]), len(cfg["decoder_hidden"]), cfg["input_dim"]
 
     def encode(self, x):
-        h1 = F.relu(self.fc1(x))
-        return self.fc21(h1), self.fc22(h1)
+        h = x
+        for i in range(self.n_enc):
+            h = self.act(self.enc[str(i)](h))
+        return self.enc["mu"](h), self.enc["logvar"](h)
 
-    def reparameterize(self, mu, logvar):
+    def reparameterize(self, mu, logvar, eps=None):
         std = torch.exp(0.5 * logvar)
-        return mu + torch.randn_like(std) * std  # sampled in eval mode too, as in the example
+        if eps is None:
+            eps = torch.randn_like(std)  # sampled in eval mode too, as in the example
+        return mu + eps * std  # eps [K, B, Z] broadcasts to K samples per image
 
     def decode(self, z):
-        return self.fc4(F.relu(self.fc3(z)))
+        h = z
+        for i in range(self.n_dec):
+            h = self.act(self.dec[str(i)](h))
+        return self.dec["out"](h)
 
-    def forward(self, x):
-        mu, logvar = self.encode(x.view(-1, INPUT_DIM))
-        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+    def forward(self, x, eps=None):
+        mu, logvar = self.encode(x.view(-1, self.input_dim))
+        return self.decode(self.reparameterize(mu, logvar, eps)), mu, logvar
 
 
-def vae_loss(logits, x, mu, logvar):
-    """Summed (over images) BCE-with-logits reconstruction + KL, all in nats."""
-    recon = F.binary_cross_entropy_with_logits(logits, x.view(-1, INPUT_DIM), reduction="sum")
-    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-    return recon + kl, recon, kl
+def per_image_losses(cfg, logits, x, mu, logvar):
+    """recon and KL per image (README, "The model"); logits [B, D] or [K, B, D] (mean over K)."""
+    target = x.view(-1, cfg["input_dim"]).expand_as(logits)
+    if cfg["likelihood"] == "bernoulli":
+        nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+    else:
+        nll = 0.5 * (target - torch.sigmoid(logits)).square().sum(-1) + 0.5 * cfg["input_dim"] * math.log(2 * math.pi)
+    recon = nll.mean(0) if logits.dim() == 3 else nll
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
+    return recon, kl
+
+
+def vae_loss(logits, x, mu, logvar, cfg=DEFAULT_CONFIG):
+    """Summed (over images) reconstruction + beta * KL, all in nats; the example's code for its configuration."""
+    if cfg is DEFAULT_CONFIG:
+        recon = F.binary_cross_entropy_with_logits(logits, x.view(-1, INPUT_DIM), reduction="sum")
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return recon + kl, recon, kl
+    recon, kl = (v.sum() for v in per_image_losses(cfg, logits, x, mu, logvar))
+    return recon + cfg["beta"] * kl, recon, kl
 
 
 def count_flops(batch, samples=1):
@@ -119,26 +166,33 @@ assert sum(count_flops(1)) == 3_283_248, "FLOP count disagrees with impl/model/f
 class Runner:
     """A fresh model + Adam and its (possibly compiled) train-step and eval functions for one mode."""
 
-    def __init__(self, mode, device, seed):
+    def __init__(self, mode, device, seed, cfg=DEFAULT_CONFIG, adam=None):
         if mode != "python-eager":
             torch._dynamo.reset()  # every benchmark compiles its own graphs
         torch.manual_seed(seed)
-        self.model = VAE().to(device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.model = VAE(cfg).to(device)
+        # The example's own loss code for its configuration (what is timed), the general one otherwise.
+        self.cfg = DEFAULT_CONFIG if all(cfg.get(k) == v for k, v in DEFAULT_CONFIG.items()) else cfg
+        if adam is None:
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)  # the example's
+        else:
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=adam["lr"], betas=(adam["beta1"], adam["beta2"]),
+                                        eps=adam["eps"])
         self.mark_step = mode == "python-compile-reduce-overhead"
         net = self.model
-        step, evaluate = self._train_step, self._eval_batch
+        step, evaluate, outputs = self._train_step, self._eval_batch, self._per_image
         if mode != "python-eager":
             kw = {"mode": "reduce-overhead"} if self.mark_step else {}
             net = torch.compile(self.model, dynamic=False, **kw)
             step = torch.compile(step, dynamic=False, **kw)
             evaluate = torch.compile(evaluate, dynamic=False, **kw)
-        self.net, self._step_fn, self._eval_fn = net, step, evaluate
+            outputs = torch.compile(outputs, dynamic=False, **kw)
+        self.net, self._step_fn, self._eval_fn, self._outputs_fn = net, step, evaluate, outputs
 
-    def _train_step(self, x):
+    def _train_step(self, x, eps=None):
         self.opt.zero_grad(set_to_none=True)
-        logits, mu, logvar = self.net(x)
-        loss, recon, kl = vae_loss(logits, x, mu, logvar)
+        logits, mu, logvar = self.net(x, eps)
+        loss, recon, kl = vae_loss(logits, x, mu, logvar, self.cfg)
         loss.backward()
         self.opt.step()
         return torch.stack([loss, recon, kl]).detach()
@@ -146,14 +200,26 @@ class Runner:
     def _eval_batch(self, x):
         with torch.no_grad():
             logits, mu, logvar = self.net(x)
-            loss, recon, kl = vae_loss(logits, x, mu, logvar)
+            loss, recon, kl = vae_loss(logits, x, mu, logvar, self.cfg)
         return torch.stack([loss, recon, kl]), mu, logvar
 
-    def train_step(self, x):
-        """[loss, recon, kl] summed over the batch; consume before the next call (CUDA graphs reuse it)."""
+    def _per_image(self, x, eps):
+        with torch.no_grad():
+            logits, mu, logvar = self.net(x, eps)
+            return torch.stack(per_image_losses(self.cfg, logits, x, mu, logvar))
+
+    def train_step(self, x, eps=None):
+        """[loss, recon, kl] summed over the batch; consume before the next call (CUDA graphs reuse it).
+        eps: the noise (a validation case's), else randn as in the example."""
         if self.mark_step:
             torch.compiler.cudagraph_mark_step_begin()
-        return self._step_fn(x)
+        return self._step_fn(x, eps)
+
+    def per_image(self, x, eps):
+        """[recon, kl] per image with the given noise."""
+        if self.mark_step:
+            torch.compiler.cudagraph_mark_step_begin()
+        return self._outputs_fn(x, eps)
 
     def eval_batch(self, x):
         if self.mark_step:
@@ -508,6 +574,98 @@ def cmd_train(args):
 
 
 # ----------------------------------------------------------------------------------------------
+# cases: the peers' results on vaebench's validation cases (docs/case-format.md)
+# ----------------------------------------------------------------------------------------------
+CASE_FORMAT = "vaebench case v1"
+
+
+def read_case(path):
+    """(config, Adam hyper-parameters, parameter names, tensors) of a case file; UsageError naming it if bad."""
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(path)
+    except Exception as e:  # noqa: BLE001 -- safetensors raises several types for a bad file
+        raise UsageError(f"{path}: cannot read as safetensors: {e}") from e
+    if meta.get("format") != CASE_FORMAT:
+        raise UsageError(f"{path}: metadata format is {meta.get('format')!r}, expected {CASE_FORMAT!r}")
+    return json.loads(meta["config"]), json.loads(meta["adam"]), json.loads(meta["parameters"]), tensors
+
+
+def compute_case(mode, device, path):
+    """The results tensors of one case with one mode, in float32 (the peers' precision)."""
+    cfg, adam, names, t = read_case(path)
+    x = t["x"].float().to(device)
+    # K = 1 noise as [B, Z], the example's shape; K > 1 as [K, B, Z] (broadcast over the images).
+    noise = lambda e: (e[0] if cfg["samples"] == 1 else e).float().to(device)
+
+    def fresh_runner():
+        runner = Runner(mode, device, 0, cfg, adam)
+        model_names = [n for n, _ in runner.model.named_parameters()]
+        if model_names != names:
+            raise UsageError(f"{path}: parameters {names} do not match the model's {model_names}")
+        with torch.no_grad():
+            for n, p in runner.model.named_parameters():
+                p.copy_(t["param." + n])
+        return runner
+
+    runner = fresh_runner()
+    recon, kl = (v.clone() for v in runner.per_image(x, noise(t["eps"])))
+    out = {"out.recon": recon, "out.kl": kl, "out.loss": recon + cfg["beta"] * kl, "out.elbo": -(recon + kl)}
+    runner.train_step(x, noise(t["eps"]))  # the timed step function; its backward leaves the gradient
+    out.update({"grad." + n: p.grad.detach().clone() for n, p in runner.model.named_parameters()})
+    steps = adam["steps"]
+    if steps > 0:
+        runner = fresh_runner()  # Adam from the same start
+        losses = [runner.train_step(x, noise(t["adam.eps"][s]))[0].item() for s in range(steps)]
+        out["adam.loss"] = torch.tensor(losses, dtype=torch.float32)
+        out.update({"adam.param." + n: p.detach().clone() for n, p in runner.model.named_parameters()})
+    return {k: v.float().contiguous().cpu() for k, v in out.items()}
+
+
+def cmd_cases(args):
+    files = sorted(glob.glob(os.path.join(args.dir, "*.safetensors")))
+    if args.case:
+        wanted = args.case.split(",")
+        missing = [c for c in wanted if os.path.join(args.dir, c + ".safetensors") not in files]
+        if missing:
+            raise UsageError(f"--case: no case file {missing[0]}.safetensors in {args.dir}")
+        files = [f for f in files if os.path.basename(f)[:-len(".safetensors")] in wanted]
+    if not files:
+        raise UsageError(f"{args.dir}: no case files (write them with `vaebench cases export DIR`)")
+    device = setup_torch(args)
+    out_root = args.out or args.dir.rstrip("/") + "-results"
+    for mode in args.modes:
+        folder = os.path.join(out_root, mode)
+        os.makedirs(folder, exist_ok=True)
+        start, failures = time.perf_counter(), 0
+        for path in files:
+            case = os.path.basename(path)[:-len(".safetensors")]
+            target = os.path.join(folder, case + ".safetensors")
+            try:
+                tensors = compute_case(mode, device, path)
+            except UsageError:
+                raise
+            except Exception as e:  # noqa: BLE001 -- a failing compile mode must not end the run
+                if mode == "python-eager":
+                    raise
+                failures += 1
+                if os.path.exists(target):
+                    os.remove(target)  # no stale result may stand in for this run's
+                error = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                print(f"warning: {mode} failed on case {case}: {type(e).__name__}: {error}", file=sys.stderr)
+                continue
+            tmp = target + ".tmp"
+            save_file(tensors, tmp, metadata={
+                "implementation": f"bench/python_peer.py {mode} (torch {torch.__version__})",
+                "precision": "fp32", "device": device.type, "case": case})
+            os.replace(tmp, target)  # whole files only
+        print(f"{mode} on {device.type}: {len(files) - failures}/{len(files)} cases in "
+              f"{time.perf_counter() - start:.1f} s -> {folder}", file=sys.stderr, flush=True)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------
 def comma_list(choices=None, convert=str, name="value"):
@@ -571,13 +729,19 @@ def build_parser():
     t.add_argument("--target-loss", type=float, default=None, help="test loss (nats) for time to quality")
     t.add_argument("--stop-at-target", action="store_true")
     t.add_argument("--out", required=True, help="history JSON")
+
+    c = sub.add_parser("cases", parents=[common], help="results files for vaebench's exported validation cases")
+    c.add_argument("dir", help="folder of `vaebench cases export`")
+    c.add_argument("--modes", type=comma_list(MODES, name="mode"), default=["python-eager"])
+    c.add_argument("--case", help="only these cases (comma list)")
+    c.add_argument("--out", help="results go to OUT/<mode>/<case>.safetensors (default: DIR-results)")
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return cmd_bench(args) if args.command == "bench" else cmd_train(args)
+        return {"bench": cmd_bench, "train": cmd_train, "cases": cmd_cases}[args.command](args)
     except UsageError as e:
         print(f"python_peer.py: error: {e}", file=sys.stderr)
         return 2

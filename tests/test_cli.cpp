@@ -109,7 +109,7 @@ TEST(Cli, UnavailableBackendsAndDevicesFailWithWhatThereIs) {
   EXPECT_NE(bad_precision.output.find("--precision"), std::string::npos) << bad_precision.output;
   const CommandResult bad_case = vaebench("validate --case nope");
   EXPECT_EQ(bad_case.status, 2);
-  EXPECT_NE(bad_case.output.find("--case: no case named 'nope'; cases: default-b128"), std::string::npos)
+  EXPECT_NE(bad_case.output.find("--case: no case named 'nope' in either matrix; cases: default-b1, default-b128"), std::string::npos)
       << bad_case.output;
 }
 

@@ -168,14 +168,48 @@ TEST(ReportGenerator, ShowsTheValidationOfEveryDevice) {
   EXPECT_FALSE(std::filesystem::exists(out + "/validation.json"));
 }
 
+// The Python peers judged as outside implementations (`validate --external`): a failing peer
+// is shown failing in the correctness table and next to its throughput, with NaN errors
+// shown as such, and does not fail the run; a passing one shows PASS where it is timed.
+TEST(ReportGenerator, ShowsAFailingPeerFailingNextToItsThroughput) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  ReportInputs in = synthetic_inputs();
+  json peers = synthetic_validation();
+  peers["backends"].erase("broken");
+  peers["backends"].erase("libtorch-eager");
+  json nan_case = {{"name", "default-b128"}, {"passed", false},
+                   {"comparisons", {{{"quantity", "grad.enc.0.weight"}, {"max_abs", "nan"}, {"max_rel", "nan"},
+                                     {"norm_rel", "nan"}, {"percent_of_tolerance", "inf"}, {"passed", false},
+                                     {"note", "3 non-finite value(s) (NaN or Inf)"}}}}};
+  peers["backends"]["python-eager"] = {{"kind", "external"}, {"device", "cpu"}, {"precision", "fp32"}, {"passed", false},
+                                       {"problems", {"x.safetensors: results for a case that does not exist"}},
+                                       {"cases", {nan_case}}};
+  in.validations = {peers};
+  in.bench["benchmarks"].clear();
+  add_bench(in.bench, "train_epoch/libtorch-eager/cpu/fp32", 128, {0.010, 0.0102, 0.0098});
+  add_bench(in.bench, "train_epoch/python-eager/cpu/fp32", 128, {0.020, 0.020, 0.020});
+  const ReportResult r = write_report(in, out);
+  EXPECT_TRUE(r.validation_passed);  // a peer's failure is shown, but it is not ours
+  const std::string md = slurp(out + "/report.md");
+  EXPECT_NE(md.find("| python-eager (external) | cpu | fp32 | 0/1 | **FAIL** |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| python-eager | cpu | fp32 | gradients (every tensor) | nan | nan | nan | **inf%** | default-b128 | **FAIL** |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| python-eager | cpu | fp32 | **FAIL 0/1** | 6.40k ±0.0% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("results for a case that does not exist"), std::string::npos) << md;
+  EXPECT_NE(r.summary.find("train_epoch python-eager (cpu, fp32): 6.40k samples/s at batch 128, 0.50x [validation FAIL 0/1]"),
+            std::string::npos) << r.summary;
+  EXPECT_NE(r.summary.find("python-eager (cpu, fp32): FAIL, 0/1 cases (external)"), std::string::npos) << r.summary;
+}
+
 TEST(ReportGenerator, NumbersComeFromTheInputs) {
   TempDir tmp;
   const std::string out = tmp.file("report");
   const ReportResult r = write_report(synthetic_inputs(), out);
   const std::string md = slurp(out + "/report.md");
   // Medians of the repetitions (not the aggregate entries' 999 ms), their spread, the speedup.
-  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | 12.8k ±2.0% |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| torchscript | cpu | fp32 | 25.6k ±2.0% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | PASS 1/1 | 12.8k ±2.0% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| torchscript | cpu | fp32 | not validated | 25.6k ±2.0% |"), std::string::npos) << md;
   EXPECT_NE(md.find("| torchscript | cpu | fp32 | 2.00x |"), std::string::npos) << md;
   EXPECT_NE(md.find("| python-eager | cpu | fp32 | 0.50x |"), std::string::npos) << md;
   // Time to quality: eager reaches <= 110 at epoch 4 after 4 x 3 s of training; the peer never does.

@@ -32,6 +32,9 @@ Comparison measure(const std::string& quantity, const char* check, const tol::To
     diff2 += d * d;
     want2 += want[i] * want[i];
   }
+  size_t non_finite = 0;
+  for (double g : got) non_finite += !std::isfinite(g);
+  if (non_finite) c.note = std::to_string(non_finite) + " non-finite value(s) (NaN or Inf)";
   c.norm_rel = diff2 == 0 ? 0.0 : (want2 == 0 ? std::numeric_limits<double>::infinity()
                                               : std::sqrt(diff2) / std::sqrt(want2));
   return c;
@@ -58,6 +61,16 @@ Comparison compare_elementwise(const std::string& quantity, const std::vector<do
     worst = std::max(worst, std::abs(got[i] - want[i]) / (tol.atol + tol.rtol * std::abs(want[i])));
   c.percent_of_tolerance = finite ? 100.0 * worst : std::numeric_limits<double>::infinity();
   c.passed = finite && worst <= 1.0;
+  return c;
+}
+
+Comparison failed_comparison(const std::string& quantity, const tol::Tolerance& tol, const std::string& why) {
+  Comparison c;
+  c.quantity = quantity;
+  c.check = "norm-wise";
+  c.tolerance_name = tol.name;
+  c.max_abs = c.max_rel = c.norm_rel = c.percent_of_tolerance = std::numeric_limits<double>::infinity();
+  c.note = why;
   return c;
 }
 

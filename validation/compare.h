@@ -18,7 +18,11 @@ struct Comparison {
   double norm_rel = 0;        // ||got - want||_2 / ||want||_2 (0 when both are zero)
   double percent_of_tolerance = 0;  // 100 = exactly at the bound; > 100 fails
   bool passed = false;
+  std::string note;  // why it failed beyond the numbers: "2 non-finite values", "missing", ...
 };
+
+// A quantity that could not be compared at all (missing, misshapen): a failure with the reason.
+Comparison failed_comparison(const std::string& quantity, const tol::Tolerance& tol, const std::string& why);
 
 // Norm-wise: passes when norm_rel <= tol.norm_rel. When want is all zero, got must be too.
 Comparison compare_normwise(const std::string& quantity, const std::vector<double>& got,

@@ -21,6 +21,7 @@ struct CaseResult {
   std::vector<Comparison> comparisons;
   bool passed = false;
   double seconds = 0;
+  std::vector<std::string> notes;  // what a reader should know beyond the table (external results)
 };
 
 struct ReferenceCheckOptions {

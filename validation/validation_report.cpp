@@ -22,7 +22,7 @@ nlohmann::json number(double v) {
 }  // namespace
 
 bool BackendResults::passed() const {
-  bool ok = !cases.empty();
+  bool ok = !cases.empty() && problems.empty();
   for (const CaseResult& c : cases) ok &= c.passed;
   return ok;
 }
@@ -41,18 +41,22 @@ void print_case_table(std::ostream& os, const CaseResult& r) {
                   sci(c.max_abs).c_str(), sci(c.max_rel).c_str(), sci(c.norm_rel).c_str(), pct,
                   c.passed ? "pass" : "FAIL");
     os << line;
+    if (!c.note.empty()) os << "      " << c.quantity << ": " << c.note << "\n";
   }
+  for (const std::string& n : r.notes) os << "  note: " << n << "\n";
   std::snprintf(line, sizeof line, "  => %s (%zu checks, %.1f s)\n\n", r.passed ? "PASS" : "FAIL",
                 r.comparisons.size(), r.seconds);
   os << line;
 }
 
 nlohmann::json to_json(const Comparison& c) {
-  return {{"quantity", c.quantity},       {"check", c.check},
-          {"tolerance", c.tolerance_name}, {"count", c.count},
-          {"max_abs", number(c.max_abs)},  {"max_rel", number(c.max_rel)},
-          {"norm_rel", number(c.norm_rel)}, {"percent_of_tolerance", number(c.percent_of_tolerance)},
-          {"passed", c.passed}};
+  nlohmann::json j = {{"quantity", c.quantity},       {"check", c.check},
+                      {"tolerance", c.tolerance_name}, {"count", c.count},
+                      {"max_abs", number(c.max_abs)},  {"max_rel", number(c.max_rel)},
+                      {"norm_rel", number(c.norm_rel)}, {"percent_of_tolerance", number(c.percent_of_tolerance)},
+                      {"passed", c.passed}};
+  if (!c.note.empty()) j["note"] = c.note;
+  return j;
 }
 
 nlohmann::json to_json(const CaseResult& r) {
@@ -60,8 +64,10 @@ nlohmann::json to_json(const CaseResult& r) {
   for (const Comparison& c : r.comparisons) comparisons.push_back(to_json(c));
   nlohmann::json config = to_json(r.vcase.config);
   config["batch"] = r.vcase.batch;
-  return {{"name", r.vcase.name}, {"config", config},   {"x", r.x_source},
-          {"passed", r.passed},   {"seconds", r.seconds}, {"comparisons", comparisons}};
+  nlohmann::json j = {{"name", r.vcase.name}, {"config", config},   {"x", r.x_source},
+                      {"passed", r.passed},   {"seconds", r.seconds}, {"comparisons", comparisons}};
+  if (!r.notes.empty()) j["notes"] = r.notes;
+  return j;
 }
 
 nlohmann::json validation_document(const std::vector<BackendResults>& results, const nlohmann::json& manifest) {
@@ -70,8 +76,10 @@ nlohmann::json validation_document(const std::vector<BackendResults>& results, c
   for (const BackendResults& b : results) {
     nlohmann::json cases = nlohmann::json::array();
     for (const CaseResult& c : b.cases) cases.push_back(to_json(c));
-    backends[b.backend] = {
-        {"passed", b.passed()}, {"device", b.device}, {"precision", b.precision}, {"cases", cases}};
+    nlohmann::json& entry = backends[b.backend] = {
+        {"passed", b.passed()}, {"kind", b.kind}, {"device", b.device}, {"precision", b.precision}, {"cases", cases}};
+    if (b.kind == "external")
+      entry.update({{"source", b.source}, {"implementation", b.implementation}, {"problems", b.problems}});
     all &= b.passed();
   }
   return {{"passed", all}, {"manifest", manifest}, {"backends", backends}};

@@ -15,6 +15,11 @@ struct BackendResults {
   std::string backend;
   std::string device = "cpu", precision = "fp64";
   std::vector<CaseResult> cases;
+  // "backend" (compiled in) or "external" (`validate --external NAME=DIR`: results files
+  // written by an implementation outside this repository).
+  std::string kind = "backend";
+  std::string source, implementation;  // external: the folder, and what its files call themselves
+  std::vector<std::string> problems;   // external: findings outside any case (stray results files)
   bool passed() const;
 };
 

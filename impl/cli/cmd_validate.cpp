@@ -2,9 +2,14 @@
 // autograd, Adam, importance sampling) over its matrix, then every selected backend against
 // the reference over the backend matrix -- or both over the one configuration the model
 // options describe. --export writes each case as safetensors, backends' outputs included.
+// --external NAME=DIR judges the results files of an implementation outside this repository
+// (validation/external_checks.h) on the cases `vaebench cases export` wrote.
+#include <cctype>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
+#include "cli/case_selection.h"
 #include "cli/commands.h"
 #include "cli/manifest.h"
 #include "cli/model_options.h"
@@ -14,6 +19,8 @@
 #include "io/safetensors.h"
 #include "backend/registry.h"
 #include "backend_checks.h"
+#include "external_checks.h"
+#include "tolerances.h"
 #include "validation_report.h"
 #include "vae_reference.h"
 
@@ -30,6 +37,10 @@ struct ValidateOptions {
   std::string case_name;  // empty: all cases
   std::string json_path;
   std::string export_dir;
+  std::vector<std::string> externals;  // NAME=DIR
+  std::string external_precision;      // empty: each results file's metadata
+  std::string matrix = "all";          // the cases externals are judged on
+  int adam_steps = 10;                 // Adam steps externals are judged on
 };
 
 struct BackendExport {
@@ -100,7 +111,8 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
     bool has_precision = info.name == "reference";
     for (const std::string& p : info.precisions) has_precision |= p == o.precision;
     if (o.backends.empty()) {
-      if (usable && has_precision) names.push_back(info.name);
+      // With --external, only what is named: the implementations were asked about, not ours.
+      if (usable && has_precision && o.externals.empty()) names.push_back(info.name);
       continue;
     }
     for (const std::string& wanted : o.backends)
@@ -120,22 +132,33 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
   return names;
 }
 
-std::vector<ValidationCase> pick_cases(std::vector<ValidationCase> cases, const std::string& name) {
-  if (name.empty()) return cases;
-  std::vector<ValidationCase> picked;
-  for (const ValidationCase& c : cases)
-    if (c.name == name) picked.push_back(c);
-  return picked;
+// --external NAME=DIR, each checked before any work: a usable name, an existing folder.
+std::vector<ExternalImplementation> parse_externals(const ValidateOptions& o) {
+  if (!o.external_precision.empty() && !tol::has_tolerances(o.external_precision))
+    throw Error("--external-precision: unknown precision '" + o.external_precision + "', choose from: " +
+                tol::precision_list());
+  std::vector<ExternalImplementation> out;
+  for (const std::string& spec : o.externals) {
+    const std::string what = "--external " + spec + ": ";
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw Error(what + "expected NAME=DIR, e.g. --external my-vae=results/");
+    ExternalImplementation impl{spec.substr(0, eq), spec.substr(eq + 1), o.external_precision};
+    for (char ch : impl.name)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.')
+        throw Error(what + "NAME may hold letters, digits, '-', '_' and '.' only");
+    for (const BackendInfo& info : registered_backends())
+      if (info.name == impl.name) throw Error(what + "NAME '" + impl.name + "' is a built-in backend; choose another");
+    for (const ExternalImplementation& other : out)
+      if (other.name == impl.name) throw Error(what + "NAME '" + impl.name + "' is given twice");
+    if (!std::filesystem::is_directory(impl.dir)) throw Error(what + impl.dir + " is not a folder");
+    out.push_back(impl);
+  }
+  return out;
 }
 
-std::string case_names(const std::vector<ValidationCase>& a, const std::vector<ValidationCase>& b) {
-  std::string s;
-  for (const auto* m : {&a, &b})
-    for (const ValidationCase& c : *m) s += (s.empty() ? "" : ", ") + c.name;
-  return s;
-}
-
-int run_validate(const ValidateOptions& o, bool single) {
+int run_validate(const CLI::App& app, const ValidateOptions& o) {
+  const bool single = any_model_option_given(app);
   const Binarize binarize = o.data.binarize_mode();
   const Dataset data = o.data.load();
   const int input_dim = int(data.test.dim());
@@ -144,6 +167,9 @@ int run_validate(const ValidateOptions& o, bool single) {
   if (o.precision == "tf32" && !is_gpu_device(o.device) && !is_emu_device(o.device))
     throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda "
                 "(or cuda-emu, which rounds as the tensor cores do)");
+  const std::vector<ExternalImplementation> externals = parse_externals(o);
+  if (o.adam_steps < 0 || o.adam_steps > 1000)
+    throw Error("--adam-steps: " + std::to_string(o.adam_steps) + " is out of range 0..1000");
   const std::vector<std::string> backends = selected_backends(o);
   bool with_reference = false;
   std::vector<std::string> others;
@@ -154,15 +180,15 @@ int run_validate(const ValidateOptions& o, bool single) {
 
   std::vector<ValidationCase> reference_cases, backend_cases;
   if (single) {
-    const ValidationCase custom{"custom-b" + std::to_string(o.model.batch), o.model.config(input_dim), o.model.batch};
+    const ValidationCase custom = custom_case(o.model, input_dim);
     reference_cases = backend_cases = {custom};
   } else {
+    check_case_names(o.case_name, "all");
     reference_cases = pick_cases(reference_matrix(), o.case_name);
     backend_cases = pick_cases(backend_matrix(), o.case_name);
-    if (reference_cases.empty() && backend_cases.empty())
-      throw Error("--case: no case named '" + o.case_name + "'; cases: " +
-                  case_names(reference_matrix(), backend_matrix()));
   }
+  const std::vector<ValidationCase> external_cases =
+      externals.empty() ? std::vector<ValidationCase>{} : selected_cases(app, o.model, o.matrix, o.case_name, input_dim);
   if (!o.export_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.export_dir, ec);
@@ -185,6 +211,21 @@ int run_validate(const ValidateOptions& o, bool single) {
   }
   const size_t first_backend = results.size();
   for (const std::string& name : others) results.push_back({name, o.device, o.precision, {}});
+  const size_t first_external = results.size();
+  for (const ExternalImplementation& e : externals) results.push_back(external_results(e));
+  // Externals are judged on a case right after the backends when both have it, sharing the
+  // reference's expected outputs (ten Adam steps, of which they may use the first few).
+  std::set<std::string> pending;
+  for (const ValidationCase& c : external_cases) pending.insert(c.name);
+  const auto judge_externals = [&](const ValidationCase& c, const CaseInputs& in, const ExpectedOutputs& expected) {
+    for (size_t i = 0; i < externals.size(); ++i) {
+      BackendResults& r = results[first_external + i];
+      check_external_case(externals[i], c, in.x_source, expected, o.adam_steps, r);
+      std::cout << "[" << r.backend << " (external) " << r.device << " " << r.precision << "] ";
+      print_case_table(std::cout, r.cases.back());
+    }
+    pending.erase(c.name);
+  };
   if (!others.empty())
     std::cout << "== backends against the reference on " << backend_cases.size() << " case(s), device " << o.device
               << ", precision " << o.precision << "\n\n";
@@ -203,7 +244,24 @@ int run_validate(const ValidateOptions& o, bool single) {
         exports.push_back(std::move(e));
       }
       if (!o.export_dir.empty()) export_case(o.export_dir, c, in, exports);
+      if (pending.count(c.name) && o.adam_steps <= int(expected.step_params.size())) judge_externals(c, in, expected);
     }
+
+  if (!externals.empty()) {
+    if (!pending.empty())
+      std::cout << "== implementations outside vaebench against the reference on " << pending.size() << " case(s)\n\n";
+    for (const ValidationCase& c : external_cases) {
+      if (!pending.count(c.name)) continue;
+      const CaseInputs in = make_inputs(c, &data, binarize);
+      judge_externals(c, in, expected_outputs(c, in, o.adam_steps));
+    }
+    const std::vector<std::string> known = known_case_names(app, o.model, input_dim);
+    for (size_t i = 0; i < externals.size(); ++i) {
+      check_stray_results(externals[i], known, results[first_external + i]);
+      for (const std::string& p : results[first_external + i].problems)
+        std::cout << "[" << externals[i].name << "] error: " << p << "\n";
+    }
+  }
 
   std::cout << "summary:\n";
   bool all = !results.empty();
@@ -212,8 +270,11 @@ int run_validate(const ValidateOptions& o, bool single) {
     for (const CaseResult& c : r.cases) failed += !c.passed;
     std::cout << "  " << (r.passed() ? "PASS " : "FAIL ") << r.backend << " (" << r.device << ", " << r.precision
               << "): " << r.cases.size() - failed << "/" << r.cases.size() << " cases pass";
+    std::string failing;
     for (const CaseResult& c : r.cases)
-      if (!c.passed) std::cout << (&c == &r.cases.front() ? "; failing: " : " ") << c.vcase.name;
+      if (!c.passed) failing += " " + c.vcase.name;
+    if (!failing.empty()) std::cout << "; failing:" << failing;
+    if (!r.problems.empty()) std::cout << "; " << r.problems.size() << " error(s) outside the cases (above)";
     std::cout << "\n";
     all &= r.passed();
   }
@@ -238,10 +299,18 @@ Subcommand add_validate_command(CLI::App& app) {
   sub->add_option("--backend", o->backends, "Backends to check (repeatable; default: every one usable on --device)");
   sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
   sub->add_option("--precision", o->precision, "fp32, fp64 or tf32 for the non-reference backends")->capture_default_str();
-  sub->add_option("--case", o->case_name, "Run only the matrix case of this name (e.g. default-b128)");
+  sub->add_option("--case", o->case_name, "Run only the matrix cases of these names (comma list, e.g. default-b128)");
   sub->add_option("--json", o->json_path, "Write the results as JSON to this file");
   sub->add_option("--export", o->export_dir, "Write each case (inputs, parameters, outputs, gradients) as safetensors here");
-  return {sub, [sub, o]() { return run_validate(*o, any_model_option_given(*sub)); }};
+  sub->add_option("--external", o->externals,
+                  "NAME=DIR: judge the results files DIR/<case>.safetensors of an implementation outside vaebench "
+                  "(docs/case-format.md); repeatable. Only named --backend values are checked with it");
+  sub->add_option("--external-precision", o->external_precision,
+                  "Tolerances for --external: " + tol::precision_list() + " (default: each file's metadata precision)");
+  sub->add_option("--matrix", o->matrix, "The cases --external is judged on: backend, reference or all (as exported)")
+      ->capture_default_str();
+  sub->add_option("--adam-steps", o->adam_steps, "Adam steps --external results hold (as exported)")->capture_default_str();
+  return {sub, [sub, o]() { return run_validate(*sub, *o); }};
 }
 
 }  // namespace vae::cli

@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "vaebench " VAE_VERSION);
   const vae::cli::Subcommand commands[] = {vae::cli::add_info_command(app), vae::cli::add_backends_command(app),
                                            vae::cli::add_validate_command(app),
-                                           vae::cli::add_train_command(app), vae::cli::add_report_command(app)};
+                                           vae::cli::add_train_command(app), vae::cli::add_report_command(app),
+                                           vae::cli::add_cases_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

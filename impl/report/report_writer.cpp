@@ -127,8 +127,27 @@ struct ValidationBackend {
   std::string backend, device, precision;
   int cases = 0, passed_cases = 0;
   bool passed = true;
+  bool external = false;              // judged from results files (`validate --external`), e.g. the peers
+  std::vector<std::string> problems;  // external: findings outside any case
   std::vector<ValidationRow> rows;
 };
+
+// A number of the validation JSON, which writes inf and NaN as strings (JSON has neither).
+double number_of(const json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end()) return 0.0;
+  if (it->is_number()) return it->get<double>();
+  if (it->is_string()) {
+    const std::string s = it->get<std::string>();
+    if (s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-inf") return -std::numeric_limits<double>::infinity();
+    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+  }
+  throw Error(std::string("--validation: \"") + key + "\" is " + it->dump() + ", not a number");
+}
+
+// The larger, with NaN counting as the largest (a NaN error is the worst error).
+double worst(double a, double b) { return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN() : std::max(a, b); }
 
 std::string quantity_group(const std::string& q) {
   if (q.rfind("grad.", 0) == 0) return "gradients (every tensor)";
@@ -144,6 +163,8 @@ std::vector<ValidationBackend> summarize_validation(const json& v) {
     const json& b = it.value();
     ValidationBackend vb{it.key(), device_class(json_text(b, "device", "cpu")), json_text(b, "precision", "")};
     vb.passed = b.value("passed", false);
+    vb.external = b.value("kind", std::string("backend")) == "external";
+    for (const json& p : b.value("problems", json::array())) vb.problems.push_back(p.is_string() ? p.get<std::string>() : p.dump());
     std::map<std::string, ValidationRow> groups;
     std::vector<std::string> order;
     for (const json& c : b.value("cases", json::array())) {
@@ -157,11 +178,11 @@ std::vector<ValidationBackend> summarize_validation(const json& v) {
           order.push_back(g);
           r = ValidationRow{vb.backend, vb.device, vb.precision, g, c.value("name", std::string())};
         }
-        const double pct = cmp.value("percent_of_tolerance", 0.0);
-        if (pct > r.percent || fresh) r.percent = pct, r.worst_case = c.value("name", std::string());
-        r.max_abs = std::max(r.max_abs, cmp.value("max_abs", 0.0));
-        r.max_rel = std::max(r.max_rel, cmp.value("max_rel", 0.0));
-        r.norm_rel = std::max(r.norm_rel, cmp.value("norm_rel", 0.0));
+        const double pct = number_of(cmp, "percent_of_tolerance");
+        if (!(pct <= r.percent) || fresh) r.percent = pct, r.worst_case = c.value("name", std::string());
+        r.max_abs = worst(r.max_abs, number_of(cmp, "max_abs"));
+        r.max_rel = worst(r.max_rel, number_of(cmp, "max_rel"));
+        r.norm_rel = worst(r.norm_rel, number_of(cmp, "norm_rel"));
         r.passed = r.passed && cmp.value("passed", false);
       }
     }
@@ -169,6 +190,16 @@ std::vector<ValidationBackend> summarize_validation(const json& v) {
     out.push_back(vb);
   }
   return out;
+}
+
+// What validation says about a benchmarked row: "PASS 18/18", "FAIL 3/18" or "not validated".
+Cell validation_cell(const std::vector<ValidationBackend>& validation, const RowKey& key) {
+  for (const ValidationBackend& v : validation)
+    if (v.backend == key.backend && v.device == key.device && v.precision == key.precision) {
+      const std::string cases = " " + std::to_string(v.passed_cases) + "/" + std::to_string(v.cases);
+      return v.passed ? Cell("PASS" + cases, Mark::Pass) : Cell("FAIL" + cases, Mark::Fail);
+    }
+  return Cell("not validated", Mark::Muted);
 }
 
 std::string read_binary(const fs::path& p) {
@@ -242,8 +273,10 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   if (validation.empty()) summary << " not run";
   for (const ValidationBackend& v : validation) {
     summary << "\n  " << v.backend << " (" << v.device << ", " << v.precision << "): " << (v.passed ? "PASS" : "FAIL")
-            << ", " << v.passed_cases << "/" << v.cases << " cases";
-    result.validation_passed = result.validation_passed && v.passed;
+            << ", " << v.passed_cases << "/" << v.cases << " cases" << (v.external ? " (external)" : "");
+    // An implementation judged from outside (the Python peers) is shown failing but does not
+    // fail our run, as a peer's failed benchmark does not.
+    if (!v.external) result.validation_passed = result.validation_passed && v.passed;
   }
   // A peer that cannot run here (torch.compile without a working compiler, say) is shown as
   // failed but does not fail our run; our own backends do.
@@ -292,18 +325,22 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     doc.paragraph(
         "Worst value over every case of the validation matrix, per backend and quantity (norm-wise relative error "
         "||b - r|| / ||r|| is what the tolerance bounds; tolerances and their reasoning are in "
-        "validation/tolerances.h). The Python peers are not validated: they are timing references.");
+        "validation/tolerances.h). Rows marked external are implementations outside vaebench -- the Python peers "
+        "among them -- judged from their results files on the exported cases (docs/case-format.md) with the same "
+        "tolerances; a failing one is shown failing here and next to its throughput, without failing the run.");
     std::vector<std::vector<Cell>> status, detail;
     for (const ValidationBackend& v : validation) {
-      status.push_back({Cell(v.backend), Cell(v.device), Cell(v.precision),
+      status.push_back({Cell(v.backend + (v.external ? " (external)" : "")), Cell(v.device), Cell(v.precision),
                         Cell(std::to_string(v.passed_cases) + "/" + std::to_string(v.cases)),
                         Cell(v.passed ? "PASS" : "FAIL", v.passed ? Mark::Pass : Mark::Fail)});
       for (const ValidationRow& r : v.rows)
         detail.push_back({Cell(r.backend), Cell(r.device), Cell(r.precision), Cell(r.quantity), Cell(sci(r.max_abs)), Cell(sci(r.max_rel)),
-                          Cell(sci(r.norm_rel)), Cell(fixed(r.percent, 1) + "%", r.percent > 100 ? Mark::Fail : Mark::None),
+                          Cell(sci(r.norm_rel)), Cell(fixed(r.percent, 1) + "%", !(r.percent <= 100) ? Mark::Fail : Mark::None),
                           Cell(r.worst_case), Cell(r.passed ? "pass" : "FAIL", r.passed ? Mark::Pass : Mark::Fail)});
     }
     doc.table({"backend", "device", "precision", "cases passed", "result"}, status);
+    for (const ValidationBackend& v : validation)
+      for (const std::string& p : v.problems) doc.paragraph(v.backend + ": " + p);
     doc.table({"backend", "device", "precision", "quantity", "max abs", "max rel", "norm-wise", "% of tolerance", "worst case", "result"},
               detail);
     json vj = json::array();
@@ -313,7 +350,8 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         q.push_back({{"quantity", r.quantity}, {"max_abs", r.max_abs}, {"max_rel", r.max_rel}, {"norm_rel", r.norm_rel},
                      {"percent_of_tolerance", r.percent}, {"worst_case", r.worst_case}, {"passed", r.passed}});
       vj.push_back({{"backend", v.backend}, {"device", v.device}, {"precision", v.precision}, {"passed", v.passed},
-                    {"cases", v.cases}, {"passed_cases", v.passed_cases}, {"quantities", q}});
+                    {"external", v.external}, {"problems", v.problems}, {"cases", v.cases},
+                    {"passed_cases", v.passed_cases}, {"quantities", q}});
     }
     results["validation"] = vj;
   }
@@ -338,13 +376,17 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     doc.heading(kind_title(kind), 3);
     std::vector<std::string> header = {"backend", "device", "precision"};
     for (int b : batches) header.push_back("batch " + std::to_string(b));
+    // The throughput table also says whether each system computes the right thing.
+    std::vector<std::string> table_header = header;
+    table_header.insert(table_header.begin() + 3, "validation");
     std::vector<std::vector<Cell>> table, efficiency, speedup;
     Chart chart;
     chart.title = kind + ": samples/s against batch size";
     chart.x = Axis{"batch size", true, std::nullopt, std::nullopt};
     chart.y = Axis{"samples/s", true, std::nullopt, std::nullopt};
     for (const auto& [key, by_batch] : by_row) {
-      std::vector<Cell> row = {Cell(key.backend), Cell(key.device), Cell(key.precision)};
+      const Cell validated = validation_cell(validation, key);
+      std::vector<Cell> row = {Cell(key.backend), Cell(key.device), Cell(key.precision), validated};
       std::vector<Cell> srow = {Cell(key.backend), Cell(key.device), Cell(key.precision)};
       Series s = series_of(key.label(), is_peer(key.backend));
       const auto* eager = eager_row(by_row, key);
@@ -357,7 +399,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         }
         const BenchRow& r = *it->second;
         json entry = {{"kind", kind}, {"backend", key.backend}, {"device", key.device}, {"precision", key.precision},
-                      {"batch", b}, {"failed", r.failed}};
+                      {"batch", b}, {"failed", r.failed}, {"validation", validated.text}};
         if (r.failed) {
           row.push_back(Cell("failed: " + r.error, Mark::Fail));
           srow.push_back(Cell("", Mark::Muted));
@@ -390,7 +432,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       chart.series.push_back(s);
       if (const BenchRow* best = best_of(by_batch)) {
         const std::string peak = best->peak_percent ? fixed(*best->peak_percent, 2) + "%" : "unknown";
-        efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision),
+        efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision), validated,
                               Cell(std::to_string(best->id.batch)), Cell(format_rate(best->median_samples_per_second)),
                               Cell(best->tflops ? fixed(*best->tflops, 4) : "n/a"),
                               Cell(peak, best->peak_percent ? Mark::None : Mark::Muted),
@@ -403,20 +445,21 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
               sp = ", " + fixed(best->median_samples_per_second / e->second->median_samples_per_second, 2) + "x";
           }
           summary << "\n  " << kind << " " << key.label() << ": " << format_rate(best->median_samples_per_second)
-                  << " samples/s at batch " << best->id.batch << sp;
+                  << " samples/s at batch " << best->id.batch << sp << " [validation " << validated.text << "]";
         }
       } else {
-        efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision), Cell("—"),
+        efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision), validated, Cell("—"),
                               Cell("failed", Mark::Fail), Cell(""), Cell(""), Cell("")});
         if (kind == "train_epoch") summary << "\n  " << kind << " " << key.label() << ": FAILED";
       }
     }
-    doc.table(header, table);
+    doc.table(table_header, table);
     const std::string file = "throughput-" + kind + ".svg";
     figures[file] = render_svg(chart);
     doc.svg_figure(file, figures[file], kind + ": median samples/s against batch size, log-log (peers dashed)");
     doc.paragraph("Each backend at its best batch size:");
-    doc.table({"backend", "device", "precision", "best batch", "samples/s", "TFLOP/s", "% of peak", "bytes/s (floor)"},
+    doc.table({"backend", "device", "precision", "validation", "best batch", "samples/s", "TFLOP/s", "% of peak",
+               "bytes/s (floor)"},
               efficiency);
     doc.paragraph("Speedup against libtorch-eager (fp32, same device, same batch):");
     doc.table(header, speedup);

@@ -1,0 +1,51 @@
+#include "model/results_file.h"
+
+#include <set>
+
+namespace vae {
+
+namespace {
+
+bool is_float(DType d) { return d == DType::F64 || d == DType::F32 || d == DType::BF16 || d == DType::F16; }
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_results_tensors(const ParamLayout& layout, int batch,
+                                                                                   int adam_steps) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> names;
+  for (const char* out : {"out.recon", "out.kl", "out.loss", "out.elbo"}) names.push_back({out, {batch}});
+  for (const ParamView& v : layout.views()) names.push_back({"grad." + v.name, v.shape});
+  if (adam_steps > 0) {
+    names.push_back({"adam.loss", {adam_steps}});
+    for (const ParamView& v : layout.views()) names.push_back({"adam.param." + v.name, v.shape});
+  }
+  return names;
+}
+
+CaseResultsFile read_case_results(const SafetensorsFile& file, const ParamLayout& layout, int batch, int adam_steps) {
+  CaseResultsFile r;
+  r.metadata = file.metadata;
+  for (const Tensor& t : file.tensors) r.has_adam |= adam_steps > 0 && t.name.rfind("adam.", 0) == 0;
+  std::set<std::string> known;
+  for (const auto& [name, shape] : expected_results_tensors(layout, batch, r.has_adam ? adam_steps : 0)) {
+    known.insert(name);
+    r.order.push_back(name);
+    ResultsTensor& e = r.tensors[name];
+    e.shape = shape;
+    const Tensor* t = file.find(name);
+    if (!t) {
+      e.problem = "missing";
+    } else if (!is_float(t->dtype)) {
+      e.problem = "dtype " + to_string(t->dtype) + ", expected a float type (F64, F32, BF16 or F16)";
+    } else if (t->shape != shape) {
+      e.problem = "shape " + shape_text(t->shape) + " where " + shape_text(shape) + " is expected";
+    } else {
+      e.values = t->to_double();
+    }
+  }
+  for (const Tensor& t : file.tensors)
+    if (!known.count(t.name)) r.unexpected.push_back(t.name);
+  return r;
+}
+
+}  // namespace vae

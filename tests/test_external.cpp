@@ -1,0 +1,374 @@
+// Implementations outside vaebench (`validate --external`): honest results pass, and each
+// mistake such an implementation makes fails with the quantity and the case named -- a single
+// gradient entry off by 1e-3, one image's KL, two parameter names swapped, the gradient of the
+// mean -- as does every kind of bad input, without a crash. Honest results come from
+// libtorch-eager (LibTorch autograd, not the Eigen reference they are judged against) written
+// as a results file, as an outside implementation would.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/registry.h"
+#include "command_runner.h"
+#include "external_checks.h"
+#include "io/safetensors.h"
+#include "temp_dir.h"
+
+namespace vae {
+namespace {
+
+using vae::testing::TempDir;
+constexpr int kSteps = 3;
+
+struct Case {
+  ValidationCase c;
+  CaseInputs in;
+  ExpectedOutputs expected;
+};
+
+// MNIST-sized input, two samples, beta 2, batch 6: every part of the math with a small model.
+const Case& small_case() {
+  static const Case k = [] {
+    Case k;
+    k.c.name = "small-b6";
+    k.c.config.encoder_hidden = {32};
+    k.c.config.latent = 4;
+    k.c.config.samples = 2;
+    k.c.config.beta = 2.0;
+    k.c.config.seed = 3;
+    k.c.batch = 6;
+    k.in = make_inputs(k.c, nullptr, Binarize::None);
+    k.expected = expected_outputs(k.c, k.in, kSteps);
+    return k;
+  }();
+  return k;
+}
+
+Tensor tensor(const std::string& name, std::vector<int64_t> shape, const std::vector<double>& v, DType dtype) {
+  if (dtype == DType::F64) return Tensor::from(name, std::move(shape), v.data());
+  const std::vector<float> f(v.begin(), v.end());
+  return Tensor::from(name, std::move(shape), f.data());
+}
+
+// What an honest outside implementation writes: libtorch-eager at `precision`, as F64 or F32.
+SafetensorsFile honest_results(const std::string& precision, DType dtype = DType::F64) {
+  const Case& k = small_case();
+  const auto b = create_backend("libtorch-eager", k.c.config, "cpu", precision);
+  b->set_params(k.in.params);
+  std::vector<double> grad;
+  const BatchLosses l = b->gradients(k.in.x, k.c.batch, k.in.eps, grad);
+  SafetensorsFile f;
+  for (const auto& [name, v] : {std::pair{"out.recon", l.recon}, {"out.kl", l.kl}, {"out.loss", l.loss}, {"out.elbo", l.elbo}})
+    f.tensors.push_back(tensor(name, {k.c.batch}, v, dtype));
+  const ParamLayout layout(k.c.config);
+  const auto slice = [](const std::vector<double>& flat, const ParamView& v) {
+    return std::vector<double>(flat.begin() + long(v.offset), flat.begin() + long(v.offset + v.size));
+  };
+  for (const ParamView& v : layout.views()) f.tensors.push_back(tensor("grad." + v.name, v.shape, slice(grad, v), dtype));
+  b->set_params(k.in.params);
+  std::vector<double> losses;
+  for (int s = 1; s <= kSteps; ++s) {
+    const BatchLosses step = b->train_step(k.in.x, k.c.batch, adam_step_eps(k.c, s), AdamOptions{});
+    double sum = 0;
+    for (double x : step.loss) sum += x;
+    losses.push_back(sum);
+  }
+  f.tensors.push_back(tensor("adam.loss", {kSteps}, losses, dtype));
+  for (const ParamView& v : layout.views())
+    f.tensors.push_back(tensor("adam.param." + v.name, v.shape, slice(b->params(), v), dtype));
+  f.metadata = {{"implementation", "libtorch-eager via a results file"}, {"precision", precision}, {"device", "cpu"}};
+  return f;
+}
+
+Tensor& find(SafetensorsFile& f, const std::string& name) {
+  for (Tensor& t : f.tensors)
+    if (t.name == name) return t;
+  throw std::runtime_error("no tensor " + name);
+}
+
+// Replaces a tensor's values, keeping its name, shape and dtype.
+void edit(SafetensorsFile& f, const std::string& name, const std::function<void(std::vector<double>&)>& change) {
+  Tensor& t = find(f, name);
+  std::vector<double> v = t.to_double();
+  change(v);
+  t = tensor(t.name, t.shape, v, t.dtype);
+}
+
+struct Judged {
+  CaseResult result;
+  std::string table;  // what `vaebench validate` prints for the case
+  std::vector<std::string> failing;
+};
+
+Judged judge_file(const std::function<void(const std::string& path)>& write, const std::string& precision = "") {
+  TempDir dir;
+  const Case& k = small_case();
+  const ExternalImplementation impl{"outside", dir.file(""), precision};
+  write(results_path(impl, k.c));
+  BackendResults r = external_results(impl);
+  check_external_case(impl, k.c, k.in.x_source, k.expected, kSteps, r);
+  Judged j{r.cases.at(0), "", {}};
+  std::ostringstream os;
+  print_case_table(os, j.result);
+  j.table = os.str();
+  for (const Comparison& c : j.result.comparisons)
+    if (!c.passed) j.failing.push_back(c.quantity);
+  return j;
+}
+
+Judged judge(const SafetensorsFile& f, const std::string& precision = "") {
+  return judge_file([&](const std::string& path) { write_safetensors(path, f); }, precision);
+}
+
+// A failure names the case and the quantity in the printed table.
+void expect_named_failure(const Judged& j, const std::vector<std::string>& quantities) {
+  EXPECT_FALSE(j.result.passed);
+  EXPECT_EQ(j.failing, quantities) << j.table;
+  EXPECT_NE(j.table.find("case small-b6"), std::string::npos) << j.table;
+  for (const std::string& q : quantities) {
+    const size_t row = j.table.find("  " + q + " ");
+    ASSERT_NE(row, std::string::npos) << q << "\n" << j.table;
+    EXPECT_NE(j.table.substr(row, j.table.find('\n', row) - row).find("FAIL"), std::string::npos) << q << "\n" << j.table;
+  }
+}
+
+TEST(External, HonestResultsPassAtTheirPrecision) {
+  for (const auto& [precision, dtype] : {std::pair{"fp64", DType::F64}, {"fp32", DType::F32}}) {
+    const Judged j = judge(honest_results(precision, dtype));
+    EXPECT_TRUE(j.result.passed) << precision << "\n" << j.table;
+    // out x4, every gradient tensor, the Adam loss and parameters: nothing left unjudged.
+    EXPECT_EQ(j.result.comparisons.size(), 4 + ParamLayout(small_case().c.config).views().size() + 2) << j.table;
+  }
+  // fp32 results are not fp64-accurate: the same file fails when it claims fp64.
+  EXPECT_FALSE(judge(honest_results("fp32", DType::F32), "fp64").result.passed);
+}
+
+TEST(External, HalfPrecisionFilesAreReadAndJudgedByTheirTolerances) {
+  // Honest fp32 values stored as BF16 (8 significant bits) pass at bf16 but not at fp32.
+  SafetensorsFile f = honest_results("fp32", DType::F32);
+  for (Tensor& t : f.tensors) {
+    std::vector<uint16_t> bf(t.numel());
+    const std::vector<double> v = t.to_double();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const float x = float(v[i]);
+      uint32_t bits;
+      std::memcpy(&bits, &x, 4);
+      bf[i] = uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);  // round to nearest even
+    }
+    t.dtype = DType::BF16;
+    t.bytes.assign(reinterpret_cast<const uint8_t*>(bf.data()), reinterpret_cast<const uint8_t*>(bf.data() + bf.size()));
+  }
+  const Judged bf16 = judge(f, "bf16");
+  EXPECT_TRUE(bf16.result.passed) << bf16.table;
+  EXPECT_FALSE(judge(f, "fp32").result.passed);
+}
+
+TEST(External, OneGradientEntryOffBy1e3RelativeFails) {
+  // fp64: any entry. A norm-wise check sees an error e of entry g_i as e |g_i| / ||g||; in
+  // enc.0.weight [32, 784] a typical entry holds ~1/sqrt(25088) of the norm, so 1e-3 of it is
+  // ~6e-6, far above fp64's 1e-10. The entry is seeded, not chosen for being large.
+  SafetensorsFile f = honest_results("fp64");
+  edit(f, "grad.enc.0.weight", [](std::vector<double>& g) {
+    size_t i = 12345;
+    while (g[i] == 0) ++i;  // ReLU leaves exact zeros; a zero entry has no relative size
+    g[i] *= 1 + 1e-3;
+  });
+  expect_named_failure(judge(f), {"grad.enc.0.weight"});
+
+  // fp32: the largest entry of a small tensor carries at least 1/sqrt(4) of its norm: 1e-3 of
+  // it is >= 5e-4, above fp32's 2e-5 (a small entry of a large tensor hides below fp32
+  // rounding, as docs/case-format.md says).
+  SafetensorsFile g = honest_results("fp32", DType::F32);
+  edit(g, "grad.enc.mu.bias", [](std::vector<double>& v) {
+    *std::max_element(v.begin(), v.end(), [](double a, double b) { return std::abs(a) < std::abs(b); }) *= 1 + 1e-3;
+  });
+  expect_named_failure(judge(g), {"grad.enc.mu.bias"});
+}
+
+TEST(External, OneImagesKlOffFails) {
+  SafetensorsFile f = honest_results("fp32", DType::F32);
+  edit(f, "out.kl", [](std::vector<double>& kl) { kl[4] *= 1.01; });
+  expect_named_failure(judge(f), {"kl"});
+}
+
+TEST(External, TwoParameterNamesSwappedFail) {
+  // Same shapes [4, 32], so only the values can tell: the kind of slip a name map makes.
+  SafetensorsFile f = honest_results("fp32", DType::F32);
+  std::swap(find(f, "grad.enc.mu.weight").name, find(f, "grad.enc.logvar.weight").name);
+  expect_named_failure(judge(f), {"grad.enc.mu.weight", "grad.enc.logvar.weight"});
+}
+
+TEST(External, GradientOfTheMeanInsteadOfTheSumFails) {
+  SafetensorsFile f = honest_results("fp32", DType::F32);
+  std::vector<std::string> grads;
+  for (const Tensor& t : f.tensors)
+    if (t.name.rfind("grad.", 0) == 0) grads.push_back(t.name);
+  for (const std::string& name : grads)
+    edit(f, name, [](std::vector<double>& g) {
+      for (double& x : g) x /= small_case().c.batch;
+    });
+  expect_named_failure(judge(f), grads);
+}
+
+TEST(External, BadInputIsANamedFailureNotACrash) {
+  // No file at all.
+  expect_named_failure(judge_file([](const std::string&) {}), {"results file"});
+  EXPECT_NE(judge_file([](const std::string&) {}).table.find("missing (no results for case small-b6)"), std::string::npos);
+  // Truncated: the first half of an honest file.
+  const Judged truncated = judge_file([](const std::string& path) {
+    const std::vector<uint8_t> bytes = serialize_safetensors(honest_results("fp64"), path);
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size() / 2));
+  });
+  expect_named_failure(truncated, {"results file"});
+  EXPECT_NE(truncated.table.find("runs past the end"), std::string::npos) << truncated.table;
+  // Not safetensors at all.
+  expect_named_failure(judge_file([](const std::string& path) { std::ofstream(path) << "x"; }), {"results file"});
+
+  // A missing tensor, a transposed one, an integer dtype, NaN and Inf: each its own quantity.
+  SafetensorsFile f = honest_results("fp64");
+  f.tensors.erase(std::find_if(f.tensors.begin(), f.tensors.end(), [](const Tensor& t) { return t.name == "out.elbo"; }));
+  Tensor& w = find(f, "grad.dec.out.weight");
+  std::reverse(w.shape.begin(), w.shape.end());
+  Tensor& b = find(f, "grad.dec.out.bias");
+  const std::vector<int32_t> ints(b.numel(), 1);
+  b = Tensor::from(b.name, b.shape, ints.data());
+  edit(f, "grad.enc.0.bias", [](std::vector<double>& g) { g[1] = std::numeric_limits<double>::quiet_NaN(); });
+  edit(f, "out.recon", [](std::vector<double>& r) { r[0] = std::numeric_limits<double>::infinity(); });
+  const Judged bad = judge(f);
+  expect_named_failure(bad, {"recon", "elbo", "grad.enc.0.bias", "grad.dec.out.weight", "grad.dec.out.bias"});
+  for (const char* why : {"out.elbo: missing", "shape [32,784] where [784,32] is expected",
+                          "dtype I32, expected a float type", "1 non-finite value(s) (NaN or Inf)"})
+    EXPECT_NE(bad.table.find(why), std::string::npos) << why << "\n" << bad.table;
+
+  // A partial Adam part names what is missing; no Adam part at all is allowed, with a note.
+  SafetensorsFile partial = honest_results("fp64");
+  partial.tensors.erase(std::find_if(partial.tensors.begin(), partial.tensors.end(),
+                                     [](const Tensor& t) { return t.name == "adam.param.dec.0.bias"; }));
+  const Judged p = judge(partial);
+  expect_named_failure(p, {"adam.params (after 3 Adam steps)"});
+  EXPECT_NE(p.table.find("adam.param.dec.0.bias: missing"), std::string::npos) << p.table;
+  SafetensorsFile no_adam = honest_results("fp64");
+  no_adam.tensors.erase(std::remove_if(no_adam.tensors.begin(), no_adam.tensors.end(),
+                                       [](const Tensor& t) { return t.name.rfind("adam.", 0) == 0; }),
+                        no_adam.tensors.end());
+  const Judged n = judge(no_adam);
+  EXPECT_TRUE(n.result.passed) << n.table;
+  EXPECT_NE(n.table.find("the Adam steps (optional) were not judged"), std::string::npos) << n.table;
+
+  // No precision anywhere: the file fails and says how to name one.
+  SafetensorsFile anonymous = honest_results("fp64");
+  anonymous.metadata.erase("precision");
+  const Judged a = judge(anonymous);
+  expect_named_failure(a, {"results file"});
+  EXPECT_NE(a.table.find("--external-precision"), std::string::npos) << a.table;
+}
+
+TEST(External, AResultsFileForACaseThatDoesNotExistFailsTheImplementation) {
+  TempDir dir;
+  write_safetensors(dir.file("small-b6.safetensors"), honest_results("fp64"));
+  write_safetensors(dir.file("default-b7.safetensors"), honest_results("fp64"));
+  std::ofstream(dir.file("notes.txt")) << "not a results file, ignored";
+  const ExternalImplementation impl{"outside", dir.file(""), ""};
+  BackendResults r = external_results(impl);
+  check_external_case(impl, small_case().c, "", small_case().expected, kSteps, r);
+  EXPECT_TRUE(r.passed());
+  check_stray_results(impl, {"small-b6", "default-b128"}, r);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_NE(r.problems[0].find("default-b7.safetensors: results for a case that does not exist"), std::string::npos)
+      << r.problems[0];
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.implementation, "libtorch-eager via a results file");
+  EXPECT_EQ(r.device, "cpu");
+  EXPECT_EQ(r.precision, "fp64");
+}
+
+// The documented path end to end, through the executables: `cases export`, two outside
+// implementations (docs/examples/numpy_vae.py in float64, the Python peer in float32), then
+// `validate --external` for both into one JSON; a swapped pair of tensors in one file then
+// fails that case by name; bad options are refused with the option named.
+TEST(ExternalCli, ExportComputeElsewhereValidate) {
+  if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON)";
+  using vae::testing::run;
+  using vae::testing::vaebench;
+  TempDir tmp;  // not fresh_dir: std::filesystem::remove_all breaks with LibTorch linked (io/remove_tree.h)
+  const std::filesystem::path dir = tmp.file("");
+  const std::string cases = (dir / "cases").string(), numpy = (dir / "numpy").string(), peer = (dir / "peer").string();
+  const std::string model = " --hidden 24,12 --decoder-hidden 10 --latent 3 --activation tanh --likelihood gaussian "
+                            "--beta 0.5 --samples 2 --batch 5 --seed 4 --adam-steps 4";
+  const auto exported = vaebench("cases export " + cases + model);
+  ASSERT_EQ(exported.status, 0) << exported.output;
+  const SafetensorsFile c = read_safetensors(cases + "/custom-b5.safetensors");
+  EXPECT_EQ(c.at("adam.eps").shape, (std::vector<int64_t>{4, 2, 5, 3}));
+  EXPECT_EQ(c.at("param.dec.0.weight").shape, (std::vector<int64_t>{10, 3}));
+  EXPECT_EQ(c.find("grad.enc.0.weight"), nullptr);  // nothing an implementation could copy
+  EXPECT_EQ(c.find("out.loss"), nullptr);
+
+  const auto np = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/docs/examples/numpy_vae.py " + cases + " " + numpy);
+  ASSERT_EQ(np.status, 0) << np.output;
+  const auto py = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/bench/python_peer.py cases " + cases +
+                      " --threads 1 --out " + peer);
+  ASSERT_EQ(py.status, 0) << py.output;
+
+  const std::string json = (dir / "v.json").string();
+  const auto v = vaebench("validate --external numpy=" + numpy + " --external python-eager=" + peer +
+                          "/python-eager --json " + json + model);
+  ASSERT_EQ(v.status, 0) << v.output;
+  EXPECT_NE(v.output.find("PASS numpy (cpu, fp64): 1/1 cases pass"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("PASS python-eager (cpu, fp32): 1/1 cases pass"), std::string::npos) << v.output;
+  std::ifstream in(json);
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  EXPECT_EQ(doc["backends"]["numpy"]["kind"], "external");
+  EXPECT_EQ(doc["backends"]["python-eager"]["precision"], "fp32");
+  EXPECT_EQ(doc["backends"].size(), 2u);  // no built-in backend unless named
+
+  // Matrix cases too: ReLU and Bernoulli (the custom case above is tanh and Gaussian).
+  const std::string matrix = " --matrix reference --case latent2-b5,odd-h33x17-z7-b1";
+  ASSERT_EQ(vaebench("cases export " + cases + "2" + matrix).status, 0);
+  ASSERT_EQ(run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/docs/examples/numpy_vae.py " + cases + "2 " + numpy + "2").status, 0);
+  const auto m = vaebench("validate --external numpy=" + numpy + "2 --external-precision fp64" + matrix);
+  EXPECT_EQ(m.status, 0) << m.output;
+  EXPECT_NE(m.output.find("PASS numpy (cpu, fp64): 2/2 cases pass"), std::string::npos) << m.output;
+
+  // The numpy implementation with two gradient tensors swapped: that case and quantity fail.
+  SafetensorsFile r = read_safetensors(numpy + "/custom-b5.safetensors");
+  std::swap(find(r, "grad.enc.0.bias").name, find(r, "grad.enc.1.bias").name);
+  write_safetensors(numpy + "/custom-b5.safetensors", r);
+  const auto bad = vaebench("validate --external numpy=" + numpy + model);
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  EXPECT_NE(bad.output.find("FAIL numpy (cpu, fp64): 0/1 cases pass; failing: custom-b5"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("grad.enc.0.bias: shape [12] where [24] is expected"), std::string::npos) << bad.output;
+
+  // Options: each mistake refused with the option named, exit 2.
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--external " + numpy, "expected NAME=DIR"},
+           {"--external x=" + (dir / "nowhere").string(), "is not a folder"},
+           {"--external libtorch-eager=" + numpy, "is a built-in backend"},
+           {"--external x=" + numpy + " --external-precision fp16", "--external-precision: unknown precision 'fp16'"},
+           {"--external x=" + numpy + " --matrix backend --case odd-h33x17-z7-b1",
+            "--case: no case named 'odd-h33x17-z7-b1' in --matrix backend"}}) {
+    const auto e = vaebench("validate " + args);
+    EXPECT_EQ(e.status, 2) << args << "\n" << e.output;
+    EXPECT_NE(e.output.find(message), std::string::npos) << args << "\n" << e.output;
+  }
+  std::ofstream(dir / "a-file") << "x";
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {cases + " --matrix mine", "--matrix: unknown matrix 'mine'"},
+           {cases + " --adam-steps -1", "--adam-steps: -1 is out of range"},
+           {(dir / "a-file").string(), "cannot create the folder"}}) {
+    const auto e = vaebench("cases export " + args);
+    EXPECT_EQ(e.status, 2) << args << "\n" << e.output;
+    EXPECT_NE(e.output.find(message), std::string::npos) << args << "\n" << e.output;
+  }
+}
+
+}  // namespace
+}  // namespace vae

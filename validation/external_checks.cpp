@@ -1,0 +1,174 @@
+#include "external_checks.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "common/error.h"
+#include "io/safetensors.h"
+#include "model/results_file.h"
+#include "tolerances.h"
+
+namespace vae {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<double> slice(const std::vector<double>& flat, const ParamView& v) {
+  return {flat.begin() + long(v.offset), flat.begin() + long(v.offset + v.size)};
+}
+
+double total(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+
+std::string meta(const CaseResultsFile& r, const std::string& key) {
+  const auto it = r.metadata.find(key);
+  return it == r.metadata.end() ? std::string() : it->second;
+}
+
+// Takes `value` for `field` when it is still unset; a later file that disagrees gets a note.
+void merge(std::string& field, const std::string& value, const char* key, CaseResult& r) {
+  if (value.empty()) return;
+  if (field.empty() || field == "unknown") field = value;
+  else if (field != value)
+    r.notes.push_back(std::string("metadata ") + key + " '" + value + "' differs from '" + field + "' of earlier files");
+}
+
+// Judges the tensors of one readable results file; `path` names it in notes.
+void judge(const CaseResultsFile& file, const std::string& precision, const ValidationCase& c,
+           const ExpectedOutputs& expected, int adam_steps, CaseResult& r) {
+  auto& out = r.comparisons;
+  const auto tol = [&](tol::Quantity q) -> const tol::Tolerance& { return tol::backend(q, precision); };
+  const auto compare = [&](const std::string& name, const std::vector<double>& want, tol::Quantity q) {
+    const ResultsTensor& t = file.tensors.at(name);
+    out.push_back(t.usable() ? compare_normwise(name.substr(name.find('.') + 1), t.values, want, tol(q))
+                             : failed_comparison(name.substr(name.find('.') + 1), tol(q), name + ": " + t.problem));
+  };
+  // The same quantity names as the built-in backends' rows: recon, kl, loss, elbo, grad.<name>.
+  compare("out.recon", expected.losses.recon, tol::Quantity::Recon);
+  compare("out.kl", expected.losses.kl, tol::Quantity::Kl);
+  compare("out.loss", expected.losses.loss, tol::Quantity::Recon);
+  compare("out.elbo", expected.losses.elbo, tol::Quantity::Recon);
+  const ParamLayout layout(c.config);
+  for (const ParamView& v : layout.views()) {
+    const ResultsTensor& t = file.tensors.at("grad." + v.name);
+    const tol::Tolerance& g = tol(tol::Quantity::Gradient);
+    out.push_back(t.usable() ? compare_normwise("grad." + v.name, t.values, slice(expected.grad, v), g)
+                             : failed_comparison("grad." + v.name, g, t.problem));
+  }
+  if (!file.has_adam) {
+    r.notes.push_back(std::string("the Adam steps (optional) were not judged: ") +
+                      (adam_steps > 0 ? "the file has no adam.* tensors" : "--adam-steps 0"));
+    return;
+  }
+  const std::string steps = std::to_string(adam_steps);
+  const ResultsTensor& loss = file.tensors.at("adam.loss");
+  const tol::Tolerance& tl = tol(tol::Quantity::AdamLoss);
+  if (loss.usable()) {
+    // Per step, as the built-in backends are judged: the batch loss before step s.
+    std::vector<Comparison> per_step;
+    for (int s = 0; s < adam_steps; ++s)
+      per_step.push_back(
+          compare_normwise("adam.loss", {loss.values[size_t(s)]}, {total(expected.step_losses[size_t(s)].loss)}, tl));
+    out.push_back(worst_of(per_step, "adam.loss (worst of " + steps + " Adam steps)"));
+  } else {
+    out.push_back(failed_comparison("adam.loss (worst of " + steps + " Adam steps)", tl, "adam.loss: " + loss.problem));
+  }
+  std::vector<double> params;
+  std::string problems;
+  for (const ParamView& v : layout.views()) {
+    const ResultsTensor& t = file.tensors.at("adam.param." + v.name);
+    if (!t.usable()) problems += (problems.empty() ? "" : "; ") + ("adam.param." + v.name + ": " + t.problem);
+    params.insert(params.end(), t.values.begin(), t.values.end());
+  }
+  const std::string name = "adam.params (after " + steps + " Adam steps)";
+  const tol::Tolerance& tp = tol(tol::Quantity::AdamParams);
+  out.push_back(problems.empty() ? compare_normwise(name, params, expected.step_params[size_t(adam_steps) - 1], tp)
+                                 : failed_comparison(name, tp, problems));
+}
+
+}  // namespace
+
+std::string results_path(const ExternalImplementation& impl, const ValidationCase& c) {
+  return (fs::path(impl.dir) / (c.name + ".safetensors")).string();
+}
+
+BackendResults external_results(const ExternalImplementation& impl) {
+  BackendResults r;
+  r.backend = impl.name;
+  r.kind = "external";
+  r.source = impl.dir;
+  r.device = "unknown";
+  r.precision = impl.precision;
+  return r;
+}
+
+void check_external_case(const ExternalImplementation& impl, const ValidationCase& c, const std::string& x_source,
+                         const ExpectedOutputs& expected, int adam_steps, BackendResults& results) {
+  const auto start = std::chrono::steady_clock::now();
+  CaseResult r;
+  r.vcase = c;
+  r.x_source = x_source;
+  const std::string path = results_path(impl, c);
+  // Failures of the file as a whole are judged against the loss tolerance of the precision
+  // asked for (fp32 when none could be read), so the row still says which bound applied.
+  const auto file_failure = [&](const std::string& why) {
+    const std::string p = tol::has_tolerances(impl.precision) ? impl.precision : "fp32";
+    r.comparisons.push_back(failed_comparison("results file", tol::backend(tol::Quantity::Recon, p), why));
+  };
+  try {
+    if (!fs::exists(path)) {
+      file_failure(path + ": missing (no results for case " + c.name + ")");
+    } else {
+      const CaseResultsFile file = read_case_results(read_safetensors(path), ParamLayout(c.config), c.batch, adam_steps);
+      std::string precision = impl.precision;
+      const std::string stated = meta(file, "precision");
+      if (precision.empty()) precision = stated;
+      else if (!stated.empty() && stated != precision)
+        r.notes.push_back("judged at --external-precision " + precision + "; the file says '" + stated + "'");
+      merge(results.device, meta(file, "device"), "device", r);
+      merge(results.implementation, meta(file, "implementation"), "implementation", r);
+      if (!file.unexpected.empty()) {
+        std::string names;
+        for (const std::string& n : file.unexpected) names += (names.empty() ? "" : ", ") + n;
+        r.notes.push_back("ignored tensors that are not part of the format: " + names);
+      }
+      if (precision.empty()) {
+        file_failure(path + ": metadata has no \"precision\"; write one of " + tol::precision_list() +
+                     " there or pass --external-precision");
+      } else if (!tol::has_tolerances(precision)) {
+        file_failure(path + ": metadata precision '" + precision + "' has no tolerances; known: " + tol::precision_list());
+      } else {
+        if (impl.precision.empty()) merge(results.precision, precision, "precision", r);
+        judge(file, precision, c, expected, adam_steps, r);
+      }
+    }
+  } catch (const Error& e) {  // not safetensors at all: truncated, garbage, unreadable
+    file_failure(e.what());
+  }
+  r.passed = !r.comparisons.empty();
+  for (const Comparison& cmp : r.comparisons) r.passed &= cmp.passed;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  results.cases.push_back(std::move(r));
+}
+
+void check_stray_results(const ExternalImplementation& impl, const std::vector<std::string>& known,
+                         BackendResults& results) {
+  std::vector<std::string> stray;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(impl.dir, ec)) {
+    const fs::path p = e.path();
+    if (p.extension() != ".safetensors") continue;
+    if (std::find(known.begin(), known.end(), p.stem().string()) == known.end()) stray.push_back(p.string());
+  }
+  if (ec) results.problems.push_back(impl.dir + ": cannot list the folder: " + ec.message());
+  std::sort(stray.begin(), stray.end());
+  for (const std::string& s : stray)
+    results.problems.push_back(s + ": results for a case that does not exist (see `vaebench cases export --help`)");
+}
+
+}  // namespace vae
