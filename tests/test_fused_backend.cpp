@@ -29,12 +29,18 @@ const Dataset& mnist() {
   return d;
 }
 
-void skip_without_device() {
+// Why fused-cuda cannot run on the device here, or "" when it can.
+std::string unusable_reason() {
   for (const BackendInfo& info : registered_backends()) {
     std::string reason;
-    if (info.name == "fused-cuda" && !info.usable(FUSED_DEVICE, reason)) GTEST_SKIP() << reason;
+    if (info.name == "fused-cuda" && !info.usable(FUSED_DEVICE, reason)) return reason;
   }
+  return "";
 }
+
+// GTEST_SKIP returns from the function it is in, so this is a macro, not a function.
+#define SKIP_WITHOUT_DEVICE() \
+  if (const std::string why = unusable_reason(); !why.empty()) GTEST_SKIP() << why
 
 VaeConfig small_config() {
   VaeConfig c;
@@ -91,7 +97,7 @@ class ScopedEnv {
 };
 
 TEST(FUSED_SUITE(FusedBackend), HundredStepsAreBitwiseIdenticalRunToRunAndUnderEveryThreadOrder) {
-  skip_without_device();
+  SKIP_WITHOUT_DEVICE();
   const TrainingRun first = train("fused-cuda", FUSED_DEVICE, "fp32", small_config(), 100, 24, 25, Binarize::Dynamic);
   // On the GPU: run to run. On the CPU executor: also under other thread orders and worker counts.
   std::vector<std::pair<std::string, std::string>> environments = {{"", ""}};
@@ -118,7 +124,7 @@ TEST(FUSED_SUITE(FusedBackend), HundredStepsAreBitwiseIdenticalRunToRunAndUnderE
 // is on what training is for, the loss: each window's mean loss within 0.5% of eager's.
 // A real difference (a wrong KL weight, a missing 1/K, another noise) moves it by percent.
 TEST(FUSED_SUITE(FusedBackend), ShortTrainingFollowsLibTorchEager) {
-  skip_without_device();
+  SKIP_WITHOUT_DEVICE();
   const VaeConfig c = small_config();
   const TrainingRun fused = train("fused-cuda", FUSED_DEVICE, "fp32", c, 300, 32, 50, Binarize::None);
   const TrainingRun eager = train("libtorch-eager", "cpu", "fp32", c, 300, 32, 50, Binarize::None);
@@ -135,7 +141,7 @@ TEST(FUSED_SUITE(FusedBackend), ShortTrainingFollowsLibTorchEager) {
 }
 
 TEST(FUSED_SUITE(FusedBackend), RefusesWhatItCannotDo) {
-  skip_without_device();
+  SKIP_WITHOUT_DEVICE();
   const auto b = create_backend("fused-cuda", small_config(), FUSED_DEVICE, "fp32");
   try {
     b->train_batch({0, 1}, 0, {});
