@@ -66,6 +66,21 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
     return;
   }
   const std::string steps = std::to_string(adam_steps);
+  // The Adam results are free-running: N steps from the same start with the same noise, then
+  // compared. That comparison cannot be judged (validation/tolerances.h, adam-step): a gradient
+  // entry whose true value lies below the precision's rounding can move by ~lr either way under
+  // Adam's normalisation, after which two correct trajectories part without a local bound (the
+  // built-in backends are judged step by step at their own point instead, which needs each
+  // step's gradient). So the figures are shown, not judged; what is wrong with the tensors
+  // themselves (missing, wrong shape, NaN) still fails.
+  const auto shown = [](Comparison c) {
+    c.check = "not judged";
+    c.percent_of_tolerance = 0;
+    c.passed = true;
+    return c;
+  };
+  r.notes.push_back("the Adam steps are shown, not judged: a free-running trajectory has no local error bound "
+                    "(docs/case-format.md)");
   const ResultsTensor& loss = file.tensors.at("adam.loss");
   const tol::Tolerance& tl = tol(tol::Quantity::AdamLoss);
   if (loss.usable()) {
@@ -74,7 +89,7 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
     for (int s = 0; s < adam_steps; ++s)
       per_step.push_back(
           compare_normwise("adam.loss", {loss.values[size_t(s)]}, {total(expected.step_losses[size_t(s)].loss)}, tl));
-    out.push_back(worst_of(per_step, "adam.loss (worst of " + steps + " Adam steps)"));
+    out.push_back(shown(worst_of(per_step, "adam.loss (worst of " + steps + " Adam steps)")));
   } else {
     out.push_back(failed_comparison("adam.loss (worst of " + steps + " Adam steps)", tl, "adam.loss: " + loss.problem));
   }
@@ -87,7 +102,7 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
   }
   const std::string name = "adam.params (after " + steps + " Adam steps)";
   const tol::Tolerance& tp = tol(tol::Quantity::AdamParams);
-  out.push_back(problems.empty() ? compare_normwise(name, params, expected.step_params[size_t(adam_steps) - 1], tp)
+  out.push_back(problems.empty() ? shown(compare_normwise(name, params, expected.step_params[size_t(adam_steps) - 1], tp))
                                  : failed_comparison(name, tp, problems));
 }
 
