@@ -85,7 +85,6 @@ struct Workspace {
   Array<float> gemm_workspace;
   device::Graph train_step;             // captured on first use
   AdamOptions captured_adam;
-  size_t bytes = 0;
 };
 
 class FusedBackend final : public Backend {
@@ -293,7 +292,6 @@ class FusedBackend final : public Backend {
 
     Workspace& w = workspaces_[batch];
     w.batch = batch;
-    w.bytes = bytes;
     w.x = Array<float>(kind_, B * D);
     w.x_bytes = Array<std::uint8_t>(kind_, B * D);
     w.order = Array<std::uint32_t>(kind_, B);
