@@ -123,7 +123,7 @@ void VaeReference::run_forward(const std::vector<double>& p, const Matrix& x, co
   c.out = affine(p, layout_.out(), c.dec.back());
 }
 
-Losses VaeReference::losses(const Cache& c, const Matrix& x) const {
+Losses VaeReference::losses(const Cache& c, const Matrix& x, double kl_weight) const {
   const int k = config_.samples;
   const Eigen::Index batch = x.rows();
   Losses r;
@@ -133,7 +133,7 @@ Losses VaeReference::losses(const Cache& c, const Matrix& x) const {
   r.recon /= double(k);
   // KL(N(mu, sigma^2) || N(0, 1)) = -0.5 sum_j (1 + logvar - mu^2 - exp(logvar))
   r.kl = -0.5 * (1.0 + c.logvar.array() - c.mu.array().square() - c.logvar.array().exp()).rowwise().sum();
-  r.loss = r.recon + config_.beta * r.kl;
+  r.loss = r.recon + (config_.beta * kl_weight) * r.kl;
   r.elbo = -(r.recon + r.kl);
   return r;
 }
@@ -143,16 +143,17 @@ Losses VaeReference::forward(const std::vector<double>& params, const Matrix& x,
   check(params, x, eps, config_.samples);
   Cache c;
   run_forward(params, x, eps, config_.samples, c);
-  return losses(c, x);
+  return losses(c, x, 1.0);
 }
 
 Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix& x,
-                                      const std::vector<double>& eps, std::vector<double>& grad) const {
+                                      const std::vector<double>& eps, std::vector<double>& grad,
+                                      double kl_weight) const {
   const int k = config_.samples;
   check(p, x, eps, k);
   Cache c;
   run_forward(p, x, eps, k, c);
-  const Losses result = losses(c, x);
+  const Losses result = losses(c, x, kl_weight);
   const Eigen::Index batch = x.rows();
   grad.assign(layout_.total(), 0.0);
 
@@ -180,8 +181,9 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
 
   // z = mu + exp(0.5 logvar) * eps:  dz/dmu = 1,  dz/dlogvar = 0.5 * sigma * eps.
   // KL term (times beta): dKL/dmu = mu,  dKL/dlogvar = 0.5 (exp(logvar) - 1).
-  Matrix d_mu = config_.beta * c.mu;
-  Matrix d_logvar = (0.5 * config_.beta) * (c.logvar.array().exp() - 1.0).matrix();
+  const double beta = config_.beta * kl_weight;
+  Matrix d_mu = beta * c.mu;
+  Matrix d_logvar = (0.5 * beta) * (c.logvar.array().exp() - 1.0).matrix();
   for (int s = 0; s < k; ++s) {
     const auto dz_s = d_z.middleRows(s * batch, batch);
     d_mu += dz_s;

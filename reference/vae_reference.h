@@ -36,8 +36,9 @@ class VaeReference {
   Losses forward(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps) const;
 
   // Forward plus the gradient of sum_b loss_b with respect to every parameter (flat layout).
+  // kl_weight scales beta for this call (KL annealing: loss = recon + beta * kl_weight * KL).
   Losses forward_backward(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps,
-                          std::vector<double>& grad) const;
+                          std::vector<double>& grad, double kl_weight = 1.0) const;
 
   // Importance-weighted log-likelihood per image (Burda et al., IWAE):
   //   log p(x) ~= logmeanexp_s [log p(x|z_s) + log p(z_s) - log q(z_s|x)],  z_s = mu + sigma*eps_s.
@@ -50,7 +51,8 @@ class VaeReference {
   void check(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps, int k) const;
   void run_forward(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps, int k,
                    Cache& cache) const;
-  Losses losses(const Cache& cache, const Matrix& x) const;  // per-image outputs of a forward pass
+  // Per-image outputs of a forward pass; loss weighs KL by beta * kl_weight.
+  Losses losses(const Cache& cache, const Matrix& x, double kl_weight) const;
 
   VaeConfig config_;
   ParamLayout layout_;

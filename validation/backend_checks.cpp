@@ -91,6 +91,41 @@ ExpectedOutputs expected_outputs(const ValidationCase& c, const CaseInputs& in, 
   return e;
 }
 
+AdamStepComparisons compare_adam_step(const std::vector<double>& p0, const AdamState& st0, const std::vector<double>& g,
+                                      const AdamOptions& adam, const std::vector<double>& p1, const AdamState& st1,
+                                      const std::string& precision) {
+  std::vector<double> want = p0;
+  ref::Adam opt(adam, st0.step, st0.exp_avg, st0.exp_avg_sq);
+  opt.step(want, g);
+  const std::vector<double>& m_want = opt.first_moment();
+  const std::vector<double>& v_want = opt.second_moment();
+  AdamStepComparisons out;
+  out.count = compare_normwise("adam.count", {double(st1.step)}, {double(opt.steps())}, tol::kBackendFp64);
+  if (precision == "fp64") {
+    out.params = compare_normwise("adam.step", p1, want, tol::kBackendFp64);
+    out.exp_avg = compare_normwise("adam.moments.m", st1.exp_avg, m_want, tol::kBackendFp64);
+    out.exp_avg_sq = compare_normwise("adam.moments.v", st1.exp_avg_sq, v_want, tol::kBackendFp64);
+    return out;
+  }
+  // Element-wise with the scales of tolerances.h (adam-step, adam-step-moments).
+  const double t = double(opt.steps());
+  const double step_size = adam.lr / (1.0 - std::pow(adam.beta1, t));
+  const double bc2_sqrt = std::sqrt(1.0 - std::pow(adam.beta2, t));
+  const double scalars = tol::adam_float_scalars(opt.steps(), adam.beta1, adam.beta2);
+  std::vector<double> p_bound(want.size()), m_bound(want.size()), v_bound(want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double big_m = adam.beta1 * std::abs(st0.exp_avg[i]) + (1.0 - adam.beta1) * std::abs(g[i]);
+    const double big_s = step_size * big_m / (std::sqrt(v_want[i]) / bc2_sqrt + adam.eps);
+    p_bound[i] = tol::kAdamStep.bound(1) * (std::abs(p0[i]) + 16.0 * big_s) + scalars * big_s;
+    m_bound[i] = tol::kAdamStepMoments.bound(0) * big_m;
+    v_bound[i] = tol::kAdamStepMoments.bound(0) * v_want[i];
+  }
+  out.params = compare_bounded("adam.step", p1, want, p_bound, tol::kAdamStep.name);
+  out.exp_avg = compare_bounded("adam.moments.m", st1.exp_avg, m_want, m_bound, tol::kAdamStepMoments.name);
+  out.exp_avg_sq = compare_bounded("adam.moments.v", st1.exp_avg_sq, v_want, v_bound, tol::kAdamStepMoments.name);
+  return out;
+}
+
 CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseInputs& in,
                          const ExpectedOutputs& expected, BackendCaseOutputs* outputs) {
   const auto start = std::chrono::steady_clock::now();
@@ -122,7 +157,6 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
   backend.set_params(in.params);
   const AdamOptions adam;
   const size_t steps = expected.step_params.size();
-  const bool fp64 = precision == "fp64";
   const std::unique_ptr<Backend> reference = create_backend("reference", c.config, "cpu", "fp64");
   const auto& views = backend.layout().views();
   std::vector<Comparison> loss_steps, step_steps, moment_steps, count_steps, drift_steps;
@@ -146,34 +180,11 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
                                                tol::backend(tol::Quantity::Gradient, precision)));
 
     // (B) one reference Adam step from the backend's own state with the backend's gradient.
-    std::vector<double> want = p0;
-    ref::Adam opt(adam, st0.step, st0.exp_avg, st0.exp_avg_sq);
-    opt.step(want, g);
-    const std::vector<double>& m_want = opt.first_moment();
-    const std::vector<double>& v_want = opt.second_moment();
-    count_steps.push_back(compare_normwise("adam.count", {double(st1.step)}, {double(opt.steps())}, tol::kBackendFp64));
-    if (fp64) {
-      step_steps.push_back(compare_normwise("adam.step", p1, want, tol::kBackendFp64));
-      moment_steps.push_back(compare_normwise("adam.moments.m", st1.exp_avg, m_want, tol::kBackendFp64));
-      moment_steps.push_back(compare_normwise("adam.moments.v", st1.exp_avg_sq, v_want, tol::kBackendFp64));
-    } else {
-      // Element-wise with the scales of tolerances.h (adam-step, adam-step-moments).
-      const double t = double(opt.steps());
-      const double step_size = adam.lr / (1.0 - std::pow(adam.beta1, t));
-      const double bc2_sqrt = std::sqrt(1.0 - std::pow(adam.beta2, t));
-      const double scalars = tol::adam_float_scalars(opt.steps(), adam.beta1, adam.beta2);
-      std::vector<double> p_bound(want.size()), m_bound(want.size()), v_bound(want.size());
-      for (size_t i = 0; i < want.size(); ++i) {
-        const double big_m = adam.beta1 * std::abs(st0.exp_avg[i]) + (1.0 - adam.beta1) * std::abs(g[i]);
-        const double big_s = step_size * big_m / (std::sqrt(v_want[i]) / bc2_sqrt + adam.eps);
-        p_bound[i] = tol::kAdamStep.bound(1) * (std::abs(p0[i]) + 16.0 * big_s) + scalars * big_s;
-        m_bound[i] = tol::kAdamStepMoments.bound(0) * big_m;
-        v_bound[i] = tol::kAdamStepMoments.bound(0) * v_want[i];
-      }
-      step_steps.push_back(compare_bounded("adam.step", p1, want, p_bound, tol::kAdamStep.name));
-      moment_steps.push_back(compare_bounded("adam.moments.m", st1.exp_avg, m_want, m_bound, tol::kAdamStepMoments.name));
-      moment_steps.push_back(compare_bounded("adam.moments.v", st1.exp_avg_sq, v_want, v_bound, tol::kAdamStepMoments.name));
-    }
+    const AdamStepComparisons b = compare_adam_step(p0, st0, g, adam, p1, st1, precision);
+    step_steps.push_back(b.params);
+    moment_steps.push_back(b.exp_avg);
+    moment_steps.push_back(b.exp_avg_sq);
+    count_steps.push_back(b.count);
 
     // Free-running drift from the reference trajectory (same start, same noise): shown, not judged.
     Comparison drift = compare_normwise("adam.drift", p1, expected.step_params[s], tol::kBackendFp64);

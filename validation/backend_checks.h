@@ -33,6 +33,17 @@ struct BackendCaseOutputs {
   std::vector<double> grad;
 };
 
+// One Adam step judged on the backend's own gradient: the reference Adam applied to the
+// backend's parameters p0 and state st0 before the step with the gradient g it reports must
+// give the p1 and st1 it reports after it (element-wise bounds of tolerances.h for float
+// precisions, backend-fp64 norm-wise for fp64).
+struct AdamStepComparisons {
+  Comparison params, exp_avg, exp_avg_sq, count;
+};
+AdamStepComparisons compare_adam_step(const std::vector<double>& p0, const AdamState& st0, const std::vector<double>& g,
+                                      const AdamOptions& adam, const std::vector<double>& p1, const AdamState& st1,
+                                      const std::string& precision);
+
 // `backend` must have been created for c.config; its parameters are overwritten.
 CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseInputs& in,
                          const ExpectedOutputs& expected, BackendCaseOutputs* outputs = nullptr);

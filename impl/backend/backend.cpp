@@ -12,7 +12,7 @@ void Backend::set_params(const std::vector<double>& flat) {
   if (flat.size() != layout_.total())
     throw Error(name() + ": parameter buffer has " + std::to_string(flat.size()) + " values, the model needs " +
                 std::to_string(layout_.total()));
-  after_train_step_ = false;
+  after_step_ = false;
   set_params_impl(flat);
 }
 
@@ -26,7 +26,7 @@ void Backend::set_adam_state(const AdamState& state) {
   if (state.exp_avg.size() != n || state.exp_avg_sq.size() != n)
     throw Error(name() + ": Adam moments have " + std::to_string(state.exp_avg.size()) + " and " +
                 std::to_string(state.exp_avg_sq.size()) + " values, the model needs " + std::to_string(n));
-  after_train_step_ = false;
+  after_step_ = false;
   set_adam_state_impl(state);
 }
 
@@ -44,29 +44,29 @@ void Backend::check_inputs(const std::vector<double>& x, int batch, const std::v
 
 BatchLosses Backend::evaluate(const std::vector<double>& x, int batch, const std::vector<double>& eps) {
   check_inputs(x, batch, eps);
-  after_train_step_ = false;
+  after_step_ = false;
   return evaluate_impl(x, batch, eps);
 }
 
 BatchLosses Backend::gradients(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                                std::vector<double>& grad) {
   check_inputs(x, batch, eps);
-  after_train_step_ = false;
+  after_step_ = false;
   return gradients_impl(x, batch, eps, grad);
 }
 
 BatchLosses Backend::train_step(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                                 const AdamOptions& adam) {
   check_inputs(x, batch, eps);
-  after_train_step_ = false;
+  after_step_ = false;
   BatchLosses losses = train_step_impl(x, batch, eps, adam);
-  after_train_step_ = true;
+  after_step_ = true;
   return losses;
 }
 
 std::vector<double> Backend::last_gradient() const {
-  if (!after_train_step_)
-    throw Error(name() + ": last_gradient() is only available right after train_step (validation path)");
+  if (!after_step_)
+    throw Error(name() + ": last_gradient() is only available right after train_step or train_batch");
   std::vector<double> grad = last_gradient_impl();
   if (grad.size() != layout_.total())
     throw Error(name() + ": last gradient has " + std::to_string(grad.size()) + " values, the model needs " +
@@ -98,8 +98,9 @@ void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, co
   check_indices(indices, "train_batch");
   if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
     throw Error(name() + ": KL weight must be finite and >= 0, got " + std::to_string(options.kl_weight));
-  after_train_step_ = false;
+  after_step_ = false;
   train_batch_impl(indices, epoch, options);
+  after_step_ = true;
 }
 
 TrainSums Backend::take_train_sums() { return take_train_sums_impl(); }
@@ -108,7 +109,7 @@ std::optional<NonFinite> Backend::first_nonfinite() { return first_nonfinite_imp
 
 void Backend::eval_batch(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) {
   check_indices(indices, "eval_batch");
-  after_train_step_ = false;
+  after_step_ = false;
   eval_batch_impl(indices, epoch, noise_seed);
 }
 

@@ -154,7 +154,7 @@ class Backend {
   const Split* train_split_ = nullptr;
   Binarize train_binarize_ = Binarize::None;
   uint64_t train_binarize_seed_ = 0;
-  bool after_train_step_ = false;  // the last call that ran the model or reset it was train_step
+  bool after_step_ = false;  // the last call that ran the model or reset it was train_step or train_batch
 };
 
 }  // namespace vae

@@ -9,6 +9,7 @@
 #include "common/device_names.h"
 #include "common/error.h"
 #include "cuda/device_info.h"
+#include "libtorch/vml_dispatch.h"
 #include "model/noise.h"
 
 namespace vae {
@@ -48,6 +49,7 @@ bool torch_cuda_usable(std::string& reason) {
 
 LibTorchBackend::LibTorchBackend(const VaeConfig& config, const std::string& device, const std::string& precision)
     : Backend(config), device_(parse_torch_device(device)), precision_(parse_torch_precision(precision, device)) {
+  libtorch::resolve_mkl_vml_dispatch();  // before any CPU op of any LibTorch backend (vml_dispatch.h)
   if (device_.is_cuda()) {
     std::string reason;
     if (!torch_cuda_usable(reason)) throw Error("--device " + device + ": " + reason);

@@ -14,7 +14,7 @@ namespace {
 class ReferenceBackend final : public Backend {
  public:
   explicit ReferenceBackend(const VaeConfig& config)
-      : Backend(config), model_(config), train_model_(config), params_(init_params(config, layout())) {}
+      : Backend(config), model_(config), params_(init_params(config, layout())) {}
 
   std::string name() const override { return "reference"; }
   std::string device() const override { return "cpu"; }
@@ -59,18 +59,12 @@ class ReferenceBackend final : public Backend {
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
     const int batch = int(indices.size());
     const std::vector<double> x = gather(indices, epoch), eps = next_step_eps(o.noise_seed, batch);
-    // KL annealing scales beta; the model is rebuilt only when the weight changes.
-    if (o.kl_weight != train_model_kl_weight_) {
-      VaeConfig scaled = config();
-      scaled.beta *= o.kl_weight;
-      train_model_ = ref::VaeReference(scaled);
-      train_model_kl_weight_ = o.kl_weight;
-    }
     std::vector<double> grad;
-    const ref::Losses l = train_model_.forward_backward(params_, as_matrix(x, batch), eps, grad);
+    const ref::Losses l = model_.forward_backward(params_, as_matrix(x, batch), eps, grad, o.kl_weight);
     adam_step(grad, o.adam);
     add_to_sums(l, batch);
     if (!nonfinite_) record_nonfinite(l, grad);
+    last_grad_ = std::move(grad);
   }
 
   void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override {
@@ -131,11 +125,9 @@ class ReferenceBackend final : public Backend {
   }
 
   ref::VaeReference model_;
-  ref::VaeReference train_model_;  // config().beta scaled by train_model_kl_weight_
-  double train_model_kl_weight_ = 1.0;
   std::vector<double> params_;
   std::unique_ptr<ref::Adam> adam_;
-  std::vector<double> last_grad_;  // train_step's, for last_gradient()
+  std::vector<double> last_grad_;  // the last train_step's or train_batch's, for last_gradient()
   TrainSums sums_;
   std::optional<NonFinite> nonfinite_;
 };

@@ -21,10 +21,9 @@ std::vector<ValidationCase> matrix_cases(const std::string& matrix) {
   throw Error("--matrix: unknown matrix '" + matrix + "', choose from: backend, reference, all");
 }
 
-namespace {
-
-std::vector<std::string> split_names(const std::string& names) {
+std::vector<std::string> split_case_names(const std::string& names) {
   std::vector<std::string> out;
+  if (names.empty()) return out;
   std::string::size_type begin = 0;
   while (begin <= names.size()) {
     const auto end = std::min(names.find(',', begin), names.size());
@@ -34,11 +33,9 @@ std::vector<std::string> split_names(const std::string& names) {
   return out;
 }
 
-}  // namespace
-
 std::vector<ValidationCase> pick_cases(const std::vector<ValidationCase>& cases, const std::string& names) {
   if (names.empty()) return cases;
-  const std::vector<std::string> wanted = split_names(names);
+  const std::vector<std::string> wanted = split_case_names(names);
   std::vector<ValidationCase> picked;
   for (const ValidationCase& c : cases)
     if (std::find(wanted.begin(), wanted.end(), c.name) != wanted.end()) picked.push_back(c);
@@ -50,7 +47,7 @@ void check_case_names(const std::string& names, const std::string& matrix) {
   const std::vector<ValidationCase> cases = matrix_cases(matrix);
   std::string known;
   for (const ValidationCase& c : cases) known += (known.empty() ? "" : ", ") + c.name;
-  for (const std::string& name : split_names(names))
+  for (const std::string& name : split_case_names(names))
     if (std::none_of(cases.begin(), cases.end(), [&](const ValidationCase& c) { return c.name == name; }))
       throw Error("--case: no case named '" + name + "' " +
                   (matrix == "all" ? std::string("in either matrix") : "in --matrix " + matrix) + "; cases: " + known);

@@ -17,6 +17,9 @@ namespace vae::cli {
 // it: 23 cases).
 std::vector<ValidationCase> matrix_cases(const std::string& matrix);
 
+// "a,b,c" -> {"a", "b", "c"}; "" -> {}.
+std::vector<std::string> split_case_names(const std::string& names);
+
 // The cases named in `names`, a comma list (all when empty); may be empty.
 std::vector<ValidationCase> pick_cases(const std::vector<ValidationCase>& cases, const std::string& names);
 

@@ -4,6 +4,7 @@
 // options describe. --export writes each case as safetensors, backends' outputs included.
 // --external NAME=DIR judges the results files of an implementation outside this repository
 // (validation/external_checks.h) on the cases `vaebench cases export` wrote.
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "backend_checks.h"
 #include "external_checks.h"
 #include "tolerances.h"
+#include "training_checks.h"
 #include "validation_report.h"
 #include "vae_reference.h"
 
@@ -41,6 +43,7 @@ struct ValidateOptions {
   std::string external_precision;      // empty: each results file's metadata
   std::string matrix = "all";          // the cases externals are judged on
   int adam_steps = 10;                 // Adam steps externals are judged on
+  bool training_path = true;           // also check train_batch/eval_batch (training_checks.h)
 };
 
 struct BackendExport {
@@ -179,13 +182,32 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
   }
 
   std::vector<ValidationCase> reference_cases, backend_cases;
+  std::vector<TrainingCase> training;
   if (single) {
     const ValidationCase custom = custom_case(o.model, input_dim);
     reference_cases = backend_cases = {custom};
+    if (o.training_path) training = {training_case_for(custom.config, custom.batch, "train-" + custom.name)};
   } else {
-    check_case_names(o.case_name, "all");
-    reference_cases = pick_cases(reference_matrix(), o.case_name);
-    backend_cases = pick_cases(backend_matrix(), o.case_name);
+    // --case may name training-path cases ("train-..."); the rest must be matrix cases.
+    std::string matrix_names;
+    for (const std::string& name : split_case_names(o.case_name)) {
+      bool is_training = false;
+      for (const TrainingCase& t : training_cases()) is_training |= t.name == name;
+      if (!is_training) matrix_names += (matrix_names.empty() ? "" : ",") + name;
+    }
+    check_case_names(matrix_names, "all");
+    const bool all_cases = o.case_name.empty();
+    if (all_cases || !matrix_names.empty()) {
+      reference_cases = pick_cases(reference_matrix(), matrix_names);
+      backend_cases = pick_cases(backend_matrix(), matrix_names);
+    }
+    for (TrainingCase t : training_cases()) {
+      const std::vector<std::string> wanted = split_case_names(o.case_name);
+      if (o.training_path && (all_cases || std::find(wanted.begin(), wanted.end(), t.name) != wanted.end())) {
+        t.config.input_dim = input_dim;
+        training.push_back(t);
+      }
+    }
   }
   const std::vector<ValidationCase> external_cases =
       externals.empty() ? std::vector<ValidationCase>{} : selected_cases(app, o.model, o.matrix, o.case_name, input_dim);
@@ -246,6 +268,18 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
       if (!o.export_dir.empty()) export_case(o.export_dir, c, in, exports);
       if (pending.count(c.name) && o.adam_steps <= int(expected.step_params.size())) judge_externals(c, in, expected);
     }
+
+  if (!others.empty() && !training.empty()) {
+    std::cout << "== the training path against the reference backend's on " << training.size()
+              << " case(s): train_batch, eval_batch, sums, non-finite record\n\n";
+    for (const TrainingCase& t : training)
+      for (size_t i = 0; i < others.size(); ++i) {
+        const std::unique_ptr<Backend> backend = create_backend(others[i], t.config, o.device, o.precision);
+        results[first_backend + i].cases.push_back(check_training_path(*backend, t, data.train));
+        std::cout << "[" << others[i] << " " << backend->device() << " " << backend->precision() << "] ";
+        print_case_table(std::cout, results[first_backend + i].cases.back());
+      }
+  }
 
   if (!externals.empty()) {
     if (!pending.empty())
@@ -310,6 +344,8 @@ Subcommand add_validate_command(CLI::App& app) {
   sub->add_option("--matrix", o->matrix, "The cases --external is judged on: backend, reference or all (as exported)")
       ->capture_default_str();
   sub->add_option("--adam-steps", o->adam_steps, "Adam steps --external results hold (as exported)")->capture_default_str();
+  sub->add_flag("!--no-training-path", o->training_path,
+                "Skip the training-path check (train_batch and eval_batch against the reference backend's)");
   return {sub, [sub, o]() { return run_validate(*sub, *o); }};
 }
 

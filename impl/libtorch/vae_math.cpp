@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "libtorch/vml_dispatch.h"
+
 namespace vae::libtorch {
 
 namespace F = torch::nn::functional;
@@ -55,6 +57,7 @@ Encoding encode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& 
 torch::Tensor decode_logits(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z) { return decode(c, p, z); }
 
 ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat) {
+  resolve_mkl_vml_dispatch();  // every math path outside a backend starts here (vml_dispatch.h)
   TORCH_CHECK(flat.dim() == 1 && flat.numel() == int64_t(layout.total()), "flat parameter tensor must have ",
               layout.total(), " elements, has shape ", flat.sizes());
   ParamTensors p;

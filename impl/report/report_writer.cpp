@@ -151,6 +151,8 @@ double worst(double a, double b) { return std::isnan(a) || std::isnan(b) ? std::
 
 std::string quantity_group(const std::string& q) {
   if (q.rfind("grad.", 0) == 0) return "gradients (every tensor)";
+  if (q.rfind("adam.grad.", 0) == 0) return "adam.grad (every tensor, median of the steps)";
+  if (q.rfind("train.grad.", 0) == 0) return "train.grad (every tensor, median of the steps)";
   const size_t paren = q.find(" (");
   return paren == std::string::npos ? q : q.substr(0, paren);
 }

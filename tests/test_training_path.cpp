@@ -1,0 +1,187 @@
+// The training path of every registered backend (train_batch, eval_batch, sums, non-finite
+// record) against the reference backend's, on MNIST training images
+// (validation/training_checks.h). Built twice like the backend matrix: for the host's devices
+// (label cpu) and, with VAE_TEST_DEVICE="cuda", for the GPU (label gpu), where each test
+// skips with the backend's reason when it cannot run here. Then the check itself must catch
+// a backend that gets the training path wrong.
+#include <gtest/gtest.h>
+
+#include "backend/registry.h"
+#include "common/device_names.h"
+#include "training_checks.h"
+
+#ifndef VAE_TEST_DEVICE
+#define VAE_TEST_DEVICE "cpu"
+#define VAE_TEST_PREFIX Cpu
+#endif
+
+namespace vae {
+namespace {
+
+const Dataset& mnist() {
+  static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
+  return d;
+}
+
+struct TrainingEntry {
+  std::string backend, device, precision;
+  TrainingCase tcase;
+};
+
+void PrintTo(const TrainingEntry& e, std::ostream* os) {
+  *os << e.backend << "/" << e.device << "/" << e.precision << "/" << e.tcase.name;
+}
+
+bool tested_here(const std::string& device) {
+  if (std::string(VAE_TEST_DEVICE) == "cuda") return is_gpu_device(device);
+  return device == "cpu" || is_emu_device(device);
+}
+
+// Every registered backend (the reference is the judge) on every device of this binary, in
+// every precision it offers there, on every training case.
+std::vector<TrainingEntry> entries() {
+  std::vector<TrainingEntry> out;
+  for (const BackendInfo& info : registered_backends()) {
+    if (info.name == "reference") continue;
+    for (const std::string& device : info.devices) {
+      if (!tested_here(device)) continue;
+      for (const std::string& precision : info.precisions) {
+        if (precision == "tf32" && device == "cpu") continue;
+        for (const TrainingCase& c : training_cases()) out.push_back({info.name, device, precision, c});
+      }
+    }
+  }
+  return out;
+}
+
+class TrainingPath : public ::testing::TestWithParam<TrainingEntry> {};
+
+TEST_P(TrainingPath, FollowsTheReferenceBackend) {
+  const TrainingEntry& e = GetParam();
+  for (const BackendInfo& info : registered_backends()) {
+    std::string reason;
+    if (info.name == e.backend && !info.usable(e.device, reason)) GTEST_SKIP() << reason;
+  }
+  const std::unique_ptr<Backend> backend = create_backend(e.backend, e.tcase.config, e.device, e.precision);
+  const CaseResult r = check_training_path(*backend, e.tcase, mnist().train);
+  ASSERT_GT(r.comparisons.size(), 10u);
+  for (const Comparison& cmp : r.comparisons)
+    EXPECT_TRUE(cmp.passed) << cmp.quantity << ": norm rel " << cmp.norm_rel << ", " << cmp.percent_of_tolerance
+                            << "% of " << cmp.tolerance_name << (cmp.note.empty() ? "" : " (" + cmp.note + ")");
+  EXPECT_TRUE(r.passed);
+}
+
+INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, TrainingPath, ::testing::ValuesIn(entries()), [](const auto& info) {
+  const TrainingEntry& e = info.param;
+  std::string s = e.backend + (e.device == "cpu" || e.device == "cuda" ? "" : "_" + e.device) + "_" + e.precision +
+                  "_" + e.tcase.name;
+  for (char& ch : s)
+    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+});
+
+#if !defined(VAE_TEST_PREFIX_GPU)
+// --- the check must be able to fail ------------------------------------------------------
+// A reference backend with one training-path mistake. The validation path is untouched, so
+// only the training-path check can see it.
+enum class Mistake { IgnoresKlWeight, NoiseOfAnotherSeed, SameBinarizationEveryEpoch, SumsMissTheLastImage };
+
+class FlawedBackend final : public Backend {
+ public:
+  FlawedBackend(const VaeConfig& c, Mistake m) : Backend(c), inner_(create_backend("reference", c, "cpu", "fp64")), m_(m) {}
+  std::string name() const override { return "flawed-reference"; }
+  std::string device() const override { return "cpu"; }
+  std::string precision() const override { return "fp64"; }
+
+ private:
+  void set_params_impl(const std::vector<double>& p) override { inner_->set_params(p); }
+  std::vector<double> params_impl() const override { return inner_->params(); }
+  AdamState adam_state_impl() const override { return inner_->adam_state(); }
+  void set_adam_state_impl(const AdamState& s) override { inner_->set_adam_state(s); }
+  BatchLosses evaluate_impl(const std::vector<double>& x, int b, const std::vector<double>& eps) override {
+    return inner_->evaluate(x, b, eps);
+  }
+  BatchLosses gradients_impl(const std::vector<double>& x, int b, const std::vector<double>& eps,
+                             std::vector<double>& g) override {
+    return inner_->gradients(x, b, eps, g);
+  }
+  BatchLosses train_step_impl(const std::vector<double>& x, int b, const std::vector<double>& eps,
+                              const AdamOptions& a) override {
+    return inner_->train_step(x, b, eps, a);
+  }
+  std::vector<double> last_gradient_impl() const override { return inner_->last_gradient(); }
+  void set_train_data_impl() override { inner_->set_train_data(train_split(), train_binarize(), train_binarize_seed()); }
+  void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
+    StepOptions flawed = o;
+    if (m_ == Mistake::IgnoresKlWeight) flawed.kl_weight = 1.0;
+    if (m_ == Mistake::NoiseOfAnotherSeed) flawed.noise_seed = o.noise_seed + 1;
+    inner_->train_batch(indices, m_ == Mistake::SameBinarizationEveryEpoch ? 0 : epoch, flawed);
+    if (m_ == Mistake::SumsMissTheLastImage) {
+      TrainSums s = inner_->take_train_sums();
+      s.images -= 1;
+      pending_ = s;
+    }
+  }
+  TrainSums take_train_sums_impl() override {
+    if (pending_) return *std::exchange(pending_, std::nullopt);
+    return inner_->take_train_sums();
+  }
+  std::optional<NonFinite> first_nonfinite_impl() override { return inner_->first_nonfinite(); }
+  void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t seed) override {
+    inner_->eval_batch(indices, epoch, seed);
+  }
+
+  std::unique_ptr<Backend> inner_;
+  Mistake m_;
+  std::optional<TrainSums> pending_;
+};
+
+TrainingCase case_named(const std::string& name) {
+  for (const TrainingCase& c : training_cases())
+    if (c.name == name) return c;
+  throw std::runtime_error("no training case " + name);
+}
+
+bool passes(Mistake m, const std::string& case_name, std::string* failing = nullptr) {
+  const TrainingCase c = case_named(case_name);
+  FlawedBackend b(c.config, m);
+  const CaseResult r = check_training_path(b, c, mnist().train);
+  if (failing)
+    for (const Comparison& cmp : r.comparisons)
+      if (!cmp.passed) *failing += cmp.quantity + "; ";
+  return r.passed;
+}
+
+TEST(TrainingPathCheck, CatchesATrainingPathThatIgnoresTheKlWeight) {
+  std::string failing;
+  EXPECT_FALSE(passes(Mistake::IgnoresKlWeight, "train-dynamic-warmup", &failing));
+  EXPECT_NE(failing.find("train.loss"), std::string::npos) << failing;
+}
+
+TEST(TrainingPathCheck, CatchesNoiseThatIsNotTheCounterRngsForTheStep) {
+  std::string failing;
+  EXPECT_FALSE(passes(Mistake::NoiseOfAnotherSeed, "train-batch1-scaled", &failing));
+  EXPECT_NE(failing.find("train.recon"), std::string::npos) << failing;
+}
+
+TEST(TrainingPathCheck, CatchesADynamicBinarizationThatIgnoresTheEpoch) {
+  std::string failing;
+  EXPECT_FALSE(passes(Mistake::SameBinarizationEveryEpoch, "train-dynamic-warmup", &failing));
+  EXPECT_NE(failing.find("train.recon"), std::string::npos) << failing;
+}
+
+TEST(TrainingPathCheck, CatchesSumsThatMissAnImage) {
+  std::string failing;
+  EXPECT_FALSE(passes(Mistake::SumsMissTheLastImage, "train-batch1-scaled", &failing));
+  EXPECT_NE(failing.find("train.images"), std::string::npos) << failing;
+}
+
+TEST(TrainingPathCheck, PassesTheReferenceBackendItself) {
+  const TrainingCase c = case_named("train-tanh-gaussian-k3-static");
+  const std::unique_ptr<Backend> b = create_backend("reference", c.config, "cpu", "fp64");
+  EXPECT_TRUE(check_training_path(*b, c, mnist().train).passed);
+}
+#endif
+
+}  // namespace
+}  // namespace vae

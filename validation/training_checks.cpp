@@ -1,0 +1,215 @@
+#include "training_checks.h"
+
+#include <chrono>
+#include <map>
+#include <memory>
+
+#include "backend/registry.h"
+#include "backend_checks.h"
+#include "common/error.h"
+#include "train/epoch_order.h"
+
+namespace vae {
+
+namespace {
+
+std::vector<double> slice(const std::vector<double>& flat, const ParamView& v) {
+  return {flat.begin() + long(v.offset), flat.begin() + long(v.offset + v.size)};
+}
+
+// The step's images: the next `batch` of the epoch's shuffle (the trainer's order).
+class StepImages {
+ public:
+  StepImages(size_t count, uint64_t seed) : count_(count), seed_(seed) {}
+  std::vector<size_t> next(int epoch, int batch) {
+    auto it = orders_.find(epoch);
+    if (it == orders_.end()) it = orders_.emplace(epoch, Order{epoch_order(count_, seed_, epoch), 0}).first;
+    Order& o = it->second;
+    if (o.next + size_t(batch) > o.indices.size())
+      throw Error("training case: epoch " + std::to_string(epoch) + " has only " + std::to_string(count_) + " images");
+    std::vector<size_t> out(o.indices.begin() + long(o.next), o.indices.begin() + long(o.next + size_t(batch)));
+    o.next += size_t(batch);
+    return out;
+  }
+
+ private:
+  struct Order {
+    std::vector<size_t> indices;
+    size_t next = 0;
+  };
+  size_t count_;
+  uint64_t seed_;
+  std::map<int, Order> orders_;
+};
+
+Comparison sums_comparison(const std::string& quantity, double got, double want, tol::Quantity q,
+                           const std::string& precision) {
+  return compare_normwise(quantity, {got}, {want}, tol::backend(q, precision));
+}
+
+// Pass/fail findings that are not a numerical distance (a non-finite record, an image count).
+Comparison finding(const std::string& quantity, bool ok, const std::string& why) {
+  if (!ok) return failed_comparison(quantity, tol::kBackendFp64, why);
+  Comparison c = compare_normwise(quantity, {0.0}, {0.0}, tol::kBackendFp64);
+  c.check = "exact";
+  return c;
+}
+
+}  // namespace
+
+std::vector<TrainingCase> training_cases() {
+  std::vector<TrainingCase> out;
+
+  // The default architecture at a small width: dynamic binarization over two epochs, the KL
+  // warm-up, batch 64 then 23 (a second captured step) then 64 again (the first replayed).
+  TrainingCase dynamic;
+  dynamic.name = "train-dynamic-warmup";
+  dynamic.config.encoder_hidden = {48};
+  dynamic.config.latent = 6;
+  dynamic.config.seed = 3;
+  dynamic.binarize = Binarize::Dynamic;
+  dynamic.binarize_seed = 5;
+  dynamic.shuffle_seed = 7;
+  dynamic.noise_seed = 9;
+  dynamic.steps = {{0, 64, 0.0}, {0, 64, 0.25}, {0, 23, 0.5}, {1, 64, 0.75}, {1, 23, 1.0}, {1, 64, 1.0}};
+  out.push_back(dynamic);
+
+  // tanh/gaussian, K = 3, beta 4, two hidden layers, statically binarized images.
+  TrainingCase gaussian;
+  gaussian.name = "train-tanh-gaussian-k3-static";
+  gaussian.config.encoder_hidden = {40, 24};
+  gaussian.config.latent = 5;
+  gaussian.config.activation = Activation::Tanh;
+  gaussian.config.likelihood = Likelihood::Gaussian;
+  gaussian.config.beta = 4.0;
+  gaussian.config.samples = 3;
+  gaussian.config.seed = 4;
+  gaussian.binarize = Binarize::Static;
+  gaussian.binarize_seed = 6;
+  gaussian.shuffle_seed = 8;
+  gaussian.noise_seed = 10;
+  gaussian.steps = {{0, 32, 1.0}, {0, 32, 1.0}, {0, 32, 1.0}, {0, 32, 1.0}};
+  out.push_back(gaussian);
+
+  // Batch 1 and an odd batch on the u8/255 images, latent 2.
+  TrainingCase single;
+  single.name = "train-batch1-scaled";
+  single.config.encoder_hidden = {32};
+  single.config.latent = 2;
+  single.config.seed = 2;
+  single.binarize = Binarize::None;
+  single.shuffle_seed = 12;
+  single.noise_seed = 13;
+  single.steps = {{0, 1, 1.0}, {0, 1, 1.0}, {0, 7, 1.0}, {0, 1, 1.0}};
+  out.push_back(single);
+  return out;
+}
+
+TrainingCase training_case_for(const VaeConfig& config, int batch, const std::string& name) {
+  TrainingCase c;
+  c.name = name;
+  c.config = config;
+  c.binarize = Binarize::Dynamic;
+  c.binarize_seed = config.seed + 1;
+  c.shuffle_seed = config.seed + 2;
+  c.noise_seed = config.seed + 3;
+  const int last = batch > 1 ? batch / 3 + 1 : 1;
+  c.steps = {{0, batch, 0.0}, {0, batch, 0.5}, {0, last, 1.0}, {1, batch, 1.0}};
+  return c;
+}
+
+CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Split& train) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string& precision = backend.precision();
+  CaseResult r;
+  r.vcase = {c.name, c.config, c.steps.empty() ? 0 : c.steps.front().batch};
+  r.x_source = "training split, " + to_string(c.binarize) + ", " + std::to_string(c.steps.size()) + " steps";
+  auto& out = r.comparisons;
+
+  const std::unique_ptr<Backend> reference = create_backend("reference", c.config, "cpu", "fp64");
+  backend.set_params(reference->params());  // the reference's initial parameters for c.config.seed
+  backend.set_train_data(train, c.binarize, c.binarize_seed);
+  reference->set_train_data(train, c.binarize, c.binarize_seed);
+
+  const auto& views = backend.layout().views();
+  std::vector<Comparison> loss_steps, recon_steps, kl_steps, count_steps, adam_params, adam_moments, adam_counts;
+  std::vector<std::vector<Comparison>> grad_steps(views.size());
+  StepImages images(train.count, c.shuffle_seed);
+  std::vector<double> p0 = backend.params();
+  AdamState st0 = backend.adam_state();
+  for (const TrainingStep& step : c.steps) {
+    const std::vector<size_t> indices = images.next(step.epoch, step.batch);
+    StepOptions o;
+    o.kl_weight = step.kl_weight;
+    o.noise_seed = c.noise_seed;
+
+    backend.train_batch(indices, uint64_t(step.epoch), o);
+    const std::vector<double> g = backend.last_gradient();
+    const TrainSums sums = backend.take_train_sums();
+    std::vector<double> p1 = backend.params();
+    AdamState st1 = backend.adam_state();
+
+    reference->set_params(p0);
+    reference->set_adam_state(st0);
+    reference->train_batch(indices, uint64_t(step.epoch), o);
+    const std::vector<double> g_ref = reference->last_gradient();
+    const TrainSums want = reference->take_train_sums();
+
+    loss_steps.push_back(sums_comparison("train.loss", sums.loss, want.loss, tol::Quantity::Recon, precision));
+    recon_steps.push_back(sums_comparison("train.recon", sums.recon, want.recon, tol::Quantity::Recon, precision));
+    kl_steps.push_back(sums_comparison("train.kl", sums.kl, want.kl, tol::Quantity::Kl, precision));
+    count_steps.push_back(finding("train.images", sums.images == want.images,
+                                  std::to_string(sums.images) + " images summed, the step had " +
+                                      std::to_string(want.images)));
+    for (size_t k = 0; k < views.size(); ++k)
+      grad_steps[k].push_back(compare_normwise("train.grad." + views[k].name, slice(g, views[k]),
+                                               slice(g_ref, views[k]), tol::backend(tol::Quantity::Gradient, precision)));
+    const AdamStepComparisons a = compare_adam_step(p0, st0, g, o.adam, p1, st1, precision);
+    adam_params.push_back(a.params);
+    adam_moments.push_back(a.exp_avg);
+    adam_moments.push_back(a.exp_avg_sq);
+    adam_counts.push_back(a.count);
+    p0 = std::move(p1);
+    st0 = std::move(st1);
+  }
+  if (!c.steps.empty()) {
+    const std::string suffix = " (worst of " + std::to_string(c.steps.size()) + " steps)";
+    out.push_back(worst_of(loss_steps, "train.loss" + suffix));
+    out.push_back(worst_of(recon_steps, "train.recon" + suffix));
+    out.push_back(worst_of(kl_steps, "train.kl" + suffix));
+    out.push_back(worst_of(count_steps, "train.images" + suffix));
+    for (size_t k = 0; k < views.size(); ++k) out.push_back(median_of(grad_steps[k], "train.grad." + views[k].name));
+    out.push_back(worst_of(adam_params, "train.adam.step" + suffix));
+    out.push_back(worst_of(adam_moments, "train.adam.moments" + suffix));
+    out.push_back(worst_of(adam_counts, "train.adam.count" + suffix));
+  }
+
+  // Nothing above is non-finite, so neither side may have recorded a non-finite step.
+  const std::optional<NonFinite> bad = backend.first_nonfinite();
+  out.push_back(finding("train.nonfinite", !bad.has_value(),
+                        bad ? "reports step " + std::to_string(bad->step) + " non-finite (" + bad->quantities + ")"
+                            : std::string()));
+
+  // eval_batch at the backend's final point, with the noise its next step would draw.
+  if (!c.steps.empty()) {
+    const TrainingStep& last = c.steps.back();
+    const std::vector<size_t> indices = images.next(last.epoch, last.batch);
+    backend.eval_batch(indices, uint64_t(last.epoch), c.noise_seed);
+    const TrainSums got = backend.take_train_sums();
+    reference->set_params(p0);
+    reference->set_adam_state(st0);
+    reference->eval_batch(indices, uint64_t(last.epoch), c.noise_seed);
+    const TrainSums want = reference->take_train_sums();
+    out.push_back(sums_comparison("eval.loss", got.loss, want.loss, tol::Quantity::Recon, precision));
+    out.push_back(sums_comparison("eval.kl", got.kl, want.kl, tol::Quantity::Kl, precision));
+    out.push_back(finding("eval.images", got.images == want.images,
+                          std::to_string(got.images) + " images summed, the batch had " + std::to_string(want.images)));
+  }
+
+  r.passed = true;
+  for (const Comparison& cmp : r.comparisons) r.passed &= cmp.passed;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace vae
