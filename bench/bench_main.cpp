@@ -142,6 +142,7 @@ void run_case(benchmark::State& state, const Case& c) {
         case Kind::Eval: b.eval_batch(fixed, 0, shared->seed); break;
         case Kind::TrainEpoch: {
           const std::vector<size_t> order = epoch_order(n, shared->seed, ++epoch);
+          b.set_epoch_order(order, uint64_t(epoch));  // as the trainer hands it over
           std::vector<size_t> idx;
           for (size_t first = 0; first < n; first += size_t(c.batch)) {
             idx.assign(order.begin() + long(first), order.begin() + long(std::min(n, first + size_t(c.batch))));
@@ -165,6 +166,8 @@ void run_case(benchmark::State& state, const Case& c) {
       t->stop_seconds();
     }
     b.take_train_sums();
+    b.synchronize();
+    b.reset_memory_peak();
     std::unique_ptr<IntervalTimer> timer = b.make_interval_timer();
     for (auto _ : state) {
       timer->start();
@@ -186,7 +189,11 @@ void run_case(benchmark::State& state, const Case& c) {
       state.counters["peak_pct"] =
           benchmark::Counter(100.0 * w.flops * iters / 1e12 / *c.peak, benchmark::Counter::kIsRate);
     state.counters["loss"] = sums.images > 0 ? sums.loss / double(sums.images) : 0.0;
-    state.SetLabel(timer->method());
+    b.synchronize();
+    // What this measures depends on the device (Backend::memory_peak): the process's peak
+    // RSS on the CPU, the backend's device memory on a GPU.
+    state.counters["peak_mem_MiB"] = b.memory_peak().bytes / 1048576.0;
+    state.SetLabel(timer->method());  // the report reads the timer from the label
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }

@@ -324,8 +324,35 @@ def check_writable(option, path):
 # ----------------------------------------------------------------------------------------------
 # bench
 # ----------------------------------------------------------------------------------------------
+def reset_memory_peak(device):
+    """As vaebench-bench's Backend::reset_memory_peak: the device allocator's peak on a GPU, the
+    process's peak RSS (Linux: "5" to /proc/self/clear_refs) on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # the peak then counts from the start of the process
+
+
+def memory_peak_mib(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def measure(fn, device, repetitions, min_time):
-    """Warm up, then per repetition (iterations, mean real s, mean CPU s) per iteration; + warm-up s."""
+    """Warm up, then per repetition (iterations, mean real s, mean CPU s) per iteration; + warm-up s
+    and the peak memory (MiB) of the timed iterations."""
     start, calls = time.perf_counter(), 0
     while calls < 3 or time.perf_counter() - start < 0.1:
         fn()
@@ -333,6 +360,7 @@ def measure(fn, device, repetitions, min_time):
         calls += 1
     warmup_seconds = time.perf_counter() - start
     cuda = device.type == "cuda"
+    reset_memory_peak(device)
     if cuda:
         begin_ev, end_ev = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     reps = []
@@ -353,10 +381,11 @@ def measure(fn, device, repetitions, min_time):
             cpu += time.process_time() - c0
             n += 1
         reps.append((n, real / n, cpu / n))
-    return reps, warmup_seconds
+    sync(device)
+    return reps, warmup_seconds, memory_peak_mib(device)
 
 
-def gbench_entries(run_name, family, reps, items, flops, nbytes):
+def gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib=None):
     """Google Benchmark JSON entries (iterations, then aggregates when R > 1) for one benchmark."""
     r = len(reps)
     common = {"family_index": family, "per_family_instance_index": 0, "run_name": run_name}
@@ -368,7 +397,8 @@ def gbench_entries(run_name, family, reps, items, flops, nbytes):
         rows.append({"name": run_name, **common, "run_type": "iteration", "repetitions": r,
                      "repetition_index": i, "threads": 1, "iterations": n, "real_time": v["real_time"],
                      "cpu_time": v["cpu_time"], "time_unit": "ms", "items_per_second": v["items_per_second"],
-                     "TFLOP/s": v["TFLOP/s"], "bytes_per_second": v["bytes_per_second"]})
+                     "TFLOP/s": v["TFLOP/s"], "bytes_per_second": v["bytes_per_second"],
+                     **({"peak_mem_MiB": peak_mib} if peak_mib is not None else {})})
     if r == 1:  # Google Benchmark writes no aggregates for a single repetition
         return rows
     stddev = lambda xs: statistics.stdev(xs)  # sample standard deviation (n - 1)
@@ -401,8 +431,8 @@ def bench_one(kind, mode, batch, device, images, args, epoch_counter):
         items = batch
     fwd, bwd = count_flops(items)
     flops = fwd if kind == "eval" else fwd + bwd
-    reps, warmup = measure(fn, device, args.repetitions, args.min_time)
-    return reps, warmup, items, flops, items * INPUT_DIM
+    reps, warmup, peak_mib = measure(fn, device, args.repetitions, args.min_time)
+    return reps, warmup, items, flops, items * INPUT_DIM, peak_mib
 
 
 def context(args, device, skipped):
@@ -454,7 +484,7 @@ def cmd_bench(args):
                     continue
                 run_name = f"{kind}/{mode}/{device.type}/fp32/batch:{batch}/manual_time"
                 try:
-                    reps, warmup, items, flops, nbytes = bench_one(kind, mode, batch, device, images, args,
+                    reps, warmup, items, flops, nbytes, peak_mib = bench_one(kind, mode, batch, device, images, args,
                                                                    epoch_counter)
                 except Exception as e:  # noqa: BLE001 -- a failing compile mode must not end the run
                     if mode == "python-eager":
@@ -471,7 +501,7 @@ def cmd_bench(args):
                     family += 1
                     failed = True
                     continue
-                rows = gbench_entries(run_name, family, reps, items, flops, nbytes)
+                rows = gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib)
                 entries += rows
                 family += 1
                 times = [real for _, real, _ in reps]

@@ -121,8 +121,10 @@ TEST(Cli, ValidateOneConfigurationWritesJsonAndExportsAnIndependentlyReproducibl
                          "--json " + json + " --export " + dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("PASS reference (cpu, fp64): 1/1"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("PASS libtorch-eager (cpu, fp32): 1/1"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("PASS torchscript (cpu, fp32): 1/1"), std::string::npos) << r.output;
+  // The configuration's matrix case and its training-path case.
+  EXPECT_NE(r.output.find("PASS libtorch-eager (cpu, fp32): 2/2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("PASS torchscript (cpu, fp32): 2/2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("case train-custom-b3: 784-[33,17]-7-[19] tanh gaussian"), std::string::npos) << r.output;
 
   std::ifstream in(json);
   const nlohmann::json doc = nlohmann::json::parse(in);
@@ -135,7 +137,8 @@ TEST(Cli, ValidateOneConfigurationWritesJsonAndExportsAnIndependentlyReproducibl
   for (const char* b : {"libtorch-eager", "torchscript"}) {
     EXPECT_EQ(doc["backends"][b]["passed"], true) << b;
     EXPECT_EQ(doc["backends"][b]["precision"], "fp32") << b;
-    EXPECT_EQ(doc["backends"][b]["cases"].size(), 1u) << b;
+    ASSERT_EQ(doc["backends"][b]["cases"].size(), 2u) << b;
+    EXPECT_EQ(doc["backends"][b]["cases"][1]["name"], "train-custom-b3") << b;
   }
 
   const vae::SafetensorsFile f = vae::read_safetensors((dir / "custom-b3.safetensors").string());

@@ -10,6 +10,8 @@
 
 #include "backend/registry.h"
 #include "common/error.h"
+#include "device/device.h"
+#include "train/epoch_order.h"
 #include "compare.h"
 #include "tolerances.h"
 
@@ -123,6 +125,42 @@ TEST(FUSED_SUITE(FusedBackend), HundredStepsAreBitwiseIdenticalRunToRunAndUnderE
 // differences compound (ReLU kinks, Adam's normalisation of tiny gradients), so the bound
 // is on what training is for, the loss: each window's mean loss within 0.5% of eager's.
 // A real difference (a wrong KL weight, a missing 1/K, another noise) moves it by percent.
+// The training path's promise: once the epoch's order is on the device, a step on its next
+// slice copies nothing from the host (the graph reads the slice at the device's cursor and
+// moves it on), the smaller last batch included; only indices off the order travel.
+TEST(FUSED_SUITE(FusedBackend), AStepOnTheEpochOrderCopiesNothingFromTheHost) {
+  SKIP_WITHOUT_DEVICE();
+  const VaeConfig c = small_config();
+  const auto b = create_backend("fused-cuda", c, FUSED_DEVICE, "fp32");
+  const Split& train = mnist().train;
+  b->set_train_data(train, Binarize::Dynamic, 9);
+  const std::vector<size_t> order = epoch_order(train.count, 5, 1);
+  b->set_epoch_order(order, 1);
+  StepOptions o;
+  const auto slice = [&](size_t first, size_t n) {
+    return std::vector<size_t>(order.begin() + long(first), order.begin() + long(first + n));
+  };
+  // First use of each batch size captures its step; these may copy (the KL weight, nothing else).
+  b->train_batch(slice(0, 32), 1, o);
+  b->train_batch(slice(32, 17), 1, o);
+  const std::uint64_t before = device::host_to_device_copies();
+  b->train_batch(slice(49, 32), 1, o);
+  b->train_batch(slice(81, 32), 1, o);
+  b->train_batch(slice(113, 17), 1, o);  // the other captured batch size, replayed
+  b->eval_batch(slice(130, 32), 1, 0);   // eval reads the order too
+  b->train_batch(slice(130, 32), 1, o);
+  EXPECT_EQ(device::host_to_device_copies(), before) << "a step on the epoch order copied from the host";
+  b->synchronize();
+  // Indices off the order are uploaded: the counter sees copies when there are some.
+  b->train_batch(slice(0, 32), 1, o);      // back to the start: a device-side rewind, still no copy
+  EXPECT_EQ(device::host_to_device_copies(), before);
+  b->train_batch({7, 3, 5}, 1, o);
+  EXPECT_GT(device::host_to_device_copies(), before);
+  EXPECT_FALSE(b->first_nonfinite().has_value());
+  const TrainSums s = b->take_train_sums();
+  EXPECT_EQ(s.images, 32 + 17 + 32 + 32 + 17 + 32 + 32 + 32 + 3);
+}
+
 TEST(FUSED_SUITE(FusedBackend), ShortTrainingFollowsLibTorchEager) {
   SKIP_WITHOUT_DEVICE();
   const VaeConfig c = small_config();

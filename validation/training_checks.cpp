@@ -101,6 +101,7 @@ std::vector<TrainingCase> training_cases() {
   single.shuffle_seed = 12;
   single.noise_seed = 13;
   single.steps = {{0, 1, 1.0}, {0, 1, 1.0}, {0, 7, 1.0}, {0, 1, 1.0}};
+  single.hand_over_epoch_order = false;  // each step's indices travel with it
   out.push_back(single);
   return out;
 }
@@ -137,7 +138,12 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
   StepImages images(train.count, c.shuffle_seed);
   std::vector<double> p0 = backend.params();
   AdamState st0 = backend.adam_state();
+  int epoch_handed_over = -1;
   for (const TrainingStep& step : c.steps) {
+    if (c.hand_over_epoch_order && step.epoch != epoch_handed_over) {
+      backend.set_epoch_order(epoch_order(train.count, c.shuffle_seed, step.epoch), uint64_t(step.epoch));
+      epoch_handed_over = step.epoch;
+    }
     const std::vector<size_t> indices = images.next(step.epoch, step.batch);
     StepOptions o;
     o.kl_weight = step.kl_weight;

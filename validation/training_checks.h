@@ -36,6 +36,10 @@ struct TrainingCase {
   Binarize binarize = Binarize::None;
   uint64_t binarize_seed = 0, shuffle_seed = 0, noise_seed = 0;
   std::vector<TrainingStep> steps;
+  // Hand each epoch's order to the backend first (set_epoch_order), as the trainer does, so
+  // that a backend keeping it on its device trains from there; else every step names
+  // indices the backend has not seen.
+  bool hand_over_epoch_order = true;
 };
 
 // The built-in cases: every binarization (none, static, dynamic across two epochs), a KL

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/process_memory.h"
 
 namespace vae {
 
@@ -94,6 +95,11 @@ void Backend::check_indices(const std::vector<size_t>& indices, const char* what
                   std::to_string(train_split_->count));
 }
 
+void Backend::set_epoch_order(const std::vector<size_t>& order, uint64_t epoch) {
+  check_indices(order, "set_epoch_order");
+  set_epoch_order_impl(order, epoch);
+}
+
 void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) {
   check_indices(indices, "train_batch");
   if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
@@ -125,6 +131,12 @@ std::string Backend::nonfinite_gradient_views(const std::vector<double>& grad) c
     if (bad) names += (names.empty() ? "" : ", ") + v.name;
   }
   return "gradient (" + (names.empty() ? std::string("no tensor now") : names) + ")";
+}
+
+void Backend::reset_memory_peak() { reset_peak_rss(); }
+
+Backend::MemoryPeak Backend::memory_peak() const {
+  return {double(peak_rss_bytes().value_or(0)), "host peak RSS (the whole process)"};
 }
 
 }  // namespace vae

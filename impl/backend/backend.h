@@ -92,6 +92,11 @@ class Backend {
   // The split stays owned by the caller and must outlive the training; images become
   // u8/255 or are binarized as `binarize` says (seeded by binarize_seed, see data/pixels.h).
   void set_train_data(const Split& split, Binarize binarize, uint64_t binarize_seed);
+  // Optional: the epoch's image order, from whose start the following train_batch calls of
+  // `epoch` take consecutive slices (as the trainer and the benchmarks do). A backend may keep
+  // it on its device so that such a step needs no host-to-device copy (fused-cuda); every
+  // backend trains on whatever indices train_batch names, whether they follow it or not.
+  void set_epoch_order(const std::vector<size_t>& order, uint64_t epoch);
   // One Adam step on the images `indices` of the train split; `epoch` selects the dynamic
   // binarization draw. Losses are added to the running sums; nothing is read back.
   void train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options);
@@ -112,6 +117,17 @@ class Backend {
   // after synchronize().
   virtual std::unique_ptr<IntervalTimer> make_interval_timer();
 
+  // --- memory ------------------------------------------------------------------------------
+  // The most memory the backend's work held since reset_memory_peak(), in bytes, and what was
+  // measured: the default is the process's peak RSS (a CPU backend); a GPU backend measures
+  // its device memory. A benchmark resets before its timed loop and reads after it.
+  struct MemoryPeak {
+    double bytes = 0;
+    std::string what;  // e.g. "host peak RSS (process)", "device: LibTorch allocator peak"
+  };
+  virtual void reset_memory_peak();
+  virtual MemoryPeak memory_peak() const;
+
  protected:
   virtual void set_params_impl(const std::vector<double>& flat) = 0;
   virtual std::vector<double> params_impl() const = 0;
@@ -123,6 +139,7 @@ class Backend {
   virtual BatchLosses train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                                       const AdamOptions& adam) = 0;
   virtual void set_train_data_impl() {}  // a backend that keeps the data on its device copies it here
+  virtual void set_epoch_order_impl(const std::vector<size_t>& /*order*/, uint64_t /*epoch*/) {}
   virtual void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) = 0;
   virtual TrainSums take_train_sums_impl() = 0;
   virtual std::optional<NonFinite> first_nonfinite_impl() = 0;

@@ -72,7 +72,6 @@ struct Workspace {
   int batch = 0;
   Array<float> x;                       // [B, D] inputs (validation path), or
   Array<std::uint8_t> x_bytes;          // [B, D] gathered bytes (training path)
-  Array<std::uint32_t> order;           // [B] the step's image indices (training path)
   Array<float> eps;                     // [K, B, Z]
   std::vector<Array<float>> enc;        // [B, H_l]
   Array<float> heads;                   // [B, 2Z]; its gradient in place
@@ -118,6 +117,23 @@ class FusedBackend final : public Backend {
   std::string precision() const override { return precision_; }
 
   void synchronize() override { stream_.synchronize(); }
+  // Every buffer is allocated by this backend, none is freed or grown inside a step, so the
+  // peak is what it holds: parameters, optimizer state, the resident images and order, and
+  // one workspace per batch size used (its size was computed before it was allocated).
+  void reset_memory_peak() override {}
+  MemoryPeak memory_peak() const override {
+    size_t bytes = params_.bytes() + grad_.bytes() + exp_avg_.bytes() + exp_avg_sq_.bytes() + adam_state_.bytes() +
+                   nonfinite_.bytes() + sums_.bytes() + kl_weight_.bytes() + cursor_.bytes() + images_.bytes() +
+                   order_.bytes();
+    for (const auto& [batch, w] : workspaces_) {
+      bytes += w.x.bytes() + w.x_bytes.bytes() + w.eps.bytes() + w.heads.bytes() + w.z.bytes() + w.logits.bytes() +
+               w.kl.bytes() + w.recon.bytes() + w.loss.bytes() + w.elbo.bytes() + w.grad_a.bytes() + w.grad_b.bytes() +
+               w.dz.bytes() + w.gemm_workspace.bytes();
+      for (const Array<float>& a : w.enc) bytes += a.bytes();
+      for (const Array<float>& a : w.dec) bytes += a.bytes();
+    }
+    return {double(bytes), kind_ == Kind::cuda ? "device: fused-cuda buffers" : "CPU-executor buffers (fused-cuda's)"};
+  }
   std::unique_ptr<IntervalTimer> make_interval_timer() override {
     return std::make_unique<EventIntervalTimer>(stream_);
   }
@@ -177,13 +193,23 @@ class FusedBackend final : public Backend {
     const Split& split = train_split();
     images_ = device::to_device(stream_, split.pixels);
     image_count_ = split.count;
+    order_ = Array<std::uint32_t>(kind_, split.count);
+    order_host_.clear();
+    for (auto& [batch, w] : workspaces_) w.train_step = device::Graph();  // they read the old buffers
   }
 
-  // One captured graph per batch size: gather, noise, forward, loss, backward, Adam. The host
-  // uploads the step's image indices (B x 4 bytes) and, when it changes, the KL weight.
+  // The epoch's order goes to the device once (N x 4 bytes); a step on its next slice then
+  // only replays its graph, which reads the slice at the device's cursor and moves it on.
+  void set_epoch_order_impl(const std::vector<size_t>& order, uint64_t epoch) override {
+    place_order(order, epoch);
+  }
+
+  // One captured graph per batch size: gather, noise, forward, loss, backward, Adam, cursor.
+  // A step on the next slice of the epoch order copies nothing from the host; other indices
+  // are uploaded first (B x 4 bytes), and so is a KL weight that differs from the last step's.
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
     Workspace& w = workspace(int(indices.size()));
-    upload_order(w, indices, epoch);
+    place_batch(indices, epoch);
     if (o.kl_weight != kl_weight_host_) write_kl_weight(o.kl_weight);
     if (o.noise_seed != noise_seed_) {
       noise_seed_ = o.noise_seed;
@@ -201,11 +227,12 @@ class FusedBackend final : public Backend {
       w.captured_adam = o.adam;
     }
     w.train_step.launch(stream_);
+    cursor_host_ += indices.size();  // the graph's last launch moved the device's cursor on
   }
 
   void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override {
     Workspace& w = workspace(int(indices.size()));
-    upload_order(w, indices, epoch);
+    place_batch(indices, epoch);  // eval does not move the cursor
     gather_and_noise(w, noise_seed);
     forward(w, nullptr, w.x_bytes.data());
     likelihood(w, false, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/false);
@@ -283,7 +310,7 @@ class FusedBackend final : public Backend {
     size_t floats = B * D + KB * Z + B * 2 * Z + KB * Z + KB * D + 4 * B + 2 * widest + KB * Z + gemm_floats;
     for (const DeviceLayer& l : encoder_) floats += B * size_t(l.out);
     for (const DeviceLayer& l : decoder_) floats += KB * size_t(l.out);
-    const size_t bytes = floats * sizeof(float) + B * D + B * sizeof(std::uint32_t);
+    const size_t bytes = floats * sizeof(float) + B * D;
     const size_t available = device::available_bytes(kind_);
     if (bytes > available)
       throw Error("fused-cuda: batch " + std::to_string(batch) + " needs " + std::to_string(bytes) +
@@ -294,7 +321,6 @@ class FusedBackend final : public Backend {
     w.batch = batch;
     w.x = Array<float>(kind_, B * D);
     w.x_bytes = Array<std::uint8_t>(kind_, B * D);
-    w.order = Array<std::uint32_t>(kind_, B);
     w.eps = Array<float>(kind_, KB * Z);
     for (const DeviceLayer& l : encoder_) w.enc.emplace_back(kind_, B * size_t(l.out));
     w.heads = Array<float>(kind_, B * 2 * Z);
@@ -319,14 +345,32 @@ class FusedBackend final : public Backend {
     stream_.synchronize();  // the host vectors end here
   }
 
-  void upload_order(Workspace& w, const std::vector<size_t>& indices, uint64_t epoch) {
-    if (images_.size() == 0) throw Error("fused-cuda: train_batch before set_train_data");
-    std::vector<std::uint32_t> order(indices.size());
-    for (size_t i = 0; i < indices.size(); ++i) order[i] = std::uint32_t(indices[i]);
+  // The device holds order_host_ in order_ and the cursor {epoch, cursor_host_}: a batch that
+  // is its next slice needs nothing; any other becomes the device's order (its own indices).
+  void place_batch(const std::vector<size_t>& indices, uint64_t epoch) {
+    const auto is_slice_at = [&](size_t position) {
+      return epoch == order_epoch_ && position + indices.size() <= order_host_.size() &&
+             std::equal(indices.begin(), indices.end(), order_host_.begin() + long(position));
+    };
+    if (is_slice_at(cursor_host_)) return;
+    if (is_slice_at(0)) {  // the same batch again (the train_step benchmark): rewind on the device
+      device::memset(stream_, &cursor_.data()->position, 0, sizeof(std::int64_t));
+      cursor_host_ = 0;
+      return;
+    }
+    place_order(indices, epoch);
+  }
+
+  void place_order(const std::vector<size_t>& indices, uint64_t epoch) {
+    if (images_.size() == 0) throw Error("fused-cuda: training before set_train_data");
+    order_host_.assign(indices.begin(), indices.end());
+    std::vector<std::uint32_t> order(indices.begin(), indices.end());
     const k::data::BatchCursor cursor{std::int64_t(epoch), 0};
-    device::copy_to_device(stream_, w.order.data(), order.data(), w.order.bytes());
+    device::copy_to_device(stream_, order_.data(), order.data(), order.size() * sizeof(std::uint32_t));
     device::copy_to_device(stream_, cursor_.data(), &cursor, sizeof cursor);
     stream_.synchronize();  // the host copies end here (pageable memory)
+    order_epoch_ = epoch;
+    cursor_host_ = 0;
   }
 
   void write_kl_weight(double weight) {
@@ -341,8 +385,8 @@ class FusedBackend final : public Backend {
     g.pixels = config().input_dim;
     g.images = images_.data();
     g.image_count = image_count_;
-    g.order = w.order.data();
-    g.order_count = w.order.size();
+    g.order = order_.data();
+    g.order_count = order_.size();  // the capacity: a captured gather outlives any one order
     g.cursor = cursor_.data();
     g.binarize = train_binarize();
     g.binarize_seed = train_binarize_seed();
@@ -364,6 +408,7 @@ class FusedBackend final : public Backend {
     likelihood(w, true, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
     backward(w, nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
     adam_step(o.adam, true);
+    k::data::advance(stream_, cursor_.data(), w.batch);
   }
 
   float* param(size_t offset) const { return params_.data() + offset; }
@@ -569,6 +614,10 @@ class FusedBackend final : public Backend {
   Array<k::data::BatchCursor> cursor_;
   Array<std::uint8_t> images_;
   size_t image_count_ = 0;
+  Array<std::uint32_t> order_;           // [N]: the epoch's order, or one batch's indices
+  std::vector<size_t> order_host_;       // what order_ holds
+  uint64_t order_epoch_ = 0;             // the cursor's epoch
+  size_t cursor_host_ = 0;               // the cursor's position, as the device has it
   std::map<int, Workspace> workspaces_;
 };
 

@@ -1,6 +1,7 @@
 #include "backend/libtorch_backend.h"
 
 #if VAE_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
 
@@ -285,6 +286,24 @@ std::unique_ptr<IntervalTimer> LibTorchBackend::make_interval_timer() {
   // The device layer's event timer on the stream LibTorch queues this device's work on.
   const c10::DeviceIndex index = device_.index() < 0 ? 0 : device_.index();
   return std::make_unique<EventIntervalTimer>(device::Stream::wrap_cuda(c10::cuda::getCurrentCUDAStream(index).stream()));
+#else
+  throw Error("libtorch backend: a CUDA device in a build whose LibTorch has no CUDA part");
+#endif
+}
+
+void LibTorchBackend::reset_memory_peak() {
+  if (!device_.is_cuda()) return Backend::reset_memory_peak();
+#if VAE_TORCH_CUDA
+  c10::cuda::CUDACachingAllocator::resetPeakStats(device_.index() < 0 ? 0 : device_.index());
+#endif
+}
+
+Backend::MemoryPeak LibTorchBackend::memory_peak() const {
+  if (!device_.is_cuda()) return Backend::memory_peak();
+#if VAE_TORCH_CUDA
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device_.index() < 0 ? 0 : device_.index());
+  const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+  return {double(stats.allocated_bytes[aggregate].peak), "device: LibTorch caching allocator, peak allocated"};
 #else
   throw Error("libtorch backend: a CUDA device in a build whose LibTorch has no CUDA part");
 #endif

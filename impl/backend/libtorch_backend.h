@@ -60,6 +60,10 @@ class LibTorchBackend : public Backend {
   void synchronize() override;
   // CUDA: events on the current stream (what the work is queued on); CPU: the host clock.
   std::unique_ptr<IntervalTimer> make_interval_timer() override;
+  // On a GPU: LibTorch's caching allocator, allocated bytes (all LibTorch tensors of the
+  // process on that device, which during a benchmark are this backend's); else host RSS.
+  void reset_memory_peak() override;
+  MemoryPeak memory_peak() const override;
 
  protected:
   // Per-image recon and KL ([B] each) from the parameters, one tensor per view of the layout

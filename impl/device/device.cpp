@@ -1,6 +1,7 @@
 // device.h: Kind::emu here, Kind::cuda through cuda_calls.h.
 #include "device/device.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -121,7 +122,14 @@ void copy_bytes(const Stream& stream, void* dst, const void* src, std::size_t by
 }
 }  // namespace
 
+namespace {
+std::atomic<std::uint64_t> h2d_copies{0};
+}  // namespace
+
+std::uint64_t host_to_device_copies() { return h2d_copies.load(std::memory_order_relaxed); }
+
 void copy_to_device(const Stream& stream, void* device_dst, const void* host_src, std::size_t bytes) {
+  h2d_copies.fetch_add(1, std::memory_order_relaxed);
   copy_bytes(stream, device_dst, host_src, bytes, cuda_calls::CopyKind::host_to_device);
 }
 void copy_to_host(const Stream& stream, void* host_dst, const void* device_src, std::size_t bytes) {

@@ -102,6 +102,10 @@ void copy_to_host(const Stream& stream, void* host_dst, const void* device_src, 
 void copy_on_device(const Stream& stream, void* device_dst, const void* device_src, std::size_t bytes);
 void memset(const Stream& stream, void* device_dst, int byte_value, std::size_t bytes);
 
+// How many host-to-device copies this process has queued (both kinds of stream), so that a
+// test can prove a training step needs none.
+std::uint64_t host_to_device_copies();
+
 // Convenience: whole arrays, synchronously.
 template <class T>
 Array<T> to_device(const Stream& stream, const std::vector<T>& host) {

@@ -66,7 +66,7 @@ std::vector<BenchRow> read_bench_rows(const nlohmann::json& doc, const std::stri
   std::vector<BenchRow> rows;
   std::map<std::string, size_t> index;  // run_name -> row
   struct Counters {
-    std::vector<double> tflops, peak, bytes;
+    std::vector<double> tflops, peak, bytes, memory;
   };
   std::map<std::string, Counters> counters;
   for (const nlohmann::json& b : doc["benchmarks"]) {
@@ -96,6 +96,7 @@ std::vector<BenchRow> read_bench_rows(const nlohmann::json& doc, const std::stri
       if (b.contains("TFLOP/s")) c.tflops.push_back(b["TFLOP/s"].get<double>());
       if (b.contains("peak_pct")) c.peak.push_back(b["peak_pct"].get<double>());
       if (b.contains("bytes_per_second")) c.bytes.push_back(b["bytes_per_second"].get<double>());
+      if (b.contains("peak_mem_MiB")) c.memory.push_back(b["peak_mem_MiB"].get<double>());
       if (b.contains("label")) r.timer = b["label"].get<std::string>();
     } catch (const nlohmann::json::exception& e) {
       throw Error(source + ": benchmark " + run_name + ": " + e.what());
@@ -113,6 +114,7 @@ std::vector<BenchRow> read_bench_rows(const nlohmann::json& doc, const std::stri
     if (!c.tflops.empty()) r.tflops = median(c.tflops);
     if (!c.peak.empty()) r.peak_percent = median(c.peak);
     if (!c.bytes.empty()) r.bytes_per_second = median(c.bytes);
+    if (!c.memory.empty()) r.peak_memory_mib = *std::max_element(c.memory.begin(), c.memory.end());
   }
   return rows;
 }

@@ -32,6 +32,7 @@ struct BenchRow {
   std::optional<double> tflops;        // median over repetitions
   std::optional<double> peak_percent;  // median, when the device's peak is known
   std::optional<double> bytes_per_second;
+  std::optional<double> peak_memory_mib;  // the largest over repetitions (Backend::memory_peak)
   std::string timer;           // the label: steady_clock / cuda_events
 };
 

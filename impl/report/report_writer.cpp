@@ -381,7 +381,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     // The throughput table also says whether each system computes the right thing.
     std::vector<std::string> table_header = header;
     table_header.insert(table_header.begin() + 3, "validation");
-    std::vector<std::vector<Cell>> table, efficiency, speedup;
+    std::vector<std::vector<Cell>> table, efficiency, speedup, memory;
     Chart chart;
     chart.title = kind + ": samples/s against batch size";
     chart.x = Axis{"batch size", true, std::nullopt, std::nullopt};
@@ -390,6 +390,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       const Cell validated = validation_cell(validation, key);
       std::vector<Cell> row = {Cell(key.backend), Cell(key.device), Cell(key.precision), validated};
       std::vector<Cell> srow = {Cell(key.backend), Cell(key.device), Cell(key.precision)};
+      std::vector<Cell> mrow = srow;
       Series s = series_of(key.label(), is_peer(key.backend));
       const auto* eager = eager_row(by_row, key);
       for (int b : batches) {
@@ -397,6 +398,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         if (it == by_batch.end()) {
           row.push_back(Cell("", Mark::Muted));
           srow.push_back(Cell("", Mark::Muted));
+          mrow.push_back(Cell("", Mark::Muted));
           continue;
         }
         const BenchRow& r = *it->second;
@@ -405,6 +407,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         if (r.failed) {
           row.push_back(Cell("failed: " + r.error, Mark::Fail));
           srow.push_back(Cell("", Mark::Muted));
+          mrow.push_back(Cell("", Mark::Muted));
           entry["error"] = r.error;
         } else {
           row.push_back(Cell(format_rate(r.median_samples_per_second) + " ±" + percent(r.cv), r.cv > 0.1 ? Mark::Warn : Mark::None));
@@ -414,6 +417,8 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
           if (r.tflops) entry["tflops"] = *r.tflops;
           if (r.peak_percent) entry["peak_percent"] = *r.peak_percent;
           if (r.bytes_per_second) entry["bytes_per_second"] = *r.bytes_per_second;
+          if (r.peak_memory_mib) entry["peak_memory_mib"] = *r.peak_memory_mib;
+          mrow.push_back(r.peak_memory_mib ? Cell(fixed(*r.peak_memory_mib, 1)) : Cell("n/a", Mark::Muted));
           const BenchRow* base = nullptr;
           if (eager) {
             const auto e = eager->find(b);
@@ -431,6 +436,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       }
       table.push_back(row);
       speedup.push_back(srow);
+      memory.push_back(mrow);
       chart.series.push_back(s);
       if (const BenchRow* best = best_of(by_batch)) {
         const std::string peak = best->peak_percent ? fixed(*best->peak_percent, 2) + "%" : "unknown";
@@ -465,6 +471,11 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
               efficiency);
     doc.paragraph("Speedup against libtorch-eager (fp32, same device, same batch):");
     doc.table(header, speedup);
+    doc.paragraph("Peak memory during the timed iterations, MiB (Backend::memory_peak): on a GPU the backend's "
+                  "device memory (LibTorch: its caching allocator's peak allocated bytes; fused-cuda: every buffer "
+                  "it holds, sized before allocation); on the CPU the process's peak RSS, reset before each "
+                  "benchmark (so it includes the resident dataset and LibTorch itself):");
+    doc.table(header, memory);
   }
   results["throughput"] = tj;
 

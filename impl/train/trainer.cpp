@@ -176,6 +176,7 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
 
   for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     const std::vector<size_t> order = epoch_order(n, o.seed, epoch);
+    backend->set_epoch_order(order, uint64_t(epoch));  // fused-cuda keeps it on the device
     Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), int64_t(n), std::cerr);
     TrainSums sums;
     const auto add = [&](const TrainSums& s) {
