@@ -31,6 +31,8 @@
 #include "common/error.h"
 #include "data/dataset.h"
 #include "device_peaks.h"
+#include "io/atomic_file.h"
+#include "step_profile.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "train/epoch_order.h"
@@ -52,6 +54,7 @@ struct Options {
   int repetitions = 5;
   double min_time = 0.5;
   std::string out;
+  std::string profile_out;  // the per-kernel table of one step per backend and batch (step_profile.h)
 };
 
 std::vector<std::string> split_list(const std::string& s, const std::string& option) {
@@ -236,6 +239,9 @@ int run(int argc, char** argv) {
   app.add_option("--min-time", o.min_time, "Seconds per repetition at least")->capture_default_str()->check(
       CLI::PositiveNumber);
   app.add_option("--out", o.out, "Write the JSON here (atomically)");
+  app.add_option("--profile-out", o.profile_out,
+                 "After the benchmarks: profile one training step per backend (those running our own kernels) "
+                 "and --batches size, per kernel call with its roofline bound; JSON here, table on stdout");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -288,6 +294,11 @@ int run(int argc, char** argv) {
     throw Error("--device: '" + o.devices + "' is not cpu, cuda, cuda-emu or all");
   nlohmann::json skipped = nlohmann::json::array();
   int registered = 0;
+  struct Profiled {
+    std::string backend, device, precision;
+    std::optional<DevicePeak> peak;
+  };
+  std::vector<Profiled> to_profile;
   for (const BackendInfo& info : registered_backends()) {
     if (!wanted_backends.empty() && !wanted_backends.count(info.name)) continue;
     for (const std::string& device : info.devices) {
@@ -316,6 +327,7 @@ int run(int argc, char** argv) {
       const std::string model = device_name(manifest, device);
       const std::optional<DevicePeak> peak = find_device_peak(model);
       for (const std::string& precision : precisions) {
+        to_profile.push_back({info.name, device, precision, peak});
         const double element_bytes = precision == "fp64" ? 8.0 : 4.0;
         for (Kind kind : kinds)
           for (int batch : kind == Kind::TrainEpoch ? epoch_batches : batches) {
@@ -357,8 +369,27 @@ int run(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(gb_argc, gb_argv.data())) return 2;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  shared = nullptr;
   if (!o.out.empty()) std::filesystem::rename(tmp_out, o.out);
+  if (!o.profile_out.empty()) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const Profiled& p : to_profile)
+      for (int batch : batches) {
+        Backend& b = backend_for(p.backend, p.device, p.precision);
+        const std::vector<size_t> fixed = fixed_batch(batch, s.data.train.count);
+        StepOptions step;
+        step.noise_seed = s.seed;
+        b.train_batch(fixed, 0, step);  // allocations and first-use work out of the profile
+        const std::vector<device::ProfiledCall> calls = b.profile_train_batch(fixed, 0, step);
+        if (calls.empty()) break;  // not our kernels: nothing to profile
+        steps.push_back(profile_json(p.backend, p.device, p.precision, batch, calls, p.peak));
+        std::cout << profile_text(steps.back()) << std::flush;
+      }
+    nlohmann::json doc = {{"manifest", manifest}, {"steps", steps}};
+    if (std::any_of(to_profile.begin(), to_profile.end(), [](const Profiled& p) { return is_emu_device(p.device); }))
+      doc["note"] = "cuda-emu rows time the CPU executor: they show the step's structure, not a GPU's speed";
+    write_file_atomically(o.profile_out, [&](std::ostream& os) { os << doc.dump(2) << "\n"; });
+  }
+  shared = nullptr;
   return 0;
 }
 

@@ -11,6 +11,7 @@
 
 #include "command_runner.h"
 #include "report/bench_results.h"
+#include "step_profile.h"
 #include "temp_dir.h"
 
 namespace vae::report {
@@ -62,6 +63,8 @@ TEST_F(BenchJson, NamesCountersAndManifest) {
       EXPECT_GT(b["bytes_per_second"].get<double>(), 0);
       EXPECT_FALSE(b.contains("peak_pct"));  // a CPU's peak is unknown, not guessed
       EXPECT_EQ(b["label"], "steady_clock");
+      // The process's peak RSS on the CPU: LibTorch and the resident dataset at least.
+      EXPECT_GT(b["peak_mem_MiB"].get<double>(), 50.0) << b["run_name"];
     }
   }
   EXPECT_EQ(names, (std::set<std::string>{"train_step/libtorch-eager/cpu/fp32/batch:32/manual_time",
@@ -81,6 +84,8 @@ TEST_F(BenchJson, NamesCountersAndManifest) {
   const auto rows = read_bench_rows(doc, "bench.json");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].seconds.size(), 2u);
+  ASSERT_TRUE(rows[0].peak_memory_mib.has_value());
+  EXPECT_GT(*rows[0].peak_memory_mib, 50.0);
 }
 
 TEST_F(BenchJson, PythonPeerMergesIntoTheSameFile) {
@@ -114,3 +119,29 @@ TEST_F(BenchJson, LoadsInGoogleBenchmarksCompareTool) {
 
 }  // namespace
 }  // namespace vae::report
+
+// The per-kernel table's roofline bound: max(FLOP / peak, bytes / bandwidth), GEMMs at the
+// precision's peak (tf32: the tensor cores), other calls at the FP32 peak.
+TEST(StepProfile, BoundsEachCallByTheRooflineOfTheDataSheet) {
+  const vae::bench::DevicePeak peak{"test GPU", 10.0, 100.0, 1.0, "made up"};
+  const std::vector<vae::device::ProfiledCall> calls = {
+      {{"gemm.forward a", 1e9, 1e6}, 1e-3},  // compute-bound: 1e9 / 1e13 = 100 us
+      {{"likelihood b", 0.0, 1e9}, 2e-3},    // memory-bound: 1e9 / 1e12 = 1 ms
+  };
+  const nlohmann::json fp32 = vae::bench::profile_json("fused-cuda", "cuda", "fp32", 128, calls, peak);
+  ASSERT_EQ(fp32["calls"].size(), 2u);
+  EXPECT_DOUBLE_EQ(fp32["calls"][0]["bound_seconds"].get<double>(), 1e-4);
+  EXPECT_EQ(fp32["calls"][0]["bound"], "compute");
+  EXPECT_DOUBLE_EQ(fp32["calls"][0]["percent_of_bound"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(fp32["calls"][0]["tflops"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(fp32["calls"][1]["bound_seconds"].get<double>(), 1e-3);
+  EXPECT_EQ(fp32["calls"][1]["bound"], "memory");
+  EXPECT_DOUBLE_EQ(fp32["calls"][1]["percent_of_bound"].get<double>(), 50.0);
+  EXPECT_DOUBLE_EQ(fp32["total_seconds"].get<double>(), 3e-3);
+  const nlohmann::json tf32 = vae::bench::profile_json("fused-cuda", "cuda", "tf32", 128, calls, peak);
+  EXPECT_DOUBLE_EQ(tf32["calls"][0]["bound_seconds"].get<double>(), 1e-5);  // the tensor cores' peak
+  EXPECT_DOUBLE_EQ(tf32["calls"][1]["bound_seconds"].get<double>(), 1e-3);  // not a GEMM: unchanged
+  const nlohmann::json unknown = vae::bench::profile_json("fused-cuda", "cuda-emu", "fp32", 128, calls, std::nullopt);
+  EXPECT_TRUE(unknown["calls"][0]["bound_seconds"].is_null());
+  EXPECT_NE(vae::bench::profile_text(fp32).find("gemm.forward a"), std::string::npos);
+}

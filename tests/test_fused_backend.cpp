@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -159,6 +160,46 @@ TEST(FUSED_SUITE(FusedBackend), AStepOnTheEpochOrderCopiesNothingFromTheHost) {
   EXPECT_FALSE(b->first_nonfinite().has_value());
   const TrainSums s = b->take_train_sums();
   EXPECT_EQ(s.images, 32 + 17 + 32 + 32 + 17 + 32 + 32 + 32 + 3);
+}
+
+// The per-kernel profile of a step lists every call of the captured step, in order, with its
+// cost; a profiled step is a real step (it trains and moves on as train_batch does).
+TEST(FUSED_SUITE(FusedBackend), AProfiledStepListsEveryKernelCallWithItsCost) {
+  SKIP_WITHOUT_DEVICE();
+  VaeConfig c = small_config();
+  c.encoder_hidden = {48, 24};
+  const auto b = create_backend("fused-cuda", c, FUSED_DEVICE, "fp32");
+  b->set_train_data(mnist().train, Binarize::None, 9);
+  StepOptions o;
+  const std::vector<size_t> idx = {1, 2, 3, 4, 5, 6, 7, 8};
+  b->train_batch(idx, 0, o);
+  const std::vector<device::ProfiledCall> calls = b->profile_train_batch(idx, 0, o);
+  std::vector<std::string> names;
+  for (const auto& call : calls) {
+    names.push_back(call.cost.name.substr(0, call.cost.name.find(' ')));
+    EXPECT_GE(call.seconds, 0.0) << call.cost.name;
+  }
+  // gather, noise; 2 encoder layers + heads; latent; 2 decoder layers + output; likelihood;
+  // the same GEMMs backwards with latent's between; Adam; the cursor.
+  const std::vector<std::string> want = {"data.gather", "data.noise", "gemm.forward", "gemm.forward", "gemm.forward",
+                                         "latent.forward", "gemm.forward", "gemm.forward", "gemm.forward", "likelihood",
+                                         "gemm.backward", "gemm.backward", "gemm.backward", "latent.backward",
+                                         "gemm.backward", "gemm.backward", "gemm.backward", "data.advance"};
+  std::vector<std::string> got_without_adam;
+  for (const std::string& n : names)
+    if (n != "adam.step") got_without_adam.push_back(n);
+  EXPECT_EQ(got_without_adam, want);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "adam.step"), 1);
+  // The first layer's forward GEMM: 2·B·784·48 FLOP (+ the epilogue), reading u8 images.
+  ASSERT_GE(calls.size(), 3u);
+  EXPECT_NE(calls[2].cost.name.find("8x784->48 relu, u8 input"), std::string::npos) << calls[2].cost.name;
+  EXPECT_EQ(calls[2].cost.flops, 2.0 * 8 * 784 * 48 + 2.0 * 8 * 48);
+  EXPECT_EQ(b->adam_state().step, 2);  // the profiled step stepped
+  EXPECT_EQ(b->take_train_sums().images, 16);
+  // Outside a profile nothing is recorded: LibTorch's kernels are not ours.
+  const auto eager = create_backend("libtorch-eager", c, "cpu", "fp32");
+  eager->set_train_data(mnist().train, Binarize::None, 9);
+  EXPECT_TRUE(eager->profile_train_batch(idx, 0, o).empty());
 }
 
 TEST(FUSED_SUITE(FusedBackend), ShortTrainingFollowsLibTorchEager) {

@@ -109,6 +109,15 @@ void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, co
   after_step_ = true;
 }
 
+std::vector<device::ProfiledCall> Backend::profile_train_batch(const std::vector<size_t>& indices, uint64_t epoch,
+                                                               const StepOptions& options) {
+  check_indices(indices, "profile_train_batch");
+  if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
+    throw Error(name() + ": KL weight must be finite and >= 0, got " + std::to_string(options.kl_weight));
+  after_step_ = false;
+  return profile_train_batch_impl(indices, epoch, options);
+}
+
 TrainSums Backend::take_train_sums() { return take_train_sums_impl(); }
 
 std::optional<NonFinite> Backend::first_nonfinite() { return first_nonfinite_impl(); }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "device/call_profile.h"
 #include "device/interval_timer.h"
 #include "data/dataset.h"
 #include "data/pixels.h"
@@ -128,6 +129,13 @@ class Backend {
   virtual void reset_memory_peak();
   virtual MemoryPeak memory_peak() const;
 
+  // --- per-kernel profile --------------------------------------------------------------------
+  // One training step as train_batch would take it, run uncaptured with each of our kernel
+  // families' calls timed and costed (device/call_profile.h), for the per-kernel table. Empty
+  // for a backend whose kernels are not ours (LibTorch's).
+  std::vector<device::ProfiledCall> profile_train_batch(const std::vector<size_t>& indices, uint64_t epoch,
+                                                        const StepOptions& options);
+
  protected:
   virtual void set_params_impl(const std::vector<double>& flat) = 0;
   virtual std::vector<double> params_impl() const = 0;
@@ -140,6 +148,10 @@ class Backend {
                                       const AdamOptions& adam) = 0;
   virtual void set_train_data_impl() {}  // a backend that keeps the data on its device copies it here
   virtual void set_epoch_order_impl(const std::vector<size_t>& /*order*/, uint64_t /*epoch*/) {}
+  virtual std::vector<device::ProfiledCall> profile_train_batch_impl(const std::vector<size_t>& /*indices*/,
+                                                                     uint64_t /*epoch*/, const StepOptions& /*options*/) {
+    return {};
+  }
   virtual void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) = 0;
   virtual TrainSums take_train_sums_impl() = 0;
   virtual std::optional<NonFinite> first_nonfinite_impl() = 0;

@@ -230,6 +230,21 @@ class FusedBackend final : public Backend {
     cursor_host_ += indices.size();  // the graph's last launch moved the device's cursor on
   }
 
+  std::vector<device::ProfiledCall> profile_train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch,
+                                                             const StepOptions& o) override {
+    Workspace& w = workspace(int(indices.size()));
+    place_batch(indices, epoch);
+    if (o.kl_weight != kl_weight_host_) write_kl_weight(o.kl_weight);
+    if (o.noise_seed != noise_seed_) {
+      noise_seed_ = o.noise_seed;
+      for (auto& [batch, ws] : workspaces_) ws.train_step = device::Graph();
+    }
+    device::CallProfile profile(stream_);
+    training_step(w, o);  // the captured step's launches, one by one
+    cursor_host_ += indices.size();
+    return profile.calls();
+  }
+
   void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override {
     Workspace& w = workspace(int(indices.size()));
     place_batch(indices, epoch);  // eval does not move the cursor

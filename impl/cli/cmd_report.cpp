@@ -15,7 +15,7 @@ namespace vae::cli {
 namespace {
 
 struct ReportOptions {
-  std::string bench, baseline, out, reports_dir = VAE_SOURCE_DIR "/reports", title;
+  std::string bench, baseline, profile, out, reports_dir = VAE_SOURCE_DIR "/reports", title;
   std::vector<std::string> validations, trains;
   double target_loss = 110;
 };
@@ -41,6 +41,7 @@ int run_report(const ReportOptions& o) {
     const std::string file = dir ? (p / "history.json").string() : t;
     in.trainings.push_back({read_json(file, "--train"), dir ? t : p.parent_path().string()});
   }
+  if (!o.profile.empty()) in.profile = read_json(o.profile, "--profile");
   if (!o.baseline.empty()) {
     in.baseline = read_json(o.baseline, "--baseline");
     in.baseline_source = o.baseline;
@@ -65,6 +66,7 @@ Subcommand add_report_command(CLI::App& app) {
   sub->add_option("--validation", o->validations, "JSON from vaebench validate --json (repeatable: one per device)");
   sub->add_option("--train", o->trains, "A training output folder or history.json (repeatable)");
   sub->add_option("--baseline", o->baseline, "An earlier bench.json to compare with");
+  sub->add_option("--profile", o->profile, "Per-kernel step profiles from vaebench-bench --profile-out");
   sub->add_option("--out", o->out, "The report folder (default: <reports-dir>/<date>-<host>-<device>)");
   sub->add_option("--reports-dir", o->reports_dir, "Where the default folder goes")->capture_default_str();
   sub->add_option("--target-loss", o->target_loss, "Time to quality target, test nats per image")->capture_default_str();

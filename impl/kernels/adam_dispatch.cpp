@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "device/call_profile.h"
 #include "kernels/family_dispatch.h"
 #include "kernels/adam.h"
 #include "kernels/adam_targets.h"
@@ -38,6 +39,10 @@ void validate(Version v, const StepArgs& a) {
 
 void step(const device::Stream& stream, Version v, const StepArgs& args) {
   validate(v, args);
+  VAE_PROFILE_CALL(stream, [&] {
+    const double n = double(args.count);
+    return device::CallCost{"adam.step " + std::to_string(args.count) + " parameters", 14 * n, 7 * 4 * n};
+  });
   VAE_DISPATCH("adam", stream, adam::step(stream, v, args));
 }
 

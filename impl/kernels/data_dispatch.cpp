@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "device/call_profile.h"
 #include "kernels/family_dispatch.h"
 #include "kernels/data.h"
 #include "kernels/data_targets.h"
@@ -49,16 +50,29 @@ void validate(Version v, const NoiseArgs& a) {
 
 void gather(const device::Stream& stream, Version v, const GatherArgs& args) {
   validate(v, args);
+  VAE_PROFILE_CALL(stream, [&] {
+    const double b = args.batch, d = args.pixels;
+    const char* how = args.binarize == Binarize::None ? "scaled" : args.binarize == Binarize::Static ? "static" : "dynamic";
+    return device::CallCost{"data.gather " + std::to_string(args.batch) + "x" + std::to_string(args.pixels) + " " + how,
+                            0, b * d + b * d * (args.x ? 4 : 1) + 4 * b};
+  });
   VAE_DISPATCH("data", stream, data::gather(stream, v, args));
 }
 
 void advance(const device::Stream& stream, BatchCursor* cursor, int batch) {
   if (!cursor) bad("advance", "cursor is null");
+  VAE_PROFILE_CALL(stream, [&] { return device::CallCost{"data.advance", 0, 16}; });
   VAE_DISPATCH("data", stream, data::advance(stream, cursor, batch));
 }
 
 void noise(const device::Stream& stream, Version v, const NoiseArgs& args) {
   validate(v, args);
+  VAE_PROFILE_CALL(stream, [&] {
+    const double n = double(args.samples) * args.batch * args.latent;
+    return device::CallCost{"data.noise " + std::to_string(args.samples) + "x" + std::to_string(args.batch) + "x" +
+                                std::to_string(args.latent),
+                            30 * n, 4 * n};
+  });
   VAE_DISPATCH("data", stream, data::noise(stream, v, args));
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "device/call_profile.h"
 #include "kernels/family_dispatch.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_plan.h"
@@ -86,11 +87,28 @@ void validate(Version v, const BackwardArgs& a) {
 
 void forward(const device::Stream& stream, Version v, const ForwardArgs& args) {
   validate(v, args);
+  VAE_PROFILE_CALL(stream, [&] {
+    const double b = args.batch, in = args.in, out = args.out;
+    return device::CallCost{"gemm.forward " + std::to_string(args.batch) + "x" + std::to_string(args.in) + "->" +
+                                std::to_string(args.out) + " " + activation_name(args.activation) +
+                                (args.x_bytes ? ", u8 input" : "") + " (" + version_name(v) + ")",
+                            2 * b * in * out + 2 * b * out,
+                            b * in * (args.x_bytes ? 1 : 4) + 4 * (in * out + out + b * out)};
+  });
   VAE_DISPATCH("gemm", stream, gemm::forward(stream, v, args));
 }
 
 void backward(const device::Stream& stream, Version v, const BackwardArgs& args) {
   validate(v, args);
+  VAE_PROFILE_CALL(stream, [&] {
+    const double b = args.batch, in = args.in, out = args.out, products = args.dx ? 2 : 1;
+    return device::CallCost{"gemm.backward " + std::to_string(args.batch) + "x" + std::to_string(args.in) + "<-" +
+                                std::to_string(args.out) + " " + activation_name(args.activation) +
+                                (args.dx ? "" : ", no dX") + " (" + version_name(v) + ")",
+                            products * 2 * b * in * out + 3 * b * out,
+                            b * in * (args.x_bytes ? 1 : 4) + 4 * (2 * b * out + 2 * in * out + out) +
+                                (args.dx ? 4 * b * in : 0)};
+  });
   VAE_DISPATCH("gemm", stream, gemm::backward(stream, v, args));
 }
 

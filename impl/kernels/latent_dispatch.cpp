@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "device/call_profile.h"
 #include "kernels/family_dispatch.h"
 #include "kernels/latent.h"
 #include "kernels/latent_targets.h"
@@ -52,11 +53,23 @@ void validate(Version v, const BackwardArgs& a) {
 
 void forward(const device::Stream& stream, Version v, const ForwardArgs& args) {
   validate(v, args);
+  VAE_PROFILE_CALL(stream, [&] {
+    const double b = args.batch, z = args.latent, kbz = double(args.samples) * b * z;
+    return device::CallCost{"latent.forward " + std::to_string(args.batch) + "x" + std::to_string(args.latent) + " K=" +
+                                std::to_string(args.samples),
+                            3 * kbz + 6 * b * z, 4 * (2 * b * z + 2 * kbz + b)};
+  });
   VAE_DISPATCH("latent", stream, latent::forward(stream, v, args));
 }
 
 void backward(const device::Stream& stream, Version v, const BackwardArgs& args) {
   validate(v, args);
+  VAE_PROFILE_CALL(stream, [&] {
+    const double b = args.batch, z = args.latent, kbz = double(args.samples) * b * z;
+    return device::CallCost{"latent.backward " + std::to_string(args.batch) + "x" + std::to_string(args.latent) +
+                                " K=" + std::to_string(args.samples),
+                            4 * kbz + 6 * b * z, 4 * (4 * b * z + 2 * kbz)};
+  });
   VAE_DISPATCH("latent", stream, latent::backward(stream, v, args));
 }
 

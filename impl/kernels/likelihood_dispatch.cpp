@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "device/call_profile.h"
 #include "kernels/family_dispatch.h"
 #include "kernels/likelihood.h"
 #include "kernels/likelihood_targets.h"
@@ -36,6 +37,13 @@ void validate(Version v, const Args& a) {
 
 void run(const device::Stream& stream, Version v, const Args& args) {
   validate(v, args);
+  VAE_PROFILE_CALL(stream, [&] {
+    const double b = args.batch, d = args.pixels, kbd = double(args.samples) * b * d;
+    return device::CallCost{"likelihood " + std::string(args.likelihood == Likelihood::Bernoulli ? "bernoulli " : "gaussian ") +
+                                std::to_string(args.samples) + "x" + std::to_string(args.batch) + "x" +
+                                std::to_string(args.pixels) + (args.write_gradient ? " + dL/dO" : ""),
+                            8 * kbd, 4 * kbd * (args.write_gradient ? 2 : 1) + b * d * (args.x_bytes ? 1 : 4) + 16 * b};
+  });
   VAE_DISPATCH("likelihood", stream, likelihood::run(stream, v, args));
 }
 

@@ -479,6 +479,38 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   }
   results["throughput"] = tj;
 
+  // ---- per-kernel profile of one step (our kernels) ------------------------------------------
+  if (in.profile && in.profile->contains("steps") && !(*in.profile)["steps"].empty()) {
+    doc.heading("Per-kernel profile of one training step");
+    doc.paragraph("Each call of our kernel families in one uncaptured training step (vaebench-bench --profile-out): "
+                  "time between events around the call, its FLOP and DRAM bytes (each operand read and written "
+                  "once), and its roofline bound max(FLOP / peak FLOP/s, bytes / peak bandwidth) from the "
+                  "device's data sheet (GEMMs at the precision's peak, tf32 on the tensor cores; everything else "
+                  "at the FP32 peak). % of bound near 100 is at a roof; far below it, the call is limited by "
+                  "something else (launch latency for tiny calls, or the kernel itself)." +
+                  std::string(in.profile->contains("note") ? " " + (*in.profile)["note"].get<std::string>() + "." : ""));
+    for (const json& step : (*in.profile)["steps"]) {
+      doc.heading(step.value("backend", std::string("?")) + " " + step.value("device", std::string("?")) + " " +
+                      step.value("precision", std::string("?")) + ", batch " + std::to_string(step.value("batch", 0)),
+                  3);
+      std::vector<std::vector<Cell>> rows;
+      for (const json& c : step.value("calls", json::array())) {
+        const bool known = c.contains("bound_seconds") && c["bound_seconds"].is_number();
+        rows.push_back({Cell(c.value("name", std::string("?"))), Cell(fixed(c.value("seconds", 0.0) * 1e6, 2)),
+                        Cell(format_rate(c.value("flops", 0.0))), Cell(format_rate(c.value("bytes", 0.0)) + "B"),
+                        Cell(fixed(c.value("tflops", 0.0), 3)), Cell(fixed(c.value("gbps", 0.0), 1)),
+                        known ? Cell(fixed(c["bound_seconds"].get<double>() * 1e6, 2) + " (" +
+                                     c.value("bound", std::string("?")) + ")")
+                              : Cell("unknown device", Mark::Muted),
+                        known ? Cell(fixed(c.value("percent_of_bound", 0.0), 1) + "%") : Cell("", Mark::Muted)});
+      }
+      rows.push_back({Cell("total"), Cell(fixed(step.value("total_seconds", 0.0) * 1e6, 2)), Cell(""), Cell(""), Cell(""),
+                      Cell(""), Cell(""), Cell("")});
+      doc.table({"call", "µs", "FLOP", "bytes", "TFLOP/s", "GB/s", "bound µs", "% of bound"}, rows);
+    }
+    results["profile"] = *in.profile;
+  }
+
   // ---- time to quality and training curves ----------------------------------------------------
   doc.heading("Time to quality and training");
   json trainings = json::array(), ttq = json::array();
