@@ -208,13 +208,7 @@ class FusedBackend final : public Backend {
   // A step on the next slice of the epoch order copies nothing from the host; other indices
   // are uploaded first (B x 4 bytes), and so is a KL weight that differs from the last step's.
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
-    Workspace& w = workspace(int(indices.size()));
-    place_batch(indices, epoch);
-    if (o.kl_weight != kl_weight_host_) write_kl_weight(o.kl_weight);
-    if (o.noise_seed != noise_seed_) {
-      noise_seed_ = o.noise_seed;
-      for (auto& [batch, ws] : workspaces_) ws.train_step = device::Graph();  // the seed is part of the capture
-    }
+    Workspace& w = prepare_step(indices, epoch, o);
     if (w.train_step.empty() || !same(w.captured_adam, o.adam)) {
       device::Graph::begin_capture(stream_);
       try {
@@ -232,13 +226,7 @@ class FusedBackend final : public Backend {
 
   std::vector<device::ProfiledCall> profile_train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch,
                                                              const StepOptions& o) override {
-    Workspace& w = workspace(int(indices.size()));
-    place_batch(indices, epoch);
-    if (o.kl_weight != kl_weight_host_) write_kl_weight(o.kl_weight);
-    if (o.noise_seed != noise_seed_) {
-      noise_seed_ = o.noise_seed;
-      for (auto& [batch, ws] : workspaces_) ws.train_step = device::Graph();
-    }
+    Workspace& w = prepare_step(indices, epoch, o);
     device::CallProfile profile(stream_);
     training_step(w, o);  // the captured step's launches, one by one
     cursor_host_ += indices.size();
@@ -360,6 +348,19 @@ class FusedBackend final : public Backend {
     stream_.synchronize();  // the host vectors end here
   }
 
+  // What a training step needs on the device before its launches: the batch's images in the
+  // order, the KL weight, and graphs captured with the current noise seed.
+  Workspace& prepare_step(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) {
+    Workspace& w = workspace(int(indices.size()));
+    place_batch(indices, epoch);
+    if (o.kl_weight != kl_weight_host_) write_kl_weight(o.kl_weight);
+    if (o.noise_seed != noise_seed_) {
+      noise_seed_ = o.noise_seed;
+      for (auto& [batch, ws] : workspaces_) ws.train_step = device::Graph();  // the seed is part of the capture
+    }
+    return w;
+  }
+
   // The device holds order_host_ in order_ and the cursor {epoch, cursor_host_}: a batch that
   // is its next slice needs nothing; any other becomes the device's order (its own indices).
   void place_batch(const std::vector<size_t>& indices, uint64_t epoch) {
@@ -378,6 +379,9 @@ class FusedBackend final : public Backend {
 
   void place_order(const std::vector<size_t>& indices, uint64_t epoch) {
     if (images_.size() == 0) throw Error("fused-cuda: training before set_train_data");
+    if (indices.size() > order_.size())
+      throw Error("fused-cuda: " + std::to_string(indices.size()) + " images in one batch or order, the training split has " +
+                  std::to_string(order_.size()));
     order_host_.assign(indices.begin(), indices.end());
     std::vector<std::uint32_t> order(indices.begin(), indices.end());
     const k::data::BatchCursor cursor{std::int64_t(epoch), 0};
