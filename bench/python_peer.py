@@ -268,11 +268,26 @@ def load_split(data_dir, name, device):
 # ----------------------------------------------------------------------------------------------
 # Environment
 # ----------------------------------------------------------------------------------------------
+def resolve_mkl_vml_dispatch():
+    """As impl/libtorch/vml_dispatch.h: oneMKL 2024.2 (inside torch's wheels) picks each VML
+    function's kernel on its first call, and a first call racing on several threads can run the
+    low-accuracy kernel for one chunk (pytorch/pytorch#188792). One single-threaded call per
+    function and precision, before any other math, settles the choice."""
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.float64):
+            t = torch.full((1,), 0.5, dtype=dtype)
+            for op in (torch.acos, torch.asin, torch.atan, torch.cos, torch.erf, torch.erfc, torch.erfinv,
+                       torch.exp, torch.log, torch.log10, torch.log2, torch.sin, torch.sqrt, torch.tan,
+                       torch.tanh, torch.trunc):
+                op(t)
+
+
 def setup_torch(args):
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available to this PyTorch")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    resolve_mkl_vml_dispatch()
     return torch.device(args.device)
 
 
