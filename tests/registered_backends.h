@@ -20,6 +20,23 @@ inline std::string test_name(const BackendEntry& e) {
   return s;
 }
 
+// Why backend `name` cannot run on `device` here, or "" when it can (or is not registered:
+// create_backend then says so).
+inline std::string unusable_reason(const std::string& name, const std::string& device) {
+  for (const BackendInfo& info : registered_backends()) {
+    std::string reason;
+    if (info.name == name && !info.usable(device, reason)) return reason;
+  }
+  return "";
+}
+
+// Whether a test binary built for `binary_device` ("cuda": the GPU twin, label gpu; else the
+// host's) covers backends on `device`: the GPU twin the GPU, the host binary cpu and cuda-emu.
+inline bool covered_by(const std::string& binary_device, const std::string& device) {
+  if (binary_device == "cuda") return is_gpu_device(device);
+  return device == "cpu" || is_emu_device(device);
+}
+
 // Every registered backend on the host's devices (cpu, and cuda-emu: our CUDA kernels on the
 // CPU executor), in each precision it offers there (tf32 only where the tensor cores are
 // emulated), the reference included or not.

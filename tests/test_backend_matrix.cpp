@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/registry.h"
+#include "registered_backends.h"
 #include "common/device_names.h"
 #include "backend_checks.h"
 
@@ -27,10 +28,6 @@ void PrintTo(const MatrixEntry& e, std::ostream* os) {
 
 // The devices this binary covers: the GPU, or the host's: cpu, and cuda-emu (our CUDA kernels
 // on the CPU executor).
-bool tested_here(const std::string& device) {
-  if (std::string(VAE_TEST_DEVICE) == "cuda") return is_gpu_device(device);
-  return device == "cpu" || is_emu_device(device);
-}
 
 // Every registered backend on every device of this binary, in every precision it offers
 // (the registry is the list: a new backend is tested without touching this file). fp32 runs
@@ -41,7 +38,7 @@ std::vector<MatrixEntry> entries() {
   for (const BackendInfo& info : registered_backends()) {
     if (info.name == "reference") continue;  // the judge
     for (const std::string& device : info.devices) {
-      if (!tested_here(device)) continue;
+      if (!testing::covered_by(VAE_TEST_DEVICE, device)) continue;
       for (const std::string& precision : info.precisions) {
         if (precision == "tf32" && device == "cpu") continue;  // tensor cores, or their emulation
         for (const ValidationCase& c : backend_matrix())
@@ -69,10 +66,7 @@ TEST_P(BackendMatrix, MatchesTheReference) {
   if (e.vcase.batch > 128)
     GTEST_SKIP() << "batch " << e.vcase.batch << " runs in the Release build (sanitizer time budget)";
 #endif
-  for (const BackendInfo& info : registered_backends()) {
-    std::string reason;
-    if (info.name == e.backend && !info.usable(e.device, reason)) GTEST_SKIP() << reason;
-  }
+  if (const std::string why = testing::unusable_reason(e.backend, e.device); !why.empty()) GTEST_SKIP() << why;
   const CaseInputs in = make_inputs(e.vcase, &mnist(), Binarize::None);
   ASSERT_NE(in.x_source.find("MNIST test images"), std::string::npos) << in.x_source;
   const ExpectedOutputs expected = expected_outputs(e.vcase, in);

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "backend/registry.h"
+#include "registered_backends.h"
 #include "common/error.h"
 #include "device/device.h"
 #include "train/epoch_order.h"
@@ -32,18 +33,9 @@ const Dataset& mnist() {
   return d;
 }
 
-// Why fused-cuda cannot run on the device here, or "" when it can.
-std::string unusable_reason() {
-  for (const BackendInfo& info : registered_backends()) {
-    std::string reason;
-    if (info.name == "fused-cuda" && !info.usable(FUSED_DEVICE, reason)) return reason;
-  }
-  return "";
-}
-
 // GTEST_SKIP returns from the function it is in, so this is a macro, not a function.
 #define SKIP_WITHOUT_DEVICE() \
-  if (const std::string why = unusable_reason(); !why.empty()) GTEST_SKIP() << why
+  if (const std::string why = testing::unusable_reason("fused-cuda", FUSED_DEVICE); !why.empty()) GTEST_SKIP() << why
 
 VaeConfig small_config() {
   VaeConfig c;

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/registry.h"
+#include "registered_backends.h"
 #include "common/device_names.h"
 #include "compare.h"
 #include "tolerances.h"
@@ -39,10 +40,7 @@ std::vector<std::string> cuda_backends() {
 class CudaTraining : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaTraining, FollowsTheReference) {
-  for (const BackendInfo& info : registered_backends()) {
-    std::string reason;
-    if (info.name == GetParam() && !info.usable("cuda", reason)) GTEST_SKIP() << reason;
-  }
+  if (const std::string why = testing::unusable_reason(GetParam(), "cuda"); !why.empty()) GTEST_SKIP() << why;
   VaeConfig c;
   c.encoder_hidden = {64};
   c.latent = 5;

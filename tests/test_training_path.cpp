@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/registry.h"
+#include "registered_backends.h"
 #include "common/device_names.h"
 #include "training_checks.h"
 
@@ -32,10 +33,6 @@ void PrintTo(const TrainingEntry& e, std::ostream* os) {
   *os << e.backend << "/" << e.device << "/" << e.precision << "/" << e.tcase.name;
 }
 
-bool tested_here(const std::string& device) {
-  if (std::string(VAE_TEST_DEVICE) == "cuda") return is_gpu_device(device);
-  return device == "cpu" || is_emu_device(device);
-}
 
 // Every registered backend (the reference is the judge) on every device of this binary, in
 // every precision it offers there, on every training case.
@@ -44,7 +41,7 @@ std::vector<TrainingEntry> entries() {
   for (const BackendInfo& info : registered_backends()) {
     if (info.name == "reference") continue;
     for (const std::string& device : info.devices) {
-      if (!tested_here(device)) continue;
+      if (!testing::covered_by(VAE_TEST_DEVICE, device)) continue;
       for (const std::string& precision : info.precisions) {
         if (precision == "tf32" && device == "cpu") continue;
         for (const TrainingCase& c : training_cases()) out.push_back({info.name, device, precision, c});
@@ -58,10 +55,7 @@ class TrainingPath : public ::testing::TestWithParam<TrainingEntry> {};
 
 TEST_P(TrainingPath, FollowsTheReferenceBackend) {
   const TrainingEntry& e = GetParam();
-  for (const BackendInfo& info : registered_backends()) {
-    std::string reason;
-    if (info.name == e.backend && !info.usable(e.device, reason)) GTEST_SKIP() << reason;
-  }
+  if (const std::string why = testing::unusable_reason(e.backend, e.device); !why.empty()) GTEST_SKIP() << why;
   const std::unique_ptr<Backend> backend = create_backend(e.backend, e.tcase.config, e.device, e.precision);
   const CaseResult r = check_training_path(*backend, e.tcase, mnist().train);
   ASSERT_GT(r.comparisons.size(), 10u);

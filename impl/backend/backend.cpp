@@ -100,10 +100,14 @@ void Backend::set_epoch_order(const std::vector<size_t>& order, uint64_t epoch) 
   set_epoch_order_impl(order, epoch);
 }
 
-void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) {
-  check_indices(indices, "train_batch");
+void Backend::check_step(const std::vector<size_t>& indices, const StepOptions& options, const char* what) const {
+  check_indices(indices, what);
   if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
     throw Error(name() + ": KL weight must be finite and >= 0, got " + std::to_string(options.kl_weight));
+}
+
+void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) {
+  check_step(indices, options, "train_batch");
   after_step_ = false;
   train_batch_impl(indices, epoch, options);
   after_step_ = true;
@@ -111,9 +115,7 @@ void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, co
 
 std::vector<device::ProfiledCall> Backend::profile_train_batch(const std::vector<size_t>& indices, uint64_t epoch,
                                                                const StepOptions& options) {
-  check_indices(indices, "profile_train_batch");
-  if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
-    throw Error(name() + ": KL weight must be finite and >= 0, got " + std::to_string(options.kl_weight));
+  check_step(indices, options, "profile_train_batch");
   after_step_ = false;
   return profile_train_batch_impl(indices, epoch, options);
 }

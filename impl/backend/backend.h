@@ -176,6 +176,8 @@ class Backend {
   virtual std::vector<double> last_gradient_impl() const = 0;
 
   void check_indices(const std::vector<size_t>& indices, const char* what) const;
+  // check_indices, and a KL weight that is finite and >= 0: what a training step is given.
+  void check_step(const std::vector<size_t>& indices, const StepOptions& options, const char* what) const;
   void check_inputs(const std::vector<double>& x, int batch, const std::vector<double>& eps) const;
 
   VaeConfig config_;
