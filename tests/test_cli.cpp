@@ -161,6 +161,32 @@ TEST(Cli, ValidateOneConfigurationWritesJsonAndExportsAnIndependentlyReproducibl
   std::filesystem::remove_all(dir);
 }
 
+// The fused-cuda kernels on the CPU executor, on hold-out shapes of both fused paths: a latent
+// too wide for the heads GEMM's epilogue (2Z = 80 > 64: latent::forward runs after it) with
+// K = 3 and ReLU, and a narrow one in tf32 with tanh, a Gaussian likelihood and one image.
+TEST(Cli, FusedCudaOnTheCpuExecutorPassesHoldOutShapesAndItsExportReproduces) {
+  struct HoldOut {
+    std::string options, precision;
+  };
+  const std::vector<HoldOut> hold_outs = {
+      {"--hidden 37,23 --decoder-hidden 29 --latent 40 --samples 3 --activation relu --beta 0.7 --batch 6 --seed 5", "fp32"},
+      {"--hidden 50 --latent 3 --activation tanh --likelihood gaussian --beta 2 --samples 2 --batch 1 --seed 8", "tf32"}};
+  for (const HoldOut& h : hold_outs) {
+    SCOPED_TRACE(h.options);
+    const auto dir = fresh_dir("fused-hold-out");
+    const CommandResult r = vaebench("validate --backend fused-cuda --device cuda-emu --precision " + h.precision + " " +
+                                     h.options + " --export " + dir.string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    // The configuration's matrix case and its training-path case.
+    EXPECT_NE(r.output.find("PASS fused-cuda (cuda-emu, " + h.precision + "): 2/2"), std::string::npos) << r.output;
+    if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON) for the cross-check";
+    const CommandResult check = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/scripts/crosscheck_export.py " + dir.string());
+    EXPECT_EQ(check.status, 0) << check.output;
+    EXPECT_NE(check.output.find("1 passed, 0 failed"), std::string::npos) << check.output;
+    std::filesystem::remove_all(dir);
+  }
+}
+
 TEST(Cli, CrosscheckCatchesATamperedExport) {
   const auto dir = fresh_dir("tamper");
   ASSERT_EQ(vaebench("validate --hidden 16 --latent 4 --batch 2 --export " + dir.string()).status, 0);

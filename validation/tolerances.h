@@ -235,8 +235,9 @@ inline constexpr KernelTolerance kLikelihoodGradient{
     "m, not to 1 - m. Scale: bernoulli (|s| + |x|) / K; gaussian (|m| + |x|) |m| (|1-m| + |m|) / K."};
 inline constexpr KernelTolerance kLikelihoodRecon{
     "likelihood-recon", 10.0, 5.96e-8,
-    "recon_b = (1/K) sum over n = K*D pixel terms (per-thread strides, a 256-wide tree, then "
-    "the K rows in order: a fixed order of n - 1 additions); each term takes up to 7 roundings "
+    "recon_b = (1/K) sum over n = K*D pixel terms (v1: per-thread strides, a 256-wide tree, then "
+    "the K rows in order; v2: each 64-column tile's terms in the GEMM epilogue's order, the tiles "
+    "in order, then the K rows: either way a fixed order of n - 1 additions); each term takes up to 7 roundings "
     "(expf and log1pf 2 each, product, two adds; gaussian: sigmoid and a square), then / K. "
     "Scale: the sum over the K*D pixels of |max(o,0)| + |o x| + log1p(exp(-|o|)) (bernoulli) or "
     "0.5 (|x| + |m|)^2 + 0.92 (gaussian), / K. The same bound covers loss = recon + beta*w*kl and "

@@ -77,7 +77,9 @@ struct Workspace {
   Array<float> heads;                   // [B, 2Z]; its gradient in place
   Array<float> z;                       // [K·B, Z]
   std::vector<Array<float>> dec;        // [K·B, G_l]
-  Array<float> logits;                  // [K·B, D]; dL/dO in place
+  Array<float> d_logits;                // [K·B, D] dL/dO (the output GEMM's likelihood epilogue:
+                                        // the logits themselves are never stored)
+  Array<float> row_nll;                 // [D/64 tiles][K·B] that epilogue's NLL row sums
   Array<float> kl, recon, loss, elbo;   // [B]
   Array<float> grad_a, grad_b;          // ping-pong layer gradients
   Array<float> dz;                      // [K·B, Z]
@@ -126,7 +128,7 @@ class FusedBackend final : public Backend {
                    nonfinite_.bytes() + sums_.bytes() + kl_weight_.bytes() + cursor_.bytes() + images_.bytes() +
                    order_.bytes();
     for (const auto& [batch, w] : workspaces_) {
-      bytes += w.x.bytes() + w.x_bytes.bytes() + w.eps.bytes() + w.heads.bytes() + w.z.bytes() + w.logits.bytes() +
+      bytes += w.x.bytes() + w.x_bytes.bytes() + w.eps.bytes() + w.heads.bytes() + w.z.bytes() + w.d_logits.bytes() + w.row_nll.bytes() +
                w.kl.bytes() + w.recon.bytes() + w.loss.bytes() + w.elbo.bytes() + w.grad_a.bytes() + w.grad_b.bytes() +
                w.dz.bytes() + w.gemm_workspace.bytes();
       for (const Array<float>& a : w.enc) bytes += a.bytes();
@@ -161,7 +163,7 @@ class FusedBackend final : public Backend {
     Workspace& w = workspace(batch);
     load_inputs(w, x, eps);
     forward(w, w.x.data(), nullptr);
-    likelihood(w, false, nullptr, w.x.data(), nullptr);
+    output_likelihood(w, false, nullptr, w.x.data(), nullptr);
     return read_losses(w);
   }
 
@@ -170,7 +172,7 @@ class FusedBackend final : public Backend {
     Workspace& w = workspace(batch);
     load_inputs(w, x, eps);
     forward(w, w.x.data(), nullptr);
-    likelihood(w, true, nullptr, w.x.data(), nullptr);
+    output_likelihood(w, true, nullptr, w.x.data(), nullptr);
     backward(w, w.x.data(), nullptr);
     grad = download(grad_);
     return read_losses(w);
@@ -181,7 +183,7 @@ class FusedBackend final : public Backend {
     Workspace& w = workspace(batch);
     load_inputs(w, x, eps);
     forward(w, w.x.data(), nullptr);
-    likelihood(w, true, nullptr, w.x.data(), nullptr);
+    output_likelihood(w, true, nullptr, w.x.data(), nullptr);
     backward(w, w.x.data(), nullptr);
     adam_step(adam, false);
     return read_losses(w);
@@ -238,7 +240,7 @@ class FusedBackend final : public Backend {
     place_batch(indices, epoch);  // eval does not move the cursor
     gather_and_noise(w, noise_seed);
     forward(w, nullptr, w.x_bytes.data());
-    likelihood(w, false, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/false);
+    output_likelihood(w, false, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/false);
   }
 
   TrainSums take_train_sums_impl() override {
@@ -310,7 +312,8 @@ class FusedBackend final : public Backend {
     need(heads_, batch);
     for (const DeviceLayer& l : decoder_) need(l, int(KB));
     need(out_, int(KB));
-    size_t floats = B * D + KB * Z + B * 2 * Z + KB * Z + KB * D + 4 * B + 2 * widest + KB * Z + gemm_floats;
+    const size_t tiles = size_t(k::gemm::likelihood_tiles(c.input_dim));
+    size_t floats = B * D + KB * Z + B * 2 * Z + KB * Z + KB * D + tiles * KB + 4 * B + 2 * widest + KB * Z + gemm_floats;
     for (const DeviceLayer& l : encoder_) floats += B * size_t(l.out);
     for (const DeviceLayer& l : decoder_) floats += KB * size_t(l.out);
     const size_t bytes = floats * sizeof(float) + B * D;
@@ -329,7 +332,8 @@ class FusedBackend final : public Backend {
     w.heads = Array<float>(kind_, B * 2 * Z);
     w.z = Array<float>(kind_, KB * Z);
     for (const DeviceLayer& l : decoder_) w.dec.emplace_back(kind_, KB * size_t(l.out));
-    w.logits = Array<float>(kind_, KB * D);
+    w.d_logits = Array<float>(kind_, KB * D);
+    w.row_nll = Array<float>(kind_, tiles * KB);
     w.kl = Array<float>(kind_, B);
     w.recon = Array<float>(kind_, B);
     w.loss = Array<float>(kind_, B);
@@ -424,7 +428,7 @@ class FusedBackend final : public Backend {
   void training_step(Workspace& w, const StepOptions& o) {
     gather_and_noise(w, o.noise_seed);
     forward(w, nullptr, w.x_bytes.data());
-    likelihood(w, true, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
+    output_likelihood(w, true, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
     backward(w, nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
     adam_step(o.adam, true);
     k::data::advance(stream_, cursor_.data(), w.batch);
@@ -434,7 +438,8 @@ class FusedBackend final : public Backend {
   float* gradient(size_t offset) const { return grad_.data() + offset; }
 
   void gemm_forward(const DeviceLayer& l, int rows, const float* x, const std::uint8_t* x_bytes, float* y,
-                    Workspace& w) {
+                    Workspace& w, const k::gemm::LikelihoodEpilogue* likelihood = nullptr,
+                    const k::gemm::LatentEpilogue* latent = nullptr) {
     k::gemm::ForwardArgs a;
     a.batch = rows;
     a.in = l.in;
@@ -447,6 +452,8 @@ class FusedBackend final : public Backend {
     a.y = y;
     a.workspace = w.gemm_workspace.data();
     a.workspace_size = w.gemm_workspace.size();
+    a.likelihood = likelihood;
+    a.latent = latent;
     k::gemm::forward(stream_, gemm_version_, a);
   }
 
@@ -470,7 +477,14 @@ class FusedBackend final : public Backend {
     k::gemm::backward(stream_, gemm_version_, a);
   }
 
-  // Encoder, heads, reparameterization + KL, decoder, logits. The input is floats (x) or the
+  // Whether the heads GEMM computes z and KL in its epilogue: mu and logvar must share its
+  // 64-column tile (2Z <= 64); wider latents run latent::forward after it.
+  bool latent_in_epilogue() const {
+    return k::gemm::has_epilogues(gemm_version_) && heads_.out <= k::gemm::kEpilogueTileCols;
+  }
+
+  // Encoder, heads with reparameterization + KL, decoder up to its last hidden layer (the
+  // output layer runs with the likelihood: output_likelihood). The input is floats (x) or the
   // gathered bytes, which the first GEMM reads as byte / 255.
   void forward(Workspace& w, const float* x, const std::uint8_t* x_bytes) {
     const int B = w.batch, KB = config().samples * B;
@@ -481,36 +495,53 @@ class FusedBackend final : public Backend {
       in = w.enc[l].data();
       in_bytes = nullptr;
     }
-    gemm_forward(heads_, B, in, in_bytes, w.heads.data(), w);
-    k::latent::ForwardArgs lat;
-    lat.batch = B;
-    lat.latent = config().latent;
-    lat.samples = config().samples;
-    lat.heads = w.heads.data();
-    lat.eps = w.eps.data();
-    lat.z = w.z.data();
-    lat.kl = w.kl.data();
-    k::latent::forward(stream_, k::latent::Version::per_image, lat);
+    if (latent_in_epilogue()) {
+      k::gemm::LatentEpilogue lat;
+      lat.samples = config().samples;
+      lat.eps = w.eps.data();
+      lat.z = w.z.data();
+      lat.kl = w.kl.data();
+      gemm_forward(heads_, B, in, in_bytes, w.heads.data(), w, nullptr, &lat);
+    } else {
+      gemm_forward(heads_, B, in, in_bytes, w.heads.data(), w);
+      k::latent::ForwardArgs lat;
+      lat.batch = B;
+      lat.latent = config().latent;
+      lat.samples = config().samples;
+      lat.heads = w.heads.data();
+      lat.eps = w.eps.data();
+      lat.z = w.z.data();
+      lat.kl = w.kl.data();
+      k::latent::forward(stream_, k::latent::Version::per_image, lat);
+    }
     in = w.z.data();
     for (size_t l = 0; l < decoder_.size(); ++l) {
       gemm_forward(decoder_[l], KB, in, nullptr, w.dec[l].data(), w);
       in = w.dec[l].data();
     }
-    gemm_forward(out_, KB, in, nullptr, w.logits.data(), w);
   }
 
-  // Per-image losses from the logits; with write_gradient, dL/dO over the logits.
-  void likelihood(Workspace& w, bool write_gradient, k::RunningSums* sums, const float* x, const std::uint8_t* x_bytes,
-                  bool with_kl_weight = false) {
+  // The output layer with the likelihood in its epilogue (dL/dO if write_gradient, the NLL's
+  // row sums per tile; the logits never reach memory), then the per-image losses from those.
+  void output_likelihood(Workspace& w, bool write_gradient, k::RunningSums* sums, const float* x,
+                         const std::uint8_t* x_bytes, bool with_kl_weight = false) {
+    k::gemm::LikelihoodEpilogue e;
+    e.likelihood = config().likelihood;
+    e.batch = w.batch;
+    e.samples = config().samples;
+    e.x = x;
+    e.x_bytes = x ? nullptr : x_bytes;
+    e.write_gradient = write_gradient;
+    e.row_nll = w.row_nll.data();
+    const float* hidden = decoder_.empty() ? w.z.data() : w.dec.back().data();
+    gemm_forward(out_, config().samples * w.batch, hidden, nullptr, w.d_logits.data(), w, &e);
+
     k::likelihood::Args a;
     a.likelihood = config().likelihood;
     a.batch = w.batch;
     a.samples = config().samples;
     a.pixels = config().input_dim;
-    a.logits = w.logits.data();
-    a.write_gradient = write_gradient;
-    a.x = x;
-    a.x_bytes = x ? nullptr : x_bytes;
+    a.row_nll = w.row_nll.data();
     a.kl = w.kl.data();
     a.beta = config().beta;
     a.kl_weight = with_kl_weight ? kl_weight_.data() : nullptr;
@@ -522,17 +553,17 @@ class FusedBackend final : public Backend {
       a.nonfinite = nonfinite_.data();
       a.steps_taken = &adam_state_.data()->step;
     }
-    k::likelihood::run(stream_, k::likelihood::Version::row_blocks, a);
+    k::likelihood::run(stream_, k::likelihood::Version::tile_sums, a);
   }
 
-  // dL/dO (in the logits) back to every parameter's gradient.
+  // dL/dO back to every parameter's gradient.
   void backward(Workspace& w, const float* x, const std::uint8_t* x_bytes, bool with_kl_weight = false) {
     const int B = w.batch, KB = config().samples * B;
     float* bufs[2] = {w.grad_a.data(), w.grad_b.data()};
     int next = 0;
     // Output layer and decoder, top first; the last one writes dz.
-    const float* dy = w.logits.data();
-    const float* y = w.logits.data();
+    const float* dy = w.d_logits.data();
+    const float* y = nullptr;  // the output layer's activation is the identity
     DeviceLayer layer = out_;
     for (size_t i = decoder_.size() + 1; i-- > 0;) {
       const bool first_decoder_layer = i == 0;

@@ -47,7 +47,7 @@ struct ValidateOptions {
 };
 
 struct BackendExport {
-  std::string backend;
+  std::string backend, precision;  // the precision selects the cross-check's tolerance
   BackendCaseOutputs outputs;
 };
 
@@ -99,6 +99,9 @@ void export_case(const std::string& dir, const ValidationCase& c, const CaseInpu
   config["batch"] = c.batch;
   f.metadata["config"] = config.dump();
   f.metadata["x_source"] = in.x_source;
+  nlohmann::json precisions = nlohmann::json::object();
+  for (const BackendExport& b : backends) precisions[b.backend] = b.precision;
+  f.metadata["backend_precisions"] = precisions.dump();
   f.metadata["format"] = "vaebench validation case v1";
   write_safetensors((std::filesystem::path(dir) / (c.name + ".safetensors")).string(), f);
 }
@@ -259,7 +262,7 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
       std::vector<BackendExport> exports;
       for (size_t i = 0; i < others.size(); ++i) {
         const std::unique_ptr<Backend> backend = create_backend(others[i], c.config, o.device, o.precision);
-        BackendExport e{others[i], {}};
+        BackendExport e{others[i], backend->precision(), {}};
         results[first_backend + i].cases.push_back(check_backend(*backend, c, in, expected, &e.outputs));
         std::cout << "[" << others[i] << " " << backend->device() << " " << backend->precision() << "] ";
         print_case_table(std::cout, results[first_backend + i].cases.back());

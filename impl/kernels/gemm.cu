@@ -21,6 +21,12 @@
 //                        accumulation; ragged edges padded with zeros in shared memory, the
 //                        accumulators staged through shared memory for the epilogue.
 //
+// Epilogues of v3-v5 (gemm.h): `finish` turns a finished sum into the output (bias +
+// activation), or into the likelihood's dL/dO and NLL; a 64-row block then adds the NLL of its
+// rows per tile in a fixed order (v3/v4: each thread's 4 columns, then the 16 threads in order;
+// v5 and the split-K pass: the 64 columns in order), or computes its rows' z and KL from the H
+// it has just written (the latent epilogue; a barrier makes those writes visible to the block).
+//
 // Check a version without a GPU:  vaebench-kernels check --device cuda-emu --version N
 //                                 ctest -R Gemm   (tests/test_gemm_kernels.cpp)
 #include "kernels/kernel_lang.h"
@@ -30,12 +36,15 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_plan.h"
 #include "kernels/gemm_targets.h"
+#include "kernels/likelihood_math.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::gemm {
 
 using ::vae::kernels::gemm::Activation;
 using ::vae::kernels::gemm::BackwardArgs;
 using ::vae::kernels::gemm::ForwardArgs;
+using ::vae::kernels::gemm::LatentEpilogue;
+using ::vae::kernels::gemm::LikelihoodEpilogue;
 using ::vae::kernels::gemm::Version;
 namespace plan = ::vae::kernels::gemm::plan;
 
@@ -59,6 +68,9 @@ struct Problem {
   float* row_sums = nullptr;              // or null: Σ_p a(i,p) per row (the bias gradient)
   int slices = 1, slice_depth = 0;        // split-K (gemm_plan.h)
   float* partials = nullptr;              // slices > 1: [slices][rows·cols], then [slices][rows]
+  bool has_likelihood = false, has_latent = false;  // the epilogues (gemm.h)
+  LikelihoodEpilogue likelihood;
+  LatentEpilogue latent;
 };
 
 __device__ __forceinline__ float prologue(Activation act, float dy, float y) {
@@ -84,15 +96,58 @@ __device__ __forceinline__ float load(const Operand& o, long long r, long long p
   return o.act_output ? prologue(o.act, v, o.act_output[at]) : v;
 }
 
-// One finished sum of a slice: the output itself (bias and activation), or a partial sum.
-__device__ __forceinline__ void store_result(const Problem& pb, int slice, int i, int j, float sum) {
-  const long long outputs = 1ll * pb.rows * pb.cols;
-  if (pb.slices > 1) {
-    pb.partials[slice * outputs + 1ll * i * pb.cols + j] = sum;
-    return;
-  }
+// A finished sum of output (i, j): bias, then the activation into out; or, with the likelihood
+// epilogue, dL/dO into out (if asked) and the pixel's NLL returned (0 otherwise).
+__device__ __forceinline__ float finish(const Problem& pb, long long i, int j, float sum) {
   if (pb.bias) sum += pb.bias[j];
-  pb.out[1ll * i * pb.cols + j] = activate(pb.act, sum);
+  const long long at = i * pb.cols + j;
+  if (!pb.has_likelihood) {
+    pb.out[at] = activate(pb.act, sum);
+    return 0.0f;
+  }
+  const LikelihoodEpilogue& e = pb.likelihood;
+  const long long image = i % e.batch;
+  const float x = likelihood_math::target(e.x, reinterpret_cast<const unsigned char*>(e.x_bytes), image * pb.cols + j);
+  float gradient;
+  const float nll = likelihood_math::pixel_nll(e.likelihood, sum, x, float(e.samples), &gradient);
+  if (e.write_gradient) pb.out[at] = gradient;
+  return nll;
+}
+
+// One finished sum of a slice: a partial sum (split-K), or the output itself (finish).
+__device__ __forceinline__ float store_result(const Problem& pb, int slice, int i, int j, float sum) {
+  if (pb.slices > 1) {
+    pb.partials[slice * (1ll * pb.rows * pb.cols) + 1ll * i * pb.cols + j] = sum;
+    return 0.0f;
+  }
+  return finish(pb, i, j, sum);
+}
+
+// The latent epilogue for rows i0 .. i0+63 of H (already stored by this block, and visible
+// after the caller's barrier): z for every sample and the KL per image, with latent.cu v1's
+// operations in its order.
+__device__ void latent_rows(const Problem& pb, int i0, int thread, int threads) {
+  const LatentEpilogue& e = pb.latent;
+  const int Z = pb.cols / 2, B = pb.rows, rows = min(plan::kBlockRows, pb.rows - i0);
+  for (int q = thread; q < rows * Z; q += threads) {
+    const int b = i0 + q / Z, j = q % Z;
+    const float* h = pb.out + 1ll * b * pb.cols;
+    const float m = h[j], sigma = expf(0.5f * h[Z + j]);
+    for (int k = 0; k < e.samples; ++k) {
+      const long long at = (1ll * k * B + b) * Z + j;
+      e.z[at] = m + sigma * e.eps[at];
+    }
+  }
+  if (e.kl && thread < rows) {
+    const float* h = pb.out + 1ll * (i0 + thread) * pb.cols;
+    float kl_terms = 0.0f;
+    for (int j = 0; j < Z; ++j) {
+      const float m = h[j], lv = h[Z + j];
+      const float variance = expf(lv);
+      kl_terms += 1.0f + lv - m * m - variance;
+    }
+    e.kl[i0 + thread] = -0.5f * kl_terms;
+  }
 }
 
 __device__ __forceinline__ void store_row_sum(const Problem& pb, int slice, int i, float sum) {
@@ -196,6 +251,7 @@ constexpr int kBlockedThreads = (kRows / kThreadRows) * (kCols / kThreadCols);  
 __global__ void register_blocked_kernel(Problem pb) {
   __shared__ Tile<kRows, kDepth> a_tile;
   __shared__ Tile<kCols, kDepth> b_tile;
+  __shared__ float row_nll[kRows][kCols / kThreadCols + 1];  // the likelihood epilogue's
   const int tx = int(threadIdx.x), ty = int(threadIdx.y), thread = ty * int(blockDim.x) + tx;
   const int i0 = int(blockIdx.y) * kRows, j0 = int(blockIdx.x) * kCols;
   const int p_begin = slice_begin(pb), p_end = slice_end(pb);
@@ -217,12 +273,28 @@ __global__ void register_blocked_kernel(Problem pb) {
       for (int q = 0; q < kDepth; ++q) row += a_tile.v[q][thread];
     __syncthreads();  // everyone has read them before the next loads
   }
-  for (int r = 0; r < kThreadRows; ++r)
+  for (int r = 0; r < kThreadRows; ++r) {
+    float nll = 0.0f;
     for (int c = 0; c < kThreadCols; ++c) {
       const int i = i0 + ty * kThreadRows + r, j = j0 + tx * kThreadCols + c;
-      if (i < pb.rows && j < pb.cols) store_result(pb, int(blockIdx.z), i, j, sum[r][c]);
+      if (i < pb.rows && j < pb.cols) nll += store_result(pb, int(blockIdx.z), i, j, sum[r][c]);
     }
+    row_nll[ty * kThreadRows + r][tx] = nll;
+  }
   if (sums_rows && i0 + thread < pb.rows) store_row_sum(pb, int(blockIdx.z), i0 + thread, row);
+  if (pb.slices > 1) return;  // the epilogues run in the second pass
+  if (pb.has_likelihood) {
+    __syncthreads();  // every thread's row sums are in place
+    if (thread < kRows && i0 + thread < pb.rows) {
+      float nll = 0.0f;
+      for (int q = 0; q < kCols / kThreadCols; ++q) nll += row_nll[thread][q];
+      pb.likelihood.row_nll[blockIdx.x * (1ll * pb.rows) + i0 + thread] = nll;
+    }
+  }
+  if (pb.has_latent) {
+    __syncthreads();  // the block's rows of H are stored
+    latent_rows(pb, i0, thread, kBlockedThreads);
+  }
 }
 
 // --- v5: tf32 tensor cores (wmma m16n16k8) ------------------------------------------------------
@@ -277,9 +349,24 @@ __global__ void tf32_wmma_kernel(Problem pb) {
   __syncthreads();  // the staged block is complete
   for (int e = thread; e < kRows * kCols; e += kWmmaThreads) {
     const int i = i0 + e / kCols, j = j0 + e % kCols;
-    if (i < pb.rows && j < pb.cols) store_result(pb, int(blockIdx.z), i, j, out_tile.v[e / kCols][e % kCols]);
+    float& staged = out_tile.v[e / kCols][e % kCols];
+    const float nll = i < pb.rows && j < pb.cols ? store_result(pb, int(blockIdx.z), i, j, staged) : 0.0f;
+    staged = nll;  // read above by this thread only: the stage now holds the NLL
   }
   if (sums_rows && i0 + thread < pb.rows) store_row_sum(pb, int(blockIdx.z), i0 + thread, row);
+  if (pb.slices > 1) return;  // the epilogues run in the second pass
+  if (pb.has_likelihood) {
+    __syncthreads();  // the stage holds every NLL of the block
+    if (thread < kRows && i0 + thread < pb.rows) {
+      float nll = 0.0f;
+      for (int c = 0; c < kCols; ++c) nll += out_tile.v[thread][c];
+      pb.likelihood.row_nll[blockIdx.x * (1ll * pb.rows) + i0 + thread] = nll;
+    }
+  }
+  if (pb.has_latent) {
+    __syncthreads();  // the block's rows of H are stored
+    latent_rows(pb, i0, thread, kWmmaThreads);
+  }
 }
 
 // --- Split-K's second pass: slices added in order, then the epilogue --------------------------
@@ -289,14 +376,50 @@ __global__ void sum_slices_kernel(Problem pb) {
   if (e < outputs) {
     float sum = 0.0f;
     for (int s = 0; s < pb.slices; ++s) sum += pb.partials[s * outputs + e];
-    if (pb.bias) sum += pb.bias[e % pb.cols];
-    pb.out[e] = activate(pb.act, sum);
+    finish(pb, e / pb.cols, int(e % pb.cols), sum);
   } else if (pb.row_sums && e < outputs + pb.rows) {
     const long long i = e - outputs;
     float sum = 0.0f;
     for (int s = 0; s < pb.slices; ++s) sum += pb.partials[pb.slices * outputs + s * pb.rows + i];
     pb.row_sums[i] = sum;
   }
+}
+
+__device__ __forceinline__ float slice_sum(const Problem& pb, long long e) {
+  const long long outputs = 1ll * pb.rows * pb.cols;
+  float sum = 0.0f;
+  for (int s = 0; s < pb.slices; ++s) sum += pb.partials[s * outputs + e];
+  return sum;
+}
+
+// With the likelihood epilogue: block (tile, 4 rows), thread (column in the tile, row); the
+// tile's 64 NLLs of a row added in column order, as in v5.
+constexpr int kPassRows = 4;
+__global__ void sum_slices_likelihood_kernel(Problem pb) {
+  __shared__ float nll[kPassRows][kCols];
+  const int c = int(threadIdx.x), r = int(threadIdx.y);
+  const int i = int(blockIdx.y) * kPassRows + r, j = int(blockIdx.x) * kCols + c;
+  const bool in = i < pb.rows && j < pb.cols;
+  nll[r][c] = in ? finish(pb, i, j, slice_sum(pb, 1ll * i * pb.cols + j)) : 0.0f;
+  __syncthreads();  // the rows' NLLs are in place
+  if (c == 0 && i < pb.rows) {
+    float sum = 0.0f;
+    for (int q = 0; q < kCols; ++q) sum += nll[r][q];
+    pb.likelihood.row_nll[blockIdx.x * (1ll * pb.rows) + i] = sum;
+  }
+}
+
+// With the latent epilogue: block = 64 rows of H (2Z <= 64 columns), then latent_rows.
+constexpr int kPassThreads = 256;
+__global__ void sum_slices_latent_kernel(Problem pb) {
+  const int thread = int(threadIdx.x), i0 = int(blockIdx.x) * kRows;
+  const int rows = min(kRows, pb.rows - i0);
+  for (int q = thread; q < rows * pb.cols; q += kPassThreads) {
+    const long long e = 1ll * i0 * pb.cols + q;
+    finish(pb, e / pb.cols, int(e % pb.cols), slice_sum(pb, e));
+  }
+  __syncthreads();  // the block's rows of H are stored
+  latent_rows(pb, i0, thread, kPassThreads);
 }
 
 unsigned blocks_for(long long n, int per_block) { return unsigned((n + per_block - 1) / per_block); }
@@ -320,7 +443,12 @@ void run(const device::Stream& stream, Version v, Problem pb) {
   if (pb.slices > 1) {
     const long long work = 1ll * pb.rows * pb.cols + (pb.row_sums ? pb.rows : 0);
     const LaunchConfig per_sum{dim3(blocks_for(work, 256)), dim3(256)};
-    VAE_LAUNCH(sum_slices_kernel, stream, per_sum, pb);
+    const LaunchConfig per_tile_rows{dim3(blocks_for(pb.cols, kCols), blocks_for(pb.rows, kPassRows)),
+                                     dim3(kCols, kPassRows)};
+    const LaunchConfig per_row_block{dim3(blocks_for(pb.rows, kRows)), dim3(kPassThreads)};
+    if (pb.has_likelihood) VAE_LAUNCH(sum_slices_likelihood_kernel, stream, per_tile_rows, pb);
+    else if (pb.has_latent) VAE_LAUNCH(sum_slices_latent_kernel, stream, per_row_block, pb);
+    else VAE_LAUNCH(sum_slices_kernel, stream, per_sum, pb);
   }
 }
 
@@ -352,6 +480,8 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& f) {
   pb.act = f.activation;
   pb.out = f.y;
   pb.partials = f.workspace;
+  if (f.likelihood) pb.has_likelihood = true, pb.likelihood = *f.likelihood;
+  if (f.latent) pb.has_latent = true, pb.latent = *f.latent;
   run(stream, v, pb);
 }
 

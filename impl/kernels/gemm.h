@@ -15,11 +15,23 @@
 // Pointers are device memory of the stream's kind (device::Array<T>::data()); outputs and the
 // workspace must not overlap any input or each other. Calls are asynchronous on a GPU; a
 // CPU-executor stream runs them before returning (or records them while it captures).
+//
+// Epilogues (forward only, v3-v5: they need the 64-column block tile of gemm_plan.h). In
+// place of Y's activation, the finished sums of one row tile go on to the step's next stage
+// while they are in registers or shared memory (split-K: in the second pass):
+//   likelihood  the decoder's output layer: o = sum + b is never stored; the pixel's NLL and
+//               dL/dO (kernels/likelihood_math.h) are, dL/dO in y, the NLL summed per row
+//               within each 64-column tile into row_nll[tile][row] (fixed order: the tile's
+//               columns in order). likelihood::run v2 turns those into recon, loss, ELBO.
+//   latent      the encoder heads, Y = H[B, 2Z] = [mu | logvar] with 2Z <= 64 (one column
+//               tile): after H is stored, the block's rows get z = mu + exp(0.5 logvar)·eps
+//               for every sample and their KL, as latent::forward v1 computes them.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "device/device.h"
+#include "model/config.h"
 
 namespace vae::kernels::gemm {
 
@@ -33,6 +45,26 @@ Version version_from_int(int v);     // throws vae::Error naming the valid range
 const char* version_name(Version v);  // e.g. "v3 register-blocked"
 const char* precision(Version v);     // "fp32" or "tf32": which tolerances judge it
 
+// Columns of the block tile: the likelihood epilogue's row sums come one per tile.
+inline constexpr int kEpilogueTileCols = 64;
+inline constexpr int likelihood_tiles(int cols) { return (cols + kEpilogueTileCols - 1) / kEpilogueTileCols; }
+
+struct LikelihoodEpilogue {
+  Likelihood likelihood = Likelihood::Bernoulli;
+  int batch = 0, samples = 0;              // B, K: row r = k·B + b is image b's sample k
+  const float* x = nullptr;                // targets [B, D] (D = the GEMM's out), or
+  const std::uint8_t* x_bytes = nullptr;   // [B, D] bytes, read as byte / 255
+  bool write_gradient = true;              // dL/dO into y; false: y is not written (may be null)
+  float* row_nll = nullptr;                // [likelihood_tiles(D)][K·B] out
+};
+
+struct LatentEpilogue {
+  int samples = 0;                         // K (B is the GEMM's batch, Z half its out)
+  const float* eps = nullptr;              // [K, B, Z]
+  float* z = nullptr;                      // [K·B, Z] out
+  float* kl = nullptr;                     // [B] out, or null
+};
+
 struct ForwardArgs {
   int batch = 0, in = 0, out = 0;          // M, K, N
   const float* x = nullptr;                // [M,K], or
@@ -43,6 +75,8 @@ struct ForwardArgs {
   float* y = nullptr;                      // [M,N]
   float* workspace = nullptr;              // workspace_floats(...) floats (split-K partial sums)
   std::size_t workspace_size = 0;
+  const LikelihoodEpilogue* likelihood = nullptr;  // at most one epilogue; activation identity
+  const LatentEpilogue* latent = nullptr;
 };
 
 struct BackwardArgs {
@@ -71,6 +105,9 @@ std::size_t workspace_floats(Version v, Pass pass, int batch, int in, int out);
 // Throws vae::Error for bad arguments (naming the field) or a device without this build.
 void forward(const device::Stream& stream, Version v, const ForwardArgs& args);
 void backward(const device::Stream& stream, Version v, const BackwardArgs& args);
+
+// Whether a version has the epilogues (the 64x64 block tile: v3-v5).
+constexpr bool has_epilogues(Version v) { return int(v) >= int(Version::register_blocked); }
 
 // The checks dispatch() makes, for callers that want the message before launching.
 void validate(Version v, const ForwardArgs& args);

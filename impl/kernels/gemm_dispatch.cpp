@@ -63,6 +63,32 @@ void check_workspace(const char* pass, std::size_t need, const float* workspace,
                   " (gemm::workspace_floats)");
 }
 
+void check_epilogues(Version v, const ForwardArgs& a) {
+  if (!a.likelihood && !a.latent) return;
+  const char* which = a.likelihood ? "the likelihood epilogue" : "the latent epilogue";
+  if (a.likelihood && a.latent) bad("forward", "give at most one epilogue (likelihood or latent)");
+  if (!has_epilogues(v))
+    bad("forward", std::string(which) + " needs the 64x64 block tile of v3-v5, not " + version_name(v) +
+                       "; run likelihood::run v1 or latent::forward after the GEMM instead");
+  if (a.activation != Activation::identity)
+    bad("forward", std::string(which) + " replaces the activation: give identity, not " + activation_name(a.activation));
+  if (const LikelihoodEpilogue* e = a.likelihood) {
+    if (e->batch < 1 || e->samples < 1 || 1ll * e->batch * e->samples != a.batch)
+      bad("forward", "the likelihood epilogue's samples x batch (" + std::to_string(e->samples) + " x " +
+                         std::to_string(e->batch) + ") must be the GEMM's batch " + std::to_string(a.batch));
+    check_input("forward (likelihood targets)", e->x, e->x_bytes);
+    if (!e->row_nll) bad("forward", "the likelihood epilogue's row_nll is null");
+  }
+  if (const LatentEpilogue* e = a.latent) {
+    if (a.out % 2 != 0 || a.out > kEpilogueTileCols)
+      bad("forward", "the latent epilogue needs out = 2Z <= " + std::to_string(kEpilogueTileCols) +
+                         " (mu and logvar in one column tile), got out = " + std::to_string(a.out) +
+                         "; run latent::forward after the GEMM instead");
+    if (e->samples < 1) bad("forward", "the latent epilogue's samples must be >= 1");
+    if (!e->eps || !e->z) bad("forward", "the latent epilogue needs eps and z");
+  }
+}
+
 }  // namespace
 
 void validate(Version v, const ForwardArgs& a) {
@@ -70,7 +96,9 @@ void validate(Version v, const ForwardArgs& a) {
   check_shape("forward", a.batch, a.in, a.out);
   check_input("forward", a.x, a.x_bytes);
   if (!a.weight) bad("forward", "weight is null");
-  if (!a.y) bad("forward", "y is null");
+  check_epilogues(v, a);
+  if (!a.y && !(a.likelihood && !a.likelihood->write_gradient))
+    bad("forward", a.likelihood ? "y (for dL/dO) is null" : "y is null");
   check_workspace("forward", workspace_floats(v, Pass::forward, a.batch, a.in, a.out), a.workspace, a.workspace_size);
 }
 
@@ -89,11 +117,23 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& args) {
   validate(v, args);
   VAE_PROFILE_CALL(stream, [&] {
     const double b = args.batch, in = args.in, out = args.out;
+    std::string epilogue = activation_name(args.activation);
+    double flop = 2 * b * in * out + 2 * b * out, bytes = b * in * (args.x_bytes ? 1 : 4) + 4 * (in * out + out + b * out);
+    if (const LikelihoodEpilogue* e = args.likelihood) {  // per pixel ~8 FLOP; reads x, writes dL/dO (or not) and row sums
+      epilogue = std::string("+ likelihood ") + (e->likelihood == Likelihood::Bernoulli ? "bernoulli" : "gaussian") +
+                 (e->write_gradient ? " + dL/dO" : "");
+      flop += 8 * b * out;
+      bytes += double(e->batch) * out * (e->x_bytes ? 1 : 4) - (e->write_gradient ? 0 : 4 * b * out) +
+               4 * b * likelihood_tiles(args.out);
+    } else if (const LatentEpilogue* e = args.latent) {  // z: 2 FLOP per sample; KL: 5 per element
+      epilogue = "+ latent K=" + std::to_string(e->samples);
+      flop += b * out / 2 * (2 * e->samples + 5);
+      bytes += 2 * 4 * b * out / 2 * e->samples + (e->kl ? 4 * b : 0);
+    }
     return device::CallCost{"gemm.forward " + std::to_string(args.batch) + "x" + std::to_string(args.in) + "->" +
-                                std::to_string(args.out) + " " + activation_name(args.activation) +
-                                (args.x_bytes ? ", u8 input" : "") + " (" + version_name(v) + ")",
-                            2 * b * in * out + 2 * b * out,
-                            b * in * (args.x_bytes ? 1 : 4) + 4 * (in * out + out + b * out)};
+                                std::to_string(args.out) + " " + epilogue + (args.x_bytes ? ", u8 input" : "") + " (" +
+                                version_name(v) + ")",
+                            flop, bytes};
   });
   VAE_DISPATCH("gemm", stream, gemm::forward(stream, v, args));
 }

@@ -9,12 +9,19 @@
 //                  K row sums are added in order by thread 0, which also assembles loss and
 //                  ELBO. A second launch of one block adds the batch to the running sums
 //                  (per-thread strides over the images, then a tree, in double).
+//   v2 tile-sums   after the output GEMM's likelihood epilogue (gemm.h), which wrote dL/dO and
+//                  left the NLL of each row per 64-column tile: one launch of one block, thread
+//                  t assembles images t, t+256, ... (tiles in order, then the K rows in order)
+//                  and, as v1's second launch, adds them to the running sums. Against v1: the
+//                  logits' round trip through memory and two launches fewer per step; the
+//                  recon's summation order differs (tolerances.h bounds both).
 //
 // Check without a GPU:  ctest -R LikelihoodKernels   (tests/test_likelihood_kernels.cpp)
 #include "kernels/kernel_lang.h"
 #include "kernels/launch.h"
 // After launch.h (likelihood_targets.h declares vae::kernels::{emu,cuda}).
 #include "kernels/likelihood.h"
+#include "kernels/likelihood_math.h"
 #include "kernels/likelihood_targets.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::likelihood {
@@ -26,29 +33,9 @@ namespace {
 
 constexpr int kRowThreads = 256;  // a power of two: the tree halves it
 constexpr int kSumThreads = 256;
-constexpr float kHalfLog2Pi = 0.918938533204672741780f;
-
-// The stable logistic: exp of a non-positive argument only.
-__device__ __forceinline__ float sigmoid(float o) {
-  if (o >= 0.0f) return 1.0f / (1.0f + expf(-o));
-  const float e = expf(o);
-  return e / (1.0f + e);
-}
 
 __device__ __forceinline__ float target(const Args& a, long long at) {
-  return a.x_bytes ? float(a.x_bytes[at]) / 255.0f : a.x[at];
-}
-
-// -log p(x | o) of one pixel; its derivative divided by K into *gradient.
-__device__ __forceinline__ float pixel_nll(Likelihood lik, float o, float x, float samples, float* gradient) {
-  const float m = sigmoid(o);
-  if (lik == Likelihood::Bernoulli) {
-    *gradient = (m - x) / samples;
-    return fmaxf(o, 0.0f) - o * x + log1pf(expf(-fabsf(o)));
-  }
-  *gradient = (m - x) * m * (1.0f - m) / samples;
-  const float d = x - m;
-  return 0.5f * d * d + kHalfLog2Pi;
+  return likelihood_math::target(a.x, reinterpret_cast<const unsigned char*>(a.x_bytes), at);
 }
 
 // β·w in double, rounded to float once (as latent.cu; LibTorch's scalar does the same).
@@ -64,31 +51,9 @@ __device__ __forceinline__ void record_nonfinite(std::int64_t* record, int slot,
   atomicCAS(reinterpret_cast<unsigned long long*>(record + slot), ~0ull, static_cast<unsigned long long>(step));
 }
 
-__global__ void __launch_bounds__(kRowThreads) rows_kernel(Args a) {
-  __shared__ float partial[kRowThreads];
-  const int t = int(threadIdx.x), b = int(blockIdx.x);
-  const float samples = float(a.samples);
-  const long long x_row = 1ll * b * a.pixels;
-  float recon_sum = 0.0f;  // thread 0's: the K row sums in order
-  for (int k = 0; k < a.samples; ++k) {
-    float* o = a.logits + (1ll * k * a.batch + b) * a.pixels;
-    float sum = 0.0f;
-    for (int d = t; d < a.pixels; d += kRowThreads) {
-      float gradient;
-      sum += pixel_nll(a.likelihood, o[d], target(a, x_row + d), samples, &gradient);
-      if (a.write_gradient) o[d] = gradient;
-    }
-    partial[t] = sum;
-    __syncthreads();  // every partial sum is in place
-    for (int half = kRowThreads / 2; half > 0; half /= 2) {
-      if (t < half) partial[t] += partial[t + half];
-      __syncthreads();  // this level is complete before the next reads it
-    }
-    if (t == 0) recon_sum += partial[0];
-    __syncthreads();  // partial[0] is read before the next row overwrites it
-  }
-  if (t != 0) return;
-  const float recon = recon_sum / samples, kl = a.kl[b];
+// Image b's recon, loss and ELBO from the sum of its K rows' NLL (and the non-finite record).
+__device__ __forceinline__ void assemble(const Args& a, int b, float recon_sum) {
+  const float recon = recon_sum / float(a.samples), kl = a.kl[b];
   const float loss = image_loss(recon, kl, kl_term_weight(a));
   a.recon[b] = recon;
   if (a.loss) a.loss[b] = loss;
@@ -101,17 +66,11 @@ __global__ void __launch_bounds__(kRowThreads) rows_kernel(Args a) {
   }
 }
 
-// One block: thread t adds images t, t + 256, ... in order, then a tree over the threads.
-__global__ void __launch_bounds__(kSumThreads) batch_sums_kernel(Args a) {
+// Thread t of one block adds images t, t + 256, ... in order, then a tree over the threads
+// adds the threads' sums to the running sums (all threads call it: it has barriers).
+__device__ void add_to_running_sums(const Args& a, double recon, double kl, double loss) {
   __shared__ double partial[3][kSumThreads];
   const int t = int(threadIdx.x);
-  const float beta_w = kl_term_weight(a);
-  double recon = 0.0, kl = 0.0, loss = 0.0;
-  for (int b = t; b < a.batch; b += kSumThreads) {
-    recon += double(a.recon[b]);
-    kl += double(a.kl[b]);
-    loss += double(image_loss(a.recon[b], a.kl[b], beta_w));
-  }
   partial[0][t] = recon, partial[1][t] = kl, partial[2][t] = loss;
   __syncthreads();  // every partial sum is in place
   for (int half = kSumThreads / 2; half > 0; half /= 2) {
@@ -127,15 +86,79 @@ __global__ void __launch_bounds__(kSumThreads) batch_sums_kernel(Args a) {
   }
 }
 
+// v1: one block of 256 threads per image.
+__global__ void __launch_bounds__(kRowThreads) rows_kernel(Args a) {
+  __shared__ float partial[kRowThreads];
+  const int t = int(threadIdx.x), b = int(blockIdx.x);
+  const float samples = float(a.samples);
+  const long long x_row = 1ll * b * a.pixels;
+  float recon_sum = 0.0f;  // thread 0's: the K row sums in order
+  for (int k = 0; k < a.samples; ++k) {
+    float* o = a.logits + (1ll * k * a.batch + b) * a.pixels;
+    float sum = 0.0f;
+    for (int d = t; d < a.pixels; d += kRowThreads) {
+      float gradient;
+      sum += likelihood_math::pixel_nll(a.likelihood, o[d], target(a, x_row + d), samples, &gradient);
+      if (a.write_gradient) o[d] = gradient;
+    }
+    partial[t] = sum;
+    __syncthreads();  // every partial sum is in place
+    for (int half = kRowThreads / 2; half > 0; half /= 2) {
+      if (t < half) partial[t] += partial[t + half];
+      __syncthreads();  // this level is complete before the next reads it
+    }
+    if (t == 0) recon_sum += partial[0];
+    __syncthreads();  // partial[0] is read before the next row overwrites it
+  }
+  if (t == 0) assemble(a, b, recon_sum);
+}
+
+// v1's second launch: the images' stored values, in double.
+__global__ void __launch_bounds__(kSumThreads) batch_sums_kernel(Args a) {
+  const int t = int(threadIdx.x);
+  const float beta_w = kl_term_weight(a);
+  double recon = 0.0, kl = 0.0, loss = 0.0;
+  for (int b = t; b < a.batch; b += kSumThreads) {
+    recon += double(a.recon[b]);
+    kl += double(a.kl[b]);
+    loss += double(image_loss(a.recon[b], a.kl[b], beta_w));
+  }
+  add_to_running_sums(a, recon, kl, loss);
+}
+
+// v2: one block; thread t assembles images t, t + 256, ... from the tiles' row sums.
+__global__ void __launch_bounds__(kSumThreads) tile_sums_kernel(Args a) {
+  const int t = int(threadIdx.x), tiles = ::vae::kernels::gemm::likelihood_tiles(a.pixels);
+  const long long rows = 1ll * a.samples * a.batch;
+  const float beta_w = kl_term_weight(a);
+  double recon = 0.0, kl = 0.0, loss = 0.0;
+  for (int b = t; b < a.batch; b += kSumThreads) {
+    float recon_sum = 0.0f;
+    for (int k = 0; k < a.samples; ++k) {
+      float row = 0.0f;
+      for (int tile = 0; tile < tiles; ++tile) row += a.row_nll[tile * rows + 1ll * k * a.batch + b];
+      recon_sum += row;
+    }
+    assemble(a, b, recon_sum);
+    recon += double(a.recon[b]);
+    kl += double(a.kl[b]);
+    loss += double(image_loss(a.recon[b], a.kl[b], beta_w));
+  }
+  if (a.sums) add_to_running_sums(a, recon, kl, loss);
+}
+
 }  // namespace
 
 void run(const device::Stream& stream, Version v, const Args& a) {
   const LaunchConfig per_image{dim3(unsigned(a.batch)), dim3(kRowThreads)};
   const LaunchConfig one_block{dim3(1), dim3(kSumThreads)};
   switch (v) {
-    case Version::row_blocks: VAE_LAUNCH(rows_kernel, stream, per_image, a); break;
+    case Version::row_blocks:
+      VAE_LAUNCH(rows_kernel, stream, per_image, a);
+      if (a.sums) VAE_LAUNCH(batch_sums_kernel, stream, one_block, a);
+      break;
+    case Version::tile_sums: VAE_LAUNCH(tile_sums_kernel, stream, one_block, a); break;
   }
-  if (a.sums) VAE_LAUNCH(batch_sums_kernel, stream, one_block, a);
 }
 
 }  // namespace vae::kernels::VAE_KERNEL_TARGET::likelihood

@@ -15,6 +15,7 @@ Version version_from_int(int v) { return checked_version<Version>("likelihood", 
 const char* version_name(Version v) {
   switch (v) {
     case Version::row_blocks: return "v1 row-blocks";
+    case Version::tile_sums: return "v2 tile-sums";
   }
   return "?";
 }
@@ -28,8 +29,12 @@ void validate(Version v, const Args& a) {
   if (a.batch < 1 || a.samples < 1 || a.pixels < 1)
     bad("batch, samples and pixels must be >= 1 (got " + std::to_string(a.batch) + ", " + std::to_string(a.samples) +
         ", " + std::to_string(a.pixels) + ")");
-  if (!a.logits) bad("logits is null");
-  if ((a.x == nullptr) == (a.x_bytes == nullptr)) bad("give exactly one of x (floats) and x_bytes (uint8 images)");
+  if (v == Version::row_blocks) {
+    if (!a.logits) bad("logits is null");
+    if ((a.x == nullptr) == (a.x_bytes == nullptr)) bad("give exactly one of x (floats) and x_bytes (uint8 images)");
+  } else if (!a.row_nll) {
+    bad("v2 tile-sums needs row_nll, the output GEMM's likelihood epilogue (gemm::LikelihoodEpilogue)");
+  }
   if (!a.kl) bad("kl is null (latent::forward writes it)");
   if (!a.recon) bad("recon is null");
   if (a.nonfinite && !a.steps_taken) bad("a non-finite record needs steps_taken (the step it records)");
@@ -39,6 +44,12 @@ void run(const device::Stream& stream, Version v, const Args& args) {
   validate(v, args);
   VAE_PROFILE_CALL(stream, [&] {
     const double b = args.batch, d = args.pixels, kbd = double(args.samples) * b * d;
+    if (v == Version::tile_sums) {
+      const double rows = double(args.samples) * b, tiles = gemm::likelihood_tiles(args.pixels);
+      return device::CallCost{"likelihood tile sums " + std::to_string(args.samples) + "x" + std::to_string(args.batch) +
+                                  " from " + std::to_string(int(tiles)) + " tiles",
+                              rows * tiles + 8 * b, 4 * rows * tiles + 16 * b};
+    }
     return device::CallCost{"likelihood " + std::string(args.likelihood == Likelihood::Bernoulli ? "bernoulli " : "gaussian ") +
                                 std::to_string(args.samples) + "x" + std::to_string(args.batch) + "x" +
                                 std::to_string(args.pixels) + (args.write_gradient ? " + dL/dO" : ""),
