@@ -191,6 +191,17 @@ TEST(FUSED_SUITE(FusedBackend), AProfiledStepListsEveryKernelCallWithItsCost) {
   EXPECT_NE(calls[4].cost.name.find("8x24->12 + latent K=2"), std::string::npos) << calls[4].cost.name;
   EXPECT_NE(calls[7].cost.name.find("16x48->784 + likelihood bernoulli + dL/dO"), std::string::npos) << calls[7].cost.name;
   EXPECT_NE(calls[8].cost.name.find("likelihood tile sums 2x8 from 13 tiles"), std::string::npos) << calls[8].cost.name;
+  // With one sample the decoder's first layer makes dH in its dX epilogue: no latent.backward.
+  VaeConfig one = c;
+  one.samples = 1;
+  const auto single = create_backend("fused-cuda", one, FUSED_DEVICE, "fp32");
+  single->set_train_data(mnist().train, Binarize::None, 9);
+  bool latent_grad_in_gemm = false;
+  for (const auto& call : single->profile_train_batch(idx, 0, o)) {
+    EXPECT_EQ(call.cost.name.rfind("latent.backward", 0), std::string::npos) << call.cost.name;
+    latent_grad_in_gemm |= call.cost.name.find("8x6<-24 relu + latent dH") != std::string::npos;
+  }
+  EXPECT_TRUE(latent_grad_in_gemm);
   EXPECT_EQ(b->adam_state().step, 2);  // the profiled step stepped
   EXPECT_EQ(b->take_train_sums().images, 16);
   // Outside a profile nothing is recorded: LibTorch's kernels are not ours.

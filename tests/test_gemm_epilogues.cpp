@@ -2,9 +2,10 @@
 // GEMM, against the separate kernels they replace and against double precision:
 //   likelihood  the output layer's GEMM writes dL/dO and per-tile NLL row sums instead of the
 //               logits; likelihood::run v2 assembles the per-image losses from those sums;
-//   latent      the heads GEMM computes z for every sample and the KL per image.
-// For v3-v5, each through its own epilogue code (v3's register tile, v5's staged tile, split-K's
-// second pass): shapes that split K and shapes that do not, ragged tiles and row blocks, K > 1,
+//   latent      the heads GEMM computes z for every sample and the KL per image;
+//   latent backward  with one sample, the decoder's first layer's dX GEMM writes dH, not dz.
+// For v3-v5 (latent backward: every version), each through its own epilogue code (v3's
+// register tile, v5's staged tile, split-K's second pass): shapes that split K and shapes that do not, ragged tiles and row blocks, K > 1,
 // both likelihoods, float and byte targets. Bitwise identical under every thread order; on the
 // CPU executor also bitwise identical to the separate kernels where the operations are the same
 // (dL/dO, z, KL: the fused path changes where they are computed, not how).
@@ -358,6 +359,115 @@ TEST_F(VAE_FUSED_SUITE(GemmEpilogues), TheLatentEpilogueIsBitwiseIdenticalUnderE
   }
 }
 
+// --- the latent backward epilogue (K = 1) -------------------------------------------------
+
+struct LatentBackwardCase {
+  gemm::Version version;
+  int batch, latent, width;  // B, Z, G (the decoder's first layer: z[B, Z] -> [B, G])
+  gemm::Activation act;
+  std::string label() const {
+    return std::string(gemm::version_name(version)) + " B=" + std::to_string(batch) + " Z=" + std::to_string(latent) +
+           " G=" + std::to_string(width) + " " + gemm::activation_name(act);
+  }
+};
+
+std::vector<LatentBackwardCase> latent_backward_cases() {
+  std::vector<LatentBackwardCase> cases;
+  for (int i = gemm::kFirstVersion; i <= gemm::kLastVersion; ++i) {
+    const gemm::Version v = gemm::version_from_int(i);
+    cases.push_back({v, 128, 20, 400, gemm::Activation::relu});     // the default model's (v4/v5 split K)
+    cases.push_back({v, 5, 7, 24, gemm::Activation::tanh});         // no split
+    cases.push_back({v, 70, 33, 50, gemm::Activation::identity});  // 2Z = 66: wider than one tile is fine here
+  }
+  return cases;
+}
+
+struct LatentBackwardRun {
+  std::vector<float> dz, d_heads, dw, db;
+};
+
+LatentBackwardRun run_latent_backward(const Stream& s, const LatentBackwardCase& c, bool fused) {
+  const int B = c.batch, Z = c.latent, G = c.width;
+  Array<float> dy = to_device(s, uniform_floats(std::size_t(B) * G, -0.01, 0.01, 71));
+  Array<float> y = to_device(s, uniform_floats(std::size_t(B) * G, c.act == gemm::Activation::tanh ? -0.9 : -1.0, 0.9, 72));
+  Array<float> z = to_device(s, uniform_floats(std::size_t(B) * Z, -2.0, 2.0, 73));
+  Array<float> weight = to_device(s, uniform_floats(std::size_t(G) * Z, -0.3, 0.3, 74));
+  Array<float> heads = to_device(s, uniform_floats(std::size_t(B) * 2 * Z, -2.0, 2.0, 75));
+  Array<float> eps = to_device(s, uniform_floats(std::size_t(B) * Z, -3.0, 3.0, 76));
+  Array<double> kl_weight = to_device(s, std::vector<double>{0.3});
+  Array<float> dz(kDevice, std::size_t(B) * Z), dw(kDevice, std::size_t(G) * Z), db(kDevice, std::size_t(G));
+  Array<float> workspace(kDevice, std::max<std::size_t>(1, gemm::workspace_floats(c.version, gemm::Pass::backward, B, Z, G)));
+  gemm::BackwardArgs a;
+  a.batch = B, a.in = Z, a.out = G;
+  a.dy = dy.data(), a.y = y.data(), a.activation = c.act;
+  a.x = z.data(), a.weight = weight.data();
+  a.dw = dw.data(), a.db = db.data();
+  a.workspace = workspace.data(), a.workspace_size = workspace.size();
+  LatentBackwardRun r;
+  if (fused) {
+    gemm::LatentBackwardEpilogue e;
+    e.heads = heads.data(), e.eps = eps.data(), e.beta = 1.5, e.kl_weight = kl_weight.data();
+    e.d_heads = heads.data();  // in place, as the backend does
+    a.latent = &e;
+    gemm::backward(s, c.version, a);
+  } else {
+    a.dx = dz.data();
+    gemm::backward(s, c.version, a);
+    r.dz = to_host(s, dz);
+    latent::BackwardArgs l;
+    l.batch = B, l.latent = Z, l.samples = 1;
+    l.heads = heads.data(), l.eps = eps.data(), l.dz = dz.data();
+    l.beta = 1.5, l.kl_weight = kl_weight.data(), l.d_heads = heads.data();
+    latent::backward(s, latent::Version::per_image, l);
+  }
+  r.d_heads = to_host(s, heads), r.dw = to_host(s, dw), r.db = to_host(s, db);
+  return r;
+}
+
+TEST_F(VAE_FUSED_SUITE(GemmEpilogues), TheLatentBackwardEpilogueMatchesTheSeparateKernelAndDoublePrecision) {
+  bool saw_split = false, saw_unsplit = false;
+  for (const LatentBackwardCase& c : latent_backward_cases()) {
+    SCOPED_TRACE(c.label());
+    (gemm::workspace_floats(c.version, gemm::Pass::backward, c.batch, c.latent, c.width) > 0 ? saw_split : saw_unsplit) = true;
+    const Stream s = stream();
+    const LatentBackwardRun separate = run_latent_backward(s, c, false), fused = run_latent_backward(s, c, true);
+    EXPECT_TRUE(same_bits(fused.dw, separate.dw) && same_bits(fused.db, separate.db)) << "dW or db changed";
+#if !defined(VAE_TEST_ON_CUDA)
+    EXPECT_TRUE(same_bits(fused.d_heads, separate.d_heads)) << "dH differs from latent v1's";
+#endif
+    // latent::backward's formulas in double on the GEMM's dz (the GEMM tests judge dz itself).
+    const int B = c.batch, Z = c.latent;
+    const std::vector<float> heads = uniform_floats(std::size_t(B) * 2 * Z, -2.0, 2.0, 75);
+    const std::vector<float> eps = uniform_floats(std::size_t(B) * Z, -3.0, 3.0, 76);
+    const double beta_w = double(float(1.5 * 0.3));
+    ElementwiseCheck dmu_check(vae::tol::kLatentDmu, c.label()), dlv_check(vae::tol::kLatentDlogvar, c.label());
+    for (int b = 0; b < B; ++b)
+      for (int j = 0; j < Z; ++j) {
+        const std::size_t mu_at = std::size_t(b) * 2 * Z + j, lv_at = mu_at + Z, at = std::size_t(b) * Z + j;
+        const double mu = heads[mu_at], lv = heads[lv_at], dz = separate.dz[at], half_sigma = 0.5 * std::exp(0.5 * lv);
+        dmu_check.add(fused.d_heads[mu_at], dz + beta_w * mu, std::fabs(dz) + std::fabs(beta_w * mu), 1, mu_at);
+        dlv_check.add(fused.d_heads[lv_at], dz * eps[at] * half_sigma + 0.5 * beta_w * (std::exp(lv) - 1.0),
+                      std::fabs(dz * eps[at] * half_sigma) + 0.5 * std::fabs(beta_w) * (std::exp(lv) + 1.0), 1, lv_at);
+      }
+    dmu_check.report();
+    dlv_check.report();
+  }
+  EXPECT_TRUE(saw_split && saw_unsplit) << "the cases must reach both the epilogue in the tile and split-K's second pass";
+}
+
+TEST_F(VAE_FUSED_SUITE(GemmEpilogues), TheLatentBackwardEpilogueIsBitwiseIdenticalUnderEveryThreadOrder) {
+  for (const LatentBackwardCase& c : latent_backward_cases()) {
+    if (c.batch == 128) continue;  // the small shapes reach the same code paths
+    SCOPED_TRACE(c.label());
+    const LatentBackwardRun first = run_latent_backward(stream(), c, true);
+    for (const ThreadOrder& order : thread_orders()) {
+      const LatentBackwardRun again = run_latent_backward(stream(order.seed, order.workers), c, true);
+      EXPECT_TRUE(same_bits(again.d_heads, first.d_heads) && same_bits(again.dw, first.dw) && same_bits(again.db, first.db))
+          << "thread-order seed " << order.seed << ", " << order.workers << " workers";
+    }
+  }
+}
+
 // --- refusals ------------------------------------------------------------------------------
 
 std::string refusal(gemm::Version v, const gemm::ForwardArgs& a) {
@@ -403,6 +513,26 @@ TEST_F(VAE_FUSED_SUITE(GemmEpilogues), RefusesWhatTheEpiloguesCannotDo) {
   EXPECT_EQ(refusal(gemm::Version::tf32_wmma, heads), "");
   lat.z = nullptr;
   EXPECT_NE(refusal(gemm::Version::tf32_wmma, heads).find("needs eps and z"), std::string::npos);
+
+  gemm::BackwardArgs back;
+  back.batch = 6, back.in = 10, back.out = 70;
+  back.dy = y.data(), back.x = x.data(), back.weight = layer.weight.data(), back.dw = y.data(), back.dx = z.data();
+  gemm::LatentBackwardEpilogue grad;
+  grad.heads = z.data(), grad.eps = eps.data(), grad.d_heads = z.data();
+  back.latent = &grad;
+  const auto backward_refusal = [&] {
+    try {
+      gemm::validate(gemm::Version::naive, back);
+    } catch (const vae::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(backward_refusal().find("in place of dx: give dx = null"), std::string::npos);
+  back.dx = nullptr;
+  EXPECT_EQ(backward_refusal(), "");
+  grad.eps = nullptr;
+  EXPECT_NE(backward_refusal().find("needs heads, eps and d_heads"), std::string::npos);
 
   likelihood::Args tiles;
   tiles.batch = 3, tiles.samples = 2, tiles.pixels = 70, tiles.kl = x.data(), tiles.recon = x.data();

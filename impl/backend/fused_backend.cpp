@@ -70,7 +70,7 @@ struct DeviceLayer {
 // Activations and scratch for one batch size, planned up front (sizes known before anything runs).
 struct Workspace {
   int batch = 0;
-  Array<float> x;                       // [B, D] inputs (validation path), or
+  Array<float> x;                       // [B, D] inputs (validation path: allocated at its first use), or
   Array<std::uint8_t> x_bytes;          // [B, D] gathered bytes (training path)
   Array<float> eps;                     // [K, B, Z]
   std::vector<Array<float>> enc;        // [B, H_l]
@@ -82,7 +82,7 @@ struct Workspace {
   Array<float> row_nll;                 // [D/64 tiles][K·B] that epilogue's NLL row sums
   Array<float> kl, recon, loss, elbo;   // [B]
   Array<float> grad_a, grad_b;          // ping-pong layer gradients
-  Array<float> dz;                      // [K·B, Z]
+  Array<float> dz;                      // [K·B, Z] with K > 1 (K = 1: the GEMM's epilogue makes dH)
   Array<float> gemm_workspace;
   device::Graph train_step;             // captured on first use
   AdamOptions captured_adam;
@@ -313,7 +313,8 @@ class FusedBackend final : public Backend {
     for (const DeviceLayer& l : decoder_) need(l, int(KB));
     need(out_, int(KB));
     const size_t tiles = size_t(k::gemm::likelihood_tiles(c.input_dim));
-    size_t floats = B * D + KB * Z + B * 2 * Z + KB * Z + KB * D + tiles * KB + 4 * B + 2 * widest + KB * Z + gemm_floats;
+    const size_t dz = c.samples > 1 ? KB * Z : 0;
+    size_t floats = KB * Z + B * 2 * Z + KB * Z + KB * D + tiles * KB + 4 * B + 2 * widest + dz + gemm_floats;
     for (const DeviceLayer& l : encoder_) floats += B * size_t(l.out);
     for (const DeviceLayer& l : decoder_) floats += KB * size_t(l.out);
     const size_t bytes = floats * sizeof(float) + B * D;
@@ -325,7 +326,6 @@ class FusedBackend final : public Backend {
 
     Workspace& w = workspaces_[batch];
     w.batch = batch;
-    w.x = Array<float>(kind_, B * D);
     w.x_bytes = Array<std::uint8_t>(kind_, B * D);
     w.eps = Array<float>(kind_, KB * Z);
     for (const DeviceLayer& l : encoder_) w.enc.emplace_back(kind_, B * size_t(l.out));
@@ -340,12 +340,20 @@ class FusedBackend final : public Backend {
     w.elbo = Array<float>(kind_, B);
     w.grad_a = Array<float>(kind_, widest);
     w.grad_b = Array<float>(kind_, widest);
-    w.dz = Array<float>(kind_, KB * Z);
+    w.dz = Array<float>(kind_, dz);
     w.gemm_workspace = Array<float>(kind_, gemm_floats);
     return w;
   }
 
   void load_inputs(Workspace& w, const std::vector<double>& x, const std::vector<double>& eps) {
+    if (w.x.size() == 0) {  // the validation path's float inputs; training reads the resident bytes
+      const size_t bytes = x.size() * sizeof(float);
+      if (bytes > device::available_bytes(kind_))
+        throw Error("fused-cuda: batch " + std::to_string(w.batch) + " needs " + std::to_string(bytes) +
+                    " more bytes of device memory for its float inputs, " +
+                    std::to_string(device::available_bytes(kind_)) + " are free on " + device());
+      w.x = Array<float>(kind_, x.size());
+    }
     const std::vector<float> xf(x.begin(), x.end()), ef(eps.begin(), eps.end());
     device::copy_to_device(stream_, w.x.data(), xf.data(), w.x.bytes());
     device::copy_to_device(stream_, w.eps.data(), ef.data(), w.eps.bytes());
@@ -458,7 +466,8 @@ class FusedBackend final : public Backend {
   }
 
   void gemm_backward(const DeviceLayer& l, int rows, const float* dy, const float* y, const float* x,
-                     const std::uint8_t* x_bytes, float* dx, Workspace& w) {
+                     const std::uint8_t* x_bytes, float* dx, Workspace& w,
+                     const k::gemm::LatentBackwardEpilogue* latent = nullptr) {
     k::gemm::BackwardArgs a;
     a.batch = rows;
     a.in = l.in;
@@ -474,6 +483,7 @@ class FusedBackend final : public Backend {
     a.db = gradient(l.bias);
     a.workspace = w.gemm_workspace.data();
     a.workspace_size = w.gemm_workspace.size();
+    a.latent = latent;
     k::gemm::backward(stream_, gemm_version_, a);
   }
 
@@ -561,13 +571,26 @@ class FusedBackend final : public Backend {
     const int B = w.batch, KB = config().samples * B;
     float* bufs[2] = {w.grad_a.data(), w.grad_b.data()};
     int next = 0;
-    // Output layer and decoder, top first; the last one writes dz.
+    // With one sample, the decoder's first layer turns dz into dH in its dX epilogue; with K > 1
+    // an image's K rows of dz lie in other blocks, and latent::backward adds them after it.
+    const bool latent_in_epilogue = config().samples == 1;
+    k::gemm::LatentBackwardEpilogue lat_epilogue;
+    lat_epilogue.heads = w.heads.data();
+    lat_epilogue.eps = w.eps.data();
+    lat_epilogue.beta = config().beta;
+    lat_epilogue.kl_weight = with_kl_weight ? kl_weight_.data() : nullptr;
+    lat_epilogue.d_heads = w.heads.data();
+    // Output layer and decoder, top first; the last one writes dz (or dH).
     const float* dy = w.d_logits.data();
     const float* y = nullptr;  // the output layer's activation is the identity
     DeviceLayer layer = out_;
     for (size_t i = decoder_.size() + 1; i-- > 0;) {
       const bool first_decoder_layer = i == 0;
       const float* input = first_decoder_layer ? w.z.data() : w.dec[i - 1].data();
+      if (first_decoder_layer && latent_in_epilogue) {
+        gemm_backward(layer, KB, dy, y, input, nullptr, nullptr, w, &lat_epilogue);
+        break;
+      }
       float* dx = first_decoder_layer ? w.dz.data() : bufs[next];
       gemm_backward(layer, KB, dy, y, input, nullptr, dx, w);
       if (first_decoder_layer) break;
@@ -576,17 +599,19 @@ class FusedBackend final : public Backend {
       layer = decoder_[i - 1];
       next ^= 1;
     }
-    k::latent::BackwardArgs lat;
-    lat.batch = B;
-    lat.latent = config().latent;
-    lat.samples = config().samples;
-    lat.heads = w.heads.data();
-    lat.eps = w.eps.data();
-    lat.dz = w.dz.data();
-    lat.beta = config().beta;
-    lat.kl_weight = with_kl_weight ? kl_weight_.data() : nullptr;
-    lat.d_heads = w.heads.data();
-    k::latent::backward(stream_, k::latent::Version::per_image, lat);
+    if (!latent_in_epilogue) {
+      k::latent::BackwardArgs lat;
+      lat.batch = B;
+      lat.latent = config().latent;
+      lat.samples = config().samples;
+      lat.heads = w.heads.data();
+      lat.eps = w.eps.data();
+      lat.dz = w.dz.data();
+      lat.beta = config().beta;
+      lat.kl_weight = lat_epilogue.kl_weight;
+      lat.d_heads = w.heads.data();
+      k::latent::backward(stream_, k::latent::Version::per_image, lat);
+    }
     // Heads and encoder, top first; the first layer reads the input and writes no dx.
     dy = w.heads.data();
     y = w.heads.data();

@@ -43,6 +43,7 @@ namespace vae::kernels::VAE_KERNEL_TARGET::gemm {
 using ::vae::kernels::gemm::Activation;
 using ::vae::kernels::gemm::BackwardArgs;
 using ::vae::kernels::gemm::ForwardArgs;
+using ::vae::kernels::gemm::LatentBackwardEpilogue;
 using ::vae::kernels::gemm::LatentEpilogue;
 using ::vae::kernels::gemm::LikelihoodEpilogue;
 using ::vae::kernels::gemm::Version;
@@ -68,9 +69,10 @@ struct Problem {
   float* row_sums = nullptr;              // or null: Σ_p a(i,p) per row (the bias gradient)
   int slices = 1, slice_depth = 0;        // split-K (gemm_plan.h)
   float* partials = nullptr;              // slices > 1: [slices][rows·cols], then [slices][rows]
-  bool has_likelihood = false, has_latent = false;  // the epilogues (gemm.h)
+  bool has_likelihood = false, has_latent = false, has_latent_backward = false;  // the epilogues (gemm.h)
   LikelihoodEpilogue likelihood;
   LatentEpilogue latent;
+  LatentBackwardEpilogue latent_backward;
 };
 
 __device__ __forceinline__ float prologue(Activation act, float dy, float y) {
@@ -96,9 +98,31 @@ __device__ __forceinline__ float load(const Operand& o, long long r, long long p
   return o.act_output ? prologue(o.act, v, o.act_output[at]) : v;
 }
 
+// The latent backward epilogue (K = 1): dz[b, j] = sum becomes dmu and dlogvar, with
+// latent.cu v1's operations in its order. One thread reads and writes element (b, j) of both
+// halves, so d_heads may be heads.
+__device__ __forceinline__ void latent_gradient(const Problem& pb, long long b, int j, float dz) {
+  const LatentBackwardEpilogue& e = pb.latent_backward;
+  const int Z = pb.cols;
+  const long long mu_at = 2ll * Z * b + j, logvar_at = mu_at + Z;
+  const float beta_w = float(e.beta * (e.kl_weight ? *e.kl_weight : 1.0));
+  const float m = e.heads[mu_at], lv = e.heads[logvar_at];
+  const float half_sigma = 0.5f * expf(0.5f * lv);
+  float dmu = 0.0f, dlogvar = 0.0f;
+  dmu += dz;
+  dlogvar += dz * e.eps[b * Z + j] * half_sigma;
+  e.d_heads[mu_at] = dmu + beta_w * m;
+  e.d_heads[logvar_at] = dlogvar + 0.5f * beta_w * (expf(lv) - 1.0f);
+}
+
 // A finished sum of output (i, j): bias, then the activation into out; or, with the likelihood
-// epilogue, dL/dO into out (if asked) and the pixel's NLL returned (0 otherwise).
+// epilogue, dL/dO into out (if asked) and the pixel's NLL returned (0 otherwise); or, with the
+// latent backward epilogue, dH instead of out.
 __device__ __forceinline__ float finish(const Problem& pb, long long i, int j, float sum) {
+  if (pb.has_latent_backward) {
+    latent_gradient(pb, i, j, sum);
+    return 0.0f;
+  }
   if (pb.bias) sum += pb.bias[j];
   const long long at = i * pb.cols + j;
   if (!pb.has_likelihood) {
@@ -486,12 +510,13 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& f) {
 }
 
 void backward(const device::Stream& stream, Version v, const BackwardArgs& g) {
-  if (g.dx) {  // dX[m, k] = Σ_n G[m, n] W[n, k]
+  if (g.dx || g.latent) {  // dX[m, k] = Σ_n G[m, n] W[n, k], or its latent epilogue
     Problem pb;
     pb.a = gradient(g, g.out, 1);
     pb.b = input(g.weight, nullptr, 1, g.in);
     pb.rows = g.batch, pb.cols = g.in, pb.depth = g.out;
     pb.out = g.dx;
+    if (g.latent) pb.has_latent_backward = true, pb.latent_backward = *g.latent;
     pb.partials = g.workspace;
     run(stream, v, pb);
   }

@@ -26,6 +26,11 @@
 //   latent      the encoder heads, Y = H[B, 2Z] = [mu | logvar] with 2Z <= 64 (one column
 //               tile): after H is stored, the block's rows get z = mu + exp(0.5 logvar)·eps
 //               for every sample and their KL, as latent::forward v1 computes them.
+// and one for the backward, element-wise, so every version has it:
+//   latent backward  with K = 1, dX of the decoder's first layer is dz[B, Z]: instead of
+//               storing it, each element becomes its dmu and dlogvar in dH = [dmu | dlogvar]
+//               (latent::backward v1's operations; with K > 1 an image's K rows lie in other
+//               blocks, so latent::backward runs after the GEMM).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -65,6 +70,14 @@ struct LatentEpilogue {
   float* kl = nullptr;                     // [B] out, or null
 };
 
+struct LatentBackwardEpilogue {
+  const float* heads = nullptr;            // H[B, 2Z] of the forward (B the GEMM's batch, Z its in)
+  const float* eps = nullptr;              // [1, B, Z]: one sample
+  double beta = 1.0;                       // the configuration's β
+  const double* kl_weight = nullptr;       // device scalar w (warm-up), or null for w = 1
+  float* d_heads = nullptr;                // [B, 2Z] out; may equal heads
+};
+
 struct ForwardArgs {
   int batch = 0, in = 0, out = 0;          // M, K, N
   const float* x = nullptr;                // [M,K], or
@@ -87,11 +100,13 @@ struct BackwardArgs {
   const float* x = nullptr;                // [M,K] the forward's input, or
   const std::uint8_t* x_bytes = nullptr;   // [M,K] bytes, read as byte / 255
   const float* weight = nullptr;           // [N,K]
-  float* dx = nullptr;                     // [M,K], or null (the first layer needs none)
+  float* dx = nullptr;                     // [M,K], or null (the first layer needs none, and
+                                           // the latent backward epilogue replaces it)
   float* dw = nullptr;                     // [N,K]
   float* db = nullptr;                     // [N], or null
   float* workspace = nullptr;
   std::size_t workspace_size = 0;
+  const LatentBackwardEpilogue* latent = nullptr;  // dX's epilogue: dH instead of dX (dx null)
 };
 
 enum class Pass { forward, backward };

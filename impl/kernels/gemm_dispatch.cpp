@@ -108,7 +108,11 @@ void validate(Version v, const BackwardArgs& a) {
   check_input("backward", a.x, a.x_bytes);
   if (!a.dy) bad("backward", "dy is null");
   if (!a.y && a.activation != Activation::identity) bad("backward", "y (the forward's output) is null");
-  if (!a.weight && a.dx) bad("backward", "weight is null (dx needs it)");
+  if (!a.weight && (a.dx || a.latent)) bad("backward", "weight is null (dx needs it)");
+  if (const LatentBackwardEpilogue* e = a.latent) {
+    if (a.dx) bad("backward", "the latent backward epilogue writes d_heads in place of dx: give dx = null");
+    if (!e->heads || !e->eps || !e->d_heads) bad("backward", "the latent backward epilogue needs heads, eps and d_heads");
+  }
   if (!a.dw) bad("backward", "dw is null");
   check_workspace("backward", workspace_floats(v, Pass::backward, a.batch, a.in, a.out), a.workspace, a.workspace_size);
 }
@@ -141,13 +145,15 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& args) {
 void backward(const device::Stream& stream, Version v, const BackwardArgs& args) {
   validate(v, args);
   VAE_PROFILE_CALL(stream, [&] {
-    const double b = args.batch, in = args.in, out = args.out, products = args.dx ? 2 : 1;
+    const bool dx = args.dx || args.latent;
+    const double b = args.batch, in = args.in, out = args.out, products = dx ? 2 : 1;
+    // The latent epilogue per dz element: ~10 FLOP; reads mu, logvar, eps, writes dmu, dlogvar.
     return device::CallCost{"gemm.backward " + std::to_string(args.batch) + "x" + std::to_string(args.in) + "<-" +
                                 std::to_string(args.out) + " " + activation_name(args.activation) +
-                                (args.dx ? "" : ", no dX") + " (" + version_name(v) + ")",
-                            products * 2 * b * in * out + 3 * b * out,
+                                (args.latent ? " + latent dH" : dx ? "" : ", no dX") + " (" + version_name(v) + ")",
+                            products * 2 * b * in * out + 3 * b * out + (args.latent ? 10 * b * in : 0),
                             b * in * (args.x_bytes ? 1 : 4) + 4 * (2 * b * out + 2 * in * out + out) +
-                                (args.dx ? 4 * b * in : 0)};
+                                (args.latent ? 4 * 5 * b * in : dx ? 4 * b * in : 0)};
   });
   VAE_DISPATCH("gemm", stream, gemm::backward(stream, v, args));
 }
