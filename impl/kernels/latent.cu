@@ -7,6 +7,10 @@
 //                  sample and summing the KL terms in order; backward: one thread per (b, j)
 //                  element sums its K samples in order. A few KB per step: this family is
 //                  launch-bound, never bandwidth-bound, at the VAE's sizes.
+// fused-cuda runs this family only where the GEMM epilogues (kernels/gemm.h) cannot: the forward
+// when 2Z > 64 (mu and logvar in different column tiles), the backward when K > 1 (an image's
+// K rows of dz in different row blocks). The epilogues use these kernels' operations in their
+// order, and the tests hold them to the same bits (tests/test_gemm_epilogues.cpp).
 //
 // Check without a GPU:  ctest -R LatentKernels   (tests/test_latent_kernels.cpp)
 #include "kernels/kernel_lang.h"

@@ -67,9 +67,9 @@ __device__ __forceinline__ void assemble(const Args& a, int b, float recon_sum) 
 }
 
 // Thread t of one block adds images t, t + 256, ... in order, then a tree over the threads
-// adds the threads' sums to the running sums (all threads call it: it has barriers).
-__device__ void add_to_running_sums(const Args& a, double recon, double kl, double loss) {
-  __shared__ double partial[3][kSumThreads];
+// adds the threads' sums to the running sums (all threads call it: it has barriers). partial is
+// the calling kernel's shared [3][kSumThreads].
+__device__ void add_to_running_sums(const Args& a, double (*partial)[kSumThreads], double recon, double kl, double loss) {
   const int t = int(threadIdx.x);
   partial[0][t] = recon, partial[1][t] = kl, partial[2][t] = loss;
   __syncthreads();  // every partial sum is in place
@@ -115,6 +115,7 @@ __global__ void __launch_bounds__(kRowThreads) rows_kernel(Args a) {
 
 // v1's second launch: the images' stored values, in double.
 __global__ void __launch_bounds__(kSumThreads) batch_sums_kernel(Args a) {
+  __shared__ double partial[3][kSumThreads];
   const int t = int(threadIdx.x);
   const float beta_w = kl_term_weight(a);
   double recon = 0.0, kl = 0.0, loss = 0.0;
@@ -123,11 +124,12 @@ __global__ void __launch_bounds__(kSumThreads) batch_sums_kernel(Args a) {
     kl += double(a.kl[b]);
     loss += double(image_loss(a.recon[b], a.kl[b], beta_w));
   }
-  add_to_running_sums(a, recon, kl, loss);
+  add_to_running_sums(a, partial, recon, kl, loss);
 }
 
 // v2: one block; thread t assembles images t, t + 256, ... from the tiles' row sums.
 __global__ void __launch_bounds__(kSumThreads) tile_sums_kernel(Args a) {
+  __shared__ double partial[3][kSumThreads];
   const int t = int(threadIdx.x), tiles = ::vae::kernels::gemm::likelihood_tiles(a.pixels);
   const long long rows = 1ll * a.samples * a.batch;
   const float beta_w = kl_term_weight(a);
@@ -144,7 +146,7 @@ __global__ void __launch_bounds__(kSumThreads) tile_sums_kernel(Args a) {
     kl += double(a.kl[b]);
     loss += double(image_loss(a.recon[b], a.kl[b], beta_w));
   }
-  if (a.sums) add_to_running_sums(a, recon, kl, loss);
+  if (a.sums) add_to_running_sums(a, partial, recon, kl, loss);
 }
 
 }  // namespace
