@@ -6,6 +6,7 @@
 // the same checks on a GPU and skips, saying why, where there is none.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +16,7 @@
 
 #include "common/counter_rng.h"
 #include "device/device.h"
+#include "model/config.h"
 #include "tolerances.h"
 
 // Suite names differ between the two builds (CudaLatentKernels.*): ctest keys test properties
@@ -80,6 +82,24 @@ inline std::vector<float> uniform_floats(std::size_t n, double lo, double hi, st
   std::vector<float> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = float(lo + (hi - lo) * vae::counter_uniform(0x7e57, stream, i));
   return v;
+}
+
+// One pixel of the likelihood in double (the reference's formulas, reference/README.md), with
+// the magnitudes the tolerances scale by (tolerances.h: kLikelihoodRecon, kLikelihoodGradient):
+// the NLL and what it is summed from; dL/do (divided by K) and its scale.
+struct PixelExpectation {
+  double nll, nll_scale, gradient, gradient_scale;
+};
+inline PixelExpectation expected_pixel(vae::Likelihood lik, double o, double x, int samples) {
+  const double m = o >= 0 ? 1.0 / (1.0 + std::exp(-o)) : std::exp(o) / (1.0 + std::exp(o));
+  if (lik == vae::Likelihood::Bernoulli) {
+    const double tail = std::log1p(std::exp(-std::fabs(o)));
+    return {std::max(o, 0.0) - o * x + tail, std::max(o, 0.0) + std::fabs(o * x) + tail, (m - x) / samples,
+            (std::fabs(m) + std::fabs(x)) / samples};
+  }
+  constexpr double kHalfLog2Pi = 0.91893853320467274178;
+  return {0.5 * (x - m) * (x - m) + kHalfLog2Pi, 0.5 * (std::fabs(x) + m) * (std::fabs(x) + m) + kHalfLog2Pi,
+          (m - x) * m * (1.0 - m) / samples, (m + std::fabs(x)) * m * (std::fabs(1.0 - m) + m) / samples};
 }
 
 // |got - want| <= tolerance.bound(n) * scale for every element; keeps the worst ratio of the

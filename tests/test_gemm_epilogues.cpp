@@ -32,8 +32,6 @@ using vae::device::to_device;
 using vae::device::to_host;
 using vae::kernels::RunningSums;
 
-constexpr double kHalfLog2Pi = 0.91893853320467274178;
-
 std::vector<gemm::Version> epilogue_versions() {
   std::vector<gemm::Version> v;
   for (int i = gemm::kFirstVersion; i <= gemm::kLastVersion; ++i)
@@ -148,8 +146,6 @@ LikelihoodRun run_likelihood(const Stream& s, const LikelihoodCase& c, bool fuse
   return r;
 }
 
-double sigmoid(double o) { return o >= 0 ? 1.0 / (1.0 + std::exp(-o)) : std::exp(o) / (1.0 + std::exp(o)); }
-
 // The reference's formulas in double on the plain GEMM's logits (the fused path computes the
 // same float logits in registers: the GEMM is the same code up to its epilogue).
 void expect_matches_double(const LikelihoodCase& c, const std::vector<float>& logits, const LikelihoodRun& got) {
@@ -172,18 +168,9 @@ void expect_matches_double(const LikelihoodCase& c, const std::vector<float>& lo
     for (int k = 0; k < K; ++k)
       for (int d = 0; d < D; ++d) {
         const std::size_t at = (std::size_t(k) * B + b) * D + d;
-        const double o = logits[at], x = target(std::size_t(b) * D + d), m = sigmoid(o);
-        if (c.lik == Likelihood::Bernoulli) {
-          const double tail = std::log1p(std::exp(-std::fabs(o)));
-          recon += std::max(o, 0.0) - o * x + tail;
-          scale += std::max(o, 0.0) + std::fabs(o * x) + tail;
-          grad_check.add(got.gradient[at], (m - x) / K, (std::fabs(m) + std::fabs(x)) / K, 0, at);
-        } else {
-          recon += 0.5 * (x - m) * (x - m) + kHalfLog2Pi;
-          scale += 0.5 * (std::fabs(x) + m) * (std::fabs(x) + m) + kHalfLog2Pi;
-          grad_check.add(got.gradient[at], (m - x) * m * (1.0 - m) / K, (m + std::fabs(x)) * m * (std::fabs(1.0 - m) + m) / K,
-                         0, at);
-        }
+        const PixelExpectation e = expected_pixel(c.lik, logits[at], target(std::size_t(b) * D + d), K);
+        recon += e.nll, scale += e.nll_scale;
+        grad_check.add(got.gradient[at], e.gradient, e.gradient_scale, 0, at);
       }
     recon /= K, scale /= K;
     const double n = double(K) * D;
