@@ -5,10 +5,11 @@
 //   latent      the heads GEMM computes z for every sample and the KL per image;
 //   latent backward  with one sample, the decoder's first layer's dX GEMM writes dH, not dz.
 // For v3-v5 (latent backward: every version), each through its own epilogue code (v3's
-// register tile, v5's staged tile, split-K's second pass): shapes that split K and shapes that do not, ragged tiles and row blocks, K > 1,
-// both likelihoods, float and byte targets. Bitwise identical under every thread order; on the
-// CPU executor also bitwise identical to the separate kernels where the operations are the same
-// (dL/dO, z, KL: the fused path changes where they are computed, not how).
+// register tile, v5's staged tile, split-K's second pass): shapes that split K and shapes that
+// do not, ragged tiles and row blocks, K > 1, both likelihoods, float and byte targets. Bitwise
+// identical under every thread order; on the CPU executor also bitwise identical to the
+// separate kernels where the operations are the same (dL/dO, z, KL, dH: the fused path changes
+// where they are computed, not how).
 #include <algorithm>
 #include <cmath>
 #include <string>

@@ -128,9 +128,9 @@ class FusedBackend final : public Backend {
                    nonfinite_.bytes() + sums_.bytes() + kl_weight_.bytes() + cursor_.bytes() + images_.bytes() +
                    order_.bytes();
     for (const auto& [batch, w] : workspaces_) {
-      bytes += w.x.bytes() + w.x_bytes.bytes() + w.eps.bytes() + w.heads.bytes() + w.z.bytes() + w.d_logits.bytes() + w.row_nll.bytes() +
-               w.kl.bytes() + w.recon.bytes() + w.loss.bytes() + w.elbo.bytes() + w.grad_a.bytes() + w.grad_b.bytes() +
-               w.dz.bytes() + w.gemm_workspace.bytes();
+      bytes += w.x.bytes() + w.x_bytes.bytes() + w.eps.bytes() + w.heads.bytes() + w.z.bytes() + w.d_logits.bytes() +
+               w.row_nll.bytes() + w.kl.bytes() + w.recon.bytes() + w.loss.bytes() + w.elbo.bytes() + w.grad_a.bytes() +
+               w.grad_b.bytes() + w.dz.bytes() + w.gemm_workspace.bytes();
       for (const Array<float>& a : w.enc) bytes += a.bytes();
       for (const Array<float>& a : w.dec) bytes += a.bytes();
     }
