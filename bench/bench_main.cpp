@@ -26,7 +26,7 @@
 
 #include "backend/registry.h"
 #include "common/build_info.h"
-#include "cli/manifest.h"
+#include "manifest/manifest.h"
 #include "common/device_names.h"
 #include "common/error.h"
 #include "data/dataset.h"
@@ -281,7 +281,7 @@ int run(int argc, char** argv) {
   s.init = init_params(s.config, ParamLayout(s.config));
   s.seed = o.seed;
   shared = &s;
-  nlohmann::json manifest = cli::make_manifest(&s.data);
+  nlohmann::json manifest = make_manifest(&s.data);
 
   // What to register: every usable (backend, device, precision) the options ask for.
   std::set<std::string> wanted_backends(o.backends.begin(), o.backends.end());

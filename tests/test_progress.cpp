@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/progress.h"
+#include "common/progress.h"
 #include "common/error.h"
 
 using namespace vae;

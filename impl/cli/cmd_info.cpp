@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/manifest.h"
+#include "manifest/manifest.h"
 #include "cli/model_options.h"
 #include "common/error.h"
 #include "model/params.h"

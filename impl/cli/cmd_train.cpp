@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 
 #include "cli/commands.h"
-#include "cli/manifest.h"
+#include "manifest/manifest.h"
 #include "cli/model_options.h"
 #include "common/device_names.h"
 #include "common/error.h"

@@ -12,7 +12,7 @@
 
 #include "cli/case_selection.h"
 #include "cli/commands.h"
-#include "cli/manifest.h"
+#include "manifest/manifest.h"
 #include "cli/model_options.h"
 #include "common/device_names.h"
 #include "common/error.h"

@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "cli/progress.h"
+#include "common/progress.h"
 #include "common/device_names.h"
 #include "common/error.h"
 #include "io/remove_tree.h"

@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "backend/registry.h"
-#include "cli/progress.h"
+#include "common/progress.h"
 #include "common/device_names.h"
 #include "common/error.h"
 #include "io/atomic_file.h"

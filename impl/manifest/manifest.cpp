@@ -1,4 +1,4 @@
-#include "cli/manifest.h"
+#include "manifest/manifest.h"
 
 #include <unistd.h>
 
@@ -13,7 +13,7 @@
 #include "common/build_info.h"
 #include "cuda/device_info.h"
 
-namespace vae::cli {
+namespace vae {
 
 namespace {
 
@@ -98,4 +98,4 @@ nlohmann::json make_manifest(const Dataset* dataset) {
   return m;
 }
 
-}  // namespace vae::cli
+}  // namespace vae

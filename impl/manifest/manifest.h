@@ -4,9 +4,9 @@
 
 #include "data/dataset.h"
 
-namespace vae::cli {
+namespace vae {
 
 // `dataset` may be null when no data was loaded.
 nlohmann::json make_manifest(const Dataset* dataset);
 
-}  // namespace vae::cli
+}  // namespace vae
