@@ -36,6 +36,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_plan.h"
 #include "kernels/gemm_targets.h"
+#include "kernels/latent_math.h"
 #include "kernels/likelihood_math.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::gemm {
@@ -98,21 +99,19 @@ __device__ __forceinline__ float load(const Operand& o, long long r, long long p
   return o.act_output ? prologue(o.act, v, o.act_output[at]) : v;
 }
 
-// The latent backward epilogue (K = 1): dz[b, j] = sum becomes dmu and dlogvar, with
-// latent.cu v1's operations in its order. One thread reads and writes element (b, j) of both
+// The latent backward epilogue (K = 1): dz[b, j] = sum becomes dmu and dlogvar
+// (kernels/latent_math.h, as latent.cu v1). One thread reads and writes element (b, j) of both
 // halves, so d_heads may be heads.
 __device__ __forceinline__ void latent_gradient(const Problem& pb, long long b, int j, float dz) {
   const LatentBackwardEpilogue& e = pb.latent_backward;
   const int Z = pb.cols;
   const long long mu_at = 2ll * Z * b + j, logvar_at = mu_at + Z;
-  const float beta_w = float(e.beta * (e.kl_weight ? *e.kl_weight : 1.0));
+  const float beta_w = latent_math::kl_term_weight(e.beta, e.kl_weight);
   const float m = e.heads[mu_at], lv = e.heads[logvar_at];
-  const float half_sigma = 0.5f * expf(0.5f * lv);
   float dmu = 0.0f, dlogvar = 0.0f;
-  dmu += dz;
-  dlogvar += dz * e.eps[b * Z + j] * half_sigma;
-  e.d_heads[mu_at] = dmu + beta_w * m;
-  e.d_heads[logvar_at] = dlogvar + 0.5f * beta_w * (expf(lv) - 1.0f);
+  latent_math::add_sample(dz, e.eps[b * Z + j], latent_math::half_sigma(lv), dmu, dlogvar);
+  e.d_heads[mu_at] = latent_math::d_mu(dmu, beta_w, m);
+  e.d_heads[logvar_at] = latent_math::d_logvar(dlogvar, beta_w, lv);
 }
 
 // A finished sum of output (i, j): bias, then the activation into out; or, with the likelihood
@@ -148,28 +147,24 @@ __device__ __forceinline__ float store_result(const Problem& pb, int slice, int 
 }
 
 // The latent epilogue for rows i0 .. i0+63 of H (already stored by this block, and visible
-// after the caller's barrier): z for every sample and the KL per image, with latent.cu v1's
-// operations in its order.
+// after the caller's barrier): z for every sample and the KL per image (kernels/latent_math.h,
+// in latent.cu v1's order).
 __device__ void latent_rows(const Problem& pb, int i0, int thread, int threads) {
   const LatentEpilogue& e = pb.latent;
   const int Z = pb.cols / 2, B = pb.rows, rows = min(plan::kBlockRows, pb.rows - i0);
   for (int q = thread; q < rows * Z; q += threads) {
     const int b = i0 + q / Z, j = q % Z;
     const float* h = pb.out + 1ll * b * pb.cols;
-    const float m = h[j], sigma = expf(0.5f * h[Z + j]);
+    const float m = h[j], sigma = latent_math::sigma(h[Z + j]);
     for (int k = 0; k < e.samples; ++k) {
       const long long at = (1ll * k * B + b) * Z + j;
-      e.z[at] = m + sigma * e.eps[at];
+      e.z[at] = latent_math::reparameterize(m, sigma, e.eps[at]);
     }
   }
   if (e.kl && thread < rows) {
     const float* h = pb.out + 1ll * (i0 + thread) * pb.cols;
     float kl_terms = 0.0f;
-    for (int j = 0; j < Z; ++j) {
-      const float m = h[j], lv = h[Z + j];
-      const float variance = expf(lv);
-      kl_terms += 1.0f + lv - m * m - variance;
-    }
+    for (int j = 0; j < Z; ++j) kl_terms += latent_math::kl_term(h[j], h[Z + j]);
     e.kl[i0 + thread] = -0.5f * kl_terms;
   }
 }
@@ -394,26 +389,24 @@ __global__ void tf32_wmma_kernel(Problem pb) {
 }
 
 // --- Split-K's second pass: slices added in order, then the epilogue --------------------------
+__device__ __forceinline__ float slice_sum(const Problem& pb, long long e) {
+  const long long outputs = 1ll * pb.rows * pb.cols;
+  float sum = 0.0f;
+  for (int s = 0; s < pb.slices; ++s) sum += pb.partials[s * outputs + e];
+  return sum;
+}
+
 __global__ void sum_slices_kernel(Problem pb) {
   const long long outputs = 1ll * pb.rows * pb.cols;
   const long long e = 1ll * blockIdx.x * blockDim.x + threadIdx.x;
   if (e < outputs) {
-    float sum = 0.0f;
-    for (int s = 0; s < pb.slices; ++s) sum += pb.partials[s * outputs + e];
-    finish(pb, e / pb.cols, int(e % pb.cols), sum);
+    finish(pb, e / pb.cols, int(e % pb.cols), slice_sum(pb, e));
   } else if (pb.row_sums && e < outputs + pb.rows) {
     const long long i = e - outputs;
     float sum = 0.0f;
     for (int s = 0; s < pb.slices; ++s) sum += pb.partials[pb.slices * outputs + s * pb.rows + i];
     pb.row_sums[i] = sum;
   }
-}
-
-__device__ __forceinline__ float slice_sum(const Problem& pb, long long e) {
-  const long long outputs = 1ll * pb.rows * pb.cols;
-  float sum = 0.0f;
-  for (int s = 0; s < pb.slices; ++s) sum += pb.partials[s * outputs + e];
-  return sum;
 }
 
 // With the likelihood epilogue: block (tile, 4 rows), thread (column in the tile, row); the

@@ -17,6 +17,7 @@
 #include "kernels/launch.h"
 // After launch.h (latent_targets.h declares vae::kernels::{emu,cuda}).
 #include "kernels/latent.h"
+#include "kernels/latent_math.h"
 #include "kernels/latent_targets.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::latent {
@@ -37,41 +38,32 @@ __global__ void forward_per_image_kernel(ForwardArgs a) {
   float kl_terms = 0.0f;
   for (int j = 0; j < a.latent; ++j) {
     const float m = mu[j], lv = logvar[j];
-    const float variance = expf(lv);
-    const float sigma = expf(0.5f * lv);
+    const float sigma = latent_math::sigma(lv);
     for (int k = 0; k < a.samples; ++k) {
       const long long row = 1ll * k * a.batch + b;
-      a.z[row * a.latent + j] = m + sigma * a.eps[row * a.latent + j];
+      a.z[row * a.latent + j] = latent_math::reparameterize(m, sigma, a.eps[row * a.latent + j]);
     }
-    kl_terms += 1.0f + lv - m * m - variance;
+    kl_terms += latent_math::kl_term(m, lv);
   }
   if (a.kl) a.kl[b] = -0.5f * kl_terms;
 }
 
-// β·w in double, rounded to float once, as LibTorch's (config().beta * kl_weight) scalar. Read
-// by every thread from device memory: a kernel argument would freeze w at capture.
-__device__ __forceinline__ float kl_term_weight(const BackwardArgs& a) {
-  return float(a.beta * (a.kl_weight ? *a.kl_weight : 1.0));
-}
-
 __global__ void backward_per_element_kernel(BackwardArgs a) {
-  const float beta_w = kl_term_weight(a);
+  const float beta_w = latent_math::kl_term_weight(a.beta, a.kl_weight);
   const long long elements = 1ll * a.batch * a.latent;
   for (long long e = 1ll * blockIdx.x * blockDim.x + threadIdx.x; e < elements; e += 1ll * gridDim.x * blockDim.x) {
     const long long b = e / a.latent, j = e % a.latent;
     const long long mu_at = 2 * a.latent * b + j, logvar_at = mu_at + a.latent;
     const float m = a.heads[mu_at], lv = a.heads[logvar_at];
-    const float half_sigma = 0.5f * expf(0.5f * lv);
+    const float half_sigma = latent_math::half_sigma(lv);
     float dmu = 0.0f, dlogvar = 0.0f;
     for (int k = 0; k < a.samples; ++k) {
       const long long at = (1ll * k * a.batch + b) * a.latent + j;
-      const float dz = a.dz[at];
-      dmu += dz;
-      dlogvar += dz * a.eps[at] * half_sigma;
+      latent_math::add_sample(a.dz[at], a.eps[at], half_sigma, dmu, dlogvar);
     }
     // Written after both reads of this element: d_heads may be heads.
-    a.d_heads[mu_at] = dmu + beta_w * m;
-    a.d_heads[logvar_at] = dlogvar + 0.5f * beta_w * (expf(lv) - 1.0f);
+    a.d_heads[mu_at] = latent_math::d_mu(dmu, beta_w, m);
+    a.d_heads[logvar_at] = latent_math::d_logvar(dlogvar, beta_w, lv);
   }
 }
 

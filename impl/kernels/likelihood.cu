@@ -21,6 +21,7 @@
 #include "kernels/launch.h"
 // After launch.h (likelihood_targets.h declares vae::kernels::{emu,cuda}).
 #include "kernels/likelihood.h"
+#include "kernels/latent_math.h"
 #include "kernels/likelihood_math.h"
 #include "kernels/likelihood_targets.h"
 
@@ -38,10 +39,8 @@ __device__ __forceinline__ float target(const Args& a, long long at) {
   return likelihood_math::target(a.x, reinterpret_cast<const unsigned char*>(a.x_bytes), at);
 }
 
-// β·w in double, rounded to float once (as latent.cu; LibTorch's scalar does the same).
-__device__ __forceinline__ float kl_term_weight(const Args& a) {
-  return float(a.beta * (a.kl_weight ? *a.kl_weight : 1.0));
-}
+// β·w in double, rounded to float once (kernels/latent_math.h, as the latent kernels).
+__device__ __forceinline__ float kl_term_weight(const Args& a) { return latent_math::kl_term_weight(a.beta, a.kl_weight); }
 
 __device__ __forceinline__ float image_loss(float recon, float kl, float beta_w) { return recon + beta_w * kl; }
 
