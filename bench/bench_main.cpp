@@ -155,16 +155,19 @@ void run_case(benchmark::State& state, const Case& c) {
         }
       }
     };
-    // Warm-up, once per benchmark: a few steps of this batch size (an epoch's first steps
-    // are the same steps, so its warm-up is a step's).
+    // Warm-up, once per benchmark: a few steps of every batch size its iterations run (an
+    // epoch's steps are a step's, at its full and its last, partial size).
     const std::string warm_key = c.backend + "/" + c.device + "/" + c.precision + "/" + to_string(c.kind) + "/" +
                                  std::to_string(c.batch);
     if (shared->warmed.insert(warm_key).second) {
       std::unique_ptr<IntervalTimer> t = b.make_interval_timer();
       t->start();
-      for (int i = 0; i < 3; ++i) {
-        if (c.kind == Kind::Eval) b.eval_batch(fixed, 0, shared->seed);
-        else b.train_batch(fixed, 0, step);
+      for (const int64_t size : timed_batch_sizes(c.kind, int64_t(n), c.batch)) {
+        const std::vector<size_t> warm = fixed_batch(int(size), n);
+        for (int i = 0; i < 3; ++i) {
+          if (c.kind == Kind::Eval) b.eval_batch(warm, 0, shared->seed);
+          else b.train_batch(warm, 0, step);
+        }
       }
       t->stop_seconds();
     }

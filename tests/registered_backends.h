@@ -1,6 +1,7 @@
 #pragma once
 // The backends a test covers, read from the registry (the registry is the list: a backend
 // added there is tested without touching the tests).
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@ namespace vae::testing {
 struct BackendEntry {
   std::string name, device, precision;
 };
+
+inline void PrintTo(const BackendEntry& e, std::ostream* os) { *os << e.name << "/" << e.device << "/" << e.precision; }
 
 inline std::string test_name(const BackendEntry& e) {
   std::string s = e.name + "_" + e.device + "_" + e.precision;

@@ -18,6 +18,7 @@
 #include "registered_backends.h"
 #include "compare.h"
 #include "tolerances.h"
+#include "libtorch/torch_adam.h"
 
 namespace vae {
 namespace {
@@ -339,6 +340,35 @@ TEST(TrainingPath, EvalBatchIsTheForwardOfTheNextStepAndDoesNotStep) {
 }
 
 // In a binary that links LibTorch (see io/remove_tree.h for why this is not remove_all).
+// libtorch-cudagraph's Adam (the capturable branch, step count in a device tensor) run on the
+// CPU with the counter the backend makes: next to fp64 parameters it must step as the
+// double-precision Adam does, to fp64 rounding. A float32 counter would promote the bias
+// corrections to float32 (float(0.999) alone is 1e-8 off, 1 - 0.999^t turns that into ~1e-5).
+TEST(TorchAdam, TheCapturableStepOfAnFp64BackendIsDoublePrecisionAdam) {
+  const size_t n = 257;
+  std::vector<double> p(n), g(n);
+  for (size_t i = 0; i < n; ++i) p[i] = std::sin(0.37 * double(i));
+  const AdamOptions o;
+  const torch::Tensor p0 = torch::tensor(p, torch::kFloat64);
+  torch::Tensor param = p0.clone();
+  libtorch::AdamTensors state{torch::zeros_like(param), torch::zeros_like(param)};
+  torch::Tensor step = libtorch::capturable_step_counter(param);
+  EXPECT_EQ(step.scalar_type(), torch::kFloat64);
+  ref::Adam expected(n, o);
+  std::vector<double> q = p;
+  for (int t = 1; t <= 4; ++t) {
+    for (size_t i = 0; i < n; ++i) g[i] = std::cos(0.11 * double(i * t)) * (1 + t);
+    libtorch::adam_step_capturable(param, torch::tensor(g, torch::kFloat64), state, step, o);
+    expected.step(q, g);
+  }
+  // The updates are lr-sized; judge them, not the parameters they are added to.
+  const torch::Tensor got = (param - p0), want = torch::tensor(q, torch::kFloat64) - p0;
+  const double rel = ((got - want).norm() / want.norm()).item<double>();
+  EXPECT_LT(rel, 1e-12) << "capturable Adam at fp64 is off by " << rel << " norm-wise";
+  // Next to float32 parameters the counter is float32, as Python's Adam keeps it.
+  EXPECT_EQ(libtorch::capturable_step_counter(param.to(torch::kFloat32)).scalar_type(), torch::kFloat32);
+}
+
 TEST(RemoveTree, RemovesNestedContentAndIgnoresAMissingPath) {
   const std::string root = (std::filesystem::temp_directory_path() / ("vaebench-rm-" + std::to_string(getpid()))).string();
   std::filesystem::create_directories(root + "/a/b");

@@ -12,6 +12,7 @@
 #include "command_runner.h"
 #include "report/bench_results.h"
 #include "step_profile.h"
+#include "work_model.h"
 #include "temp_dir.h"
 
 namespace vae::report {
@@ -122,6 +123,27 @@ TEST_F(BenchJson, LoadsInGoogleBenchmarksCompareTool) {
 
 // The per-kernel table's roofline bound: max(FLOP / peak, bytes / bandwidth), GEMMs at the
 // precision's peak (tf32: the tensor cores), other calls at the FP32 peak.
+// A backend capturing one graph per batch size must capture an epoch's last, partial batch in
+// the warm-up, not in the first timed epoch: the warm-up covers every size an epoch runs.
+TEST(WorkModel, TheWarmUpCoversEveryBatchSizeOfTheTimedIterations) {
+  using vae::bench::Kind;
+  using vae::bench::timed_batch_sizes;
+  EXPECT_EQ(timed_batch_sizes(Kind::TrainEpoch, 60000, 128), (std::vector<int64_t>{128, 60000 % 128}));
+  EXPECT_EQ(timed_batch_sizes(Kind::TrainEpoch, 60000, 1000), (std::vector<int64_t>{1000}));
+  EXPECT_EQ(timed_batch_sizes(Kind::TrainEpoch, 100, 128), (std::vector<int64_t>{100}));
+  EXPECT_EQ(timed_batch_sizes(Kind::TrainStep, 60000, 128), (std::vector<int64_t>{128}));
+  EXPECT_EQ(timed_batch_sizes(Kind::Eval, 60000, 96), (std::vector<int64_t>{96}));
+  for (const int64_t batch : {1, 7, 128, 4096, 60000, 70000}) {
+    const std::vector<int64_t> warm = timed_batch_sizes(Kind::TrainEpoch, 60000, batch);
+    int64_t images = 0;
+    for (const int64_t size : vae::bench::epoch_batch_sizes(60000, batch)) {
+      images += size;
+      EXPECT_NE(std::find(warm.begin(), warm.end(), size), warm.end()) << "batch " << batch << ": size " << size;
+    }
+    EXPECT_EQ(images, 60000) << "batch " << batch;
+  }
+}
+
 TEST(StepProfile, BoundsEachCallByTheRooflineOfTheDataSheet) {
   const vae::bench::DevicePeak peak{"test GPU", 10.0, 100.0, 1.0, "made up"};
   const std::vector<vae::device::ProfiledCall> calls = {

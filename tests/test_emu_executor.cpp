@@ -24,7 +24,7 @@ namespace {
 // Tree sum of one block's values in shared memory; `careful` = false drops the barrier
 // between the loads and the first tree step (a classic race).
 __global__ void block_sum(const float* in, float* out, int n, bool careful) {
-  __shared__ float partial[256];
+  VAE_SHARED(partial, float[256]);
   const unsigned t = threadIdx.x;
   partial[t] = t < unsigned(n) ? in[blockIdx.x * blockDim.x + t] : 0.0f;
   if (careful) __syncthreads();
@@ -37,7 +37,7 @@ __global__ void block_sum(const float* in, float* out, int n, bool careful) {
 
 // Each thread takes a ticket: the order threads ran in.
 __global__ void record_order(unsigned* order) {
-  __shared__ unsigned next;
+  VAE_SHARED(next, unsigned);
   if (threadIdx.x == 0) next = 0;
   __syncthreads();
   const unsigned ticket = atomicAdd(&next, 1u);
@@ -88,8 +88,28 @@ __global__ void uses_dynamic_shared(float* out, int count) {
   out[threadIdx.x] = s[blockDim.x - 1 - threadIdx.x];
 }
 
+// 40 KB of static shared memory (under the 48 KB a block may declare) beside `count` floats of
+// dynamic shared memory.
+__global__ void uses_static_and_dynamic_shared(float* out, int count) {
+  VAE_SHARED(fixed, float[10 * 1024]);
+  float* dynamic = vae::kernels::dynamic_shared<float>(size_t(count));
+  fixed[threadIdx.x] = 1.0f;
+  dynamic[threadIdx.x] = 2.0f;
+  __syncthreads();
+  out[threadIdx.x] = fixed[threadIdx.x] + dynamic[threadIdx.x];
+}
+
+// Two declarations, 32 KB and 24 KB: 56 KB of static shared memory, over the 48 KB.
+__global__ void uses_too_much_static_shared(float* out) {
+  VAE_SHARED(first, float[8 * 1024]);
+  VAE_SHARED(second, float[6 * 1024]);
+  first[threadIdx.x] = 1.0f;
+  second[threadIdx.x] = 2.0f;
+  out[threadIdx.x] = first[threadIdx.x] + second[threadIdx.x];
+}
+
 __global__ void shared_is_per_block(unsigned* out) {
-  __shared__ unsigned mine;
+  VAE_SHARED(mine, unsigned);
   if (threadIdx.x == 0) mine = blockIdx.x;
   __syncthreads();
   out[blockIdx.x * blockDim.x + threadIdx.x] = mine;
@@ -270,6 +290,34 @@ TEST(EmuExecutor, DynamicSharedMemoryIsCheckedAgainstTheLaunch) {
   const std::string what = error_of(
       [&] { VAE_LAUNCH(uses_dynamic_shared, s, (LaunchConfig{dim3(1), dim3(64), 32 * sizeof(float)}), out.data(), 64); });
   EXPECT_NE(what.find("asks for 256 bytes of dynamic shared memory, but the launch gave 128"), std::string::npos) << what;
+}
+
+// CUDA's limits are on a block's static + dynamic shared memory (227 KB on sm_90), and on the
+// static part alone (48 KB): the executor counts each VAE_SHARED declaration against both.
+TEST(EmuExecutor, StaticAndDynamicSharedMemoryAreCheckedTogether) {
+  const Stream s = emu_stream(4);
+  Array<float> out(Kind::emu, 64);
+  const std::size_t fits = 180 * 1024, too_much = 200 * 1024;  // beside 40 KB static: 220 KB and 240 KB
+  VAE_LAUNCH(uses_static_and_dynamic_shared, s, (LaunchConfig{dim3(2), dim3(64), fits}), out.data(), 64);
+  for (float v : vae::device::to_host(s, out)) ASSERT_EQ(v, 3.0f);
+  std::string what = error_of([&] {
+    VAE_LAUNCH(uses_static_and_dynamic_shared, s, (LaunchConfig{dim3(2), dim3(64), too_much}), out.data(), 64);
+  });
+  EXPECT_NE(what.find("uses_static_and_dynamic_shared"), std::string::npos) << what;
+  EXPECT_NE(what.find("40960 bytes of static + 204800 bytes of dynamic shared memory is over the 232448"),
+            std::string::npos) << what;
+  what = error_of([&] { VAE_LAUNCH(uses_too_much_static_shared, s, (LaunchConfig{dim3(1), dim3(64)}), out.data()); });
+  EXPECT_NE(what.find("57344 bytes of static shared memory is over the 49152 a block can have"), std::string::npos)
+      << what;
+  // The launch check the GPU build makes with CUDA's figure of the static part.
+  vae::emu::GridLaunch launch;
+  launch.kernel = "a kernel with 40 KB static";
+  launch.static_shared_bytes = 40 * 1024;
+  launch.dynamic_shared_bytes = too_much;
+  what = error_of([&] { vae::emu::check_launch_limits(launch); });
+  EXPECT_NE(what.find("40960 bytes of static + 204800 bytes of dynamic"), std::string::npos) << what;
+  launch.dynamic_shared_bytes = fits;
+  EXPECT_EQ(error_of([&] { vae::emu::check_launch_limits(launch); }), "");
 }
 
 TEST(EmuExecutor, SharedMemoryBelongsToOneBlock) {

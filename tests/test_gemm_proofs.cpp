@@ -33,8 +33,8 @@ enum Barriers { kBoth, kNoneAfterLoads, kNoneAfterCompute };
 template <int Kept>
 __global__ void tiled_gemm(const float* a, const float* b, float* c, int m, int n, int k) {
   constexpr int T = 16;
-  __shared__ float a_tile[T][T];
-  __shared__ float b_tile[T][T];
+  VAE_SHARED(a_tile, float[T][T]);
+  VAE_SHARED(b_tile, float[T][T]);
   const int tx = int(threadIdx.x), ty = int(threadIdx.y);
   const int row = int(blockIdx.y) * T + ty, col = int(blockIdx.x) * T + tx;
   float sum = 0.0f;
@@ -51,8 +51,8 @@ __global__ void tiled_gemm(const float* a, const float* b, float* c, int m, int 
 // The classic mistake: bounds-checking by returning before the tile loop's barriers.
 __global__ void tiled_gemm_early_return(const float* a, const float* b, float* c, int m, int n, int k) {
   constexpr int T = 16;
-  __shared__ float a_tile[T][T];
-  __shared__ float b_tile[T][T];
+  VAE_SHARED(a_tile, float[T][T]);
+  VAE_SHARED(b_tile, float[T][T]);
   const int tx = int(threadIdx.x), ty = int(threadIdx.y);
   const int row = int(blockIdx.y) * T + ty, col = int(blockIdx.x) * T + tx;
   if (row >= m || col >= n) return;
@@ -167,7 +167,7 @@ __global__ void dynamic_tile_overrun(const float* in, float* out, int count) {
 
 // The same with a static __shared__ array.
 __global__ void static_tile_overrun(const float* in, float* out) {
-  __shared__ float tile[64];
+  VAE_SHARED(tile, float[64]);
   const int t = int(threadIdx.x);
   tile[t + 1] = in[t];  // thread 63 writes tile[64]
   __syncthreads();

@@ -6,6 +6,9 @@
 // a backend that gets the training path wrong.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "backend/registry.h"
 #include "registered_backends.h"
 #include "common/device_names.h"
@@ -73,6 +76,62 @@ INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, TrainingPath, ::testing::ValuesIn(entr
     if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return s;
 });
+
+// --- a second set_train_data --------------------------------------------------------------
+// Every registered backend on this binary's devices, in one precision (fp32 where offered).
+std::vector<testing::BackendEntry> one_precision_here() {
+  std::vector<testing::BackendEntry> out;
+  for (const BackendInfo& info : registered_backends())
+    for (const std::string& device : info.devices) {
+      if (!testing::covered_by(VAE_TEST_DEVICE, device)) continue;
+      const bool fp32 = std::find(info.precisions.begin(), info.precisions.end(), "fp32") != info.precisions.end();
+      out.push_back({info.name, device, fp32 ? "fp32" : info.precisions.front()});
+    }
+  return out;
+}
+
+class NewTrainData : public ::testing::TestWithParam<testing::BackendEntry> {};
+
+// A backend that keeps the split on its device, and steps that read it (a captured graph),
+// must read the split of the latest set_train_data: a graph still pointing at the old tensor
+// replays on freed memory, with no error. The first split is the smaller one (the test
+// images), so the second cannot be allocated where the first was and stale reads show.
+TEST_P(NewTrainData, StepsAfterASecondSetTrainDataReadTheNewSplit) {
+  const testing::BackendEntry& e = GetParam();
+  if (const std::string why = testing::unusable_reason(e.name, e.device); !why.empty()) GTEST_SKIP() << why;
+  VaeConfig c;
+  c.encoder_hidden = {32};
+  c.latent = 4;
+  const std::vector<double> p0 = init_params(c, ParamLayout(c));
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < 16; ++i) idx.push_back((i * 613) % mnist().test.count);  // valid in both splits
+  StepOptions o;
+  o.noise_seed = 3;
+  const auto steps_on = [&](Backend& b, const Split& split) {
+    b.set_params(p0);  // and fresh Adam state
+    b.set_train_data(split, Binarize::None, 0);
+    for (int s = 0; s < 3; ++s) b.train_batch(idx, 0, o);
+    b.take_train_sums();
+    return b.params();
+  };
+  const std::unique_ptr<Backend> reused = create_backend(e.name, c, e.device, e.precision);
+  const std::vector<double> on_first = steps_on(*reused, mnist().test);
+  const std::vector<double> on_second = steps_on(*reused, mnist().train);
+  const std::unique_ptr<Backend> fresh = create_backend(e.name, c, e.device, e.precision);
+  const std::vector<double> expected = steps_on(*fresh, mnist().train);
+  ASSERT_EQ(on_second.size(), expected.size());
+  double moved = 0, off = 0;  // how far the first split's result is from the second's, and the reused backend's
+  for (size_t i = 0; i < expected.size(); ++i) {
+    moved = std::max(moved, std::abs(on_first[i] - expected[i]));
+    off = std::max(off, std::abs(on_second[i] - expected[i]));
+  }
+  ASSERT_GT(moved, 0.0) << "the two splits give the same parameters: the test could not see stale reads";
+  EXPECT_LE(off, 1e-3 * moved) << "after a second set_train_data the steps differ from a fresh backend's on that "
+                                  "split by " << off << " (the two splits' results differ by " << moved << ")";
+}
+
+INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, NewTrainData, ::testing::ValuesIn(one_precision_here()),
+                         [](const auto& info) { return testing::test_name(info.param); });
 
 #if !defined(VAE_TEST_PREFIX_GPU)
 // --- the check must be able to fail ------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include <iterator>
 #include <map>
 #endif
 
@@ -22,7 +23,7 @@ class CudaGraphBackend final : public LibTorchBackend {
   CudaGraphBackend(const VaeConfig& config, const std::string& device, const std::string& precision)
       : LibTorchBackend(config, device, precision) {
     if (!device_.is_cuda()) throw Error("--backend libtorch-cudagraph: CUDA graphs need --device cuda");
-    step_t_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+    step_t_ = libtorch::capturable_step_counter(flat_);
     kl_weight_ = torch::ones({}, options());
   }
 
@@ -32,6 +33,17 @@ class CudaGraphBackend final : public LibTorchBackend {
   void set_adam_state_impl(const AdamState& s) override {
     LibTorchBackend::set_adam_state_impl(s);
     if (step_t_.defined()) step_t_.fill_(double(s.step));
+  }
+
+  // A graph captured on the resident split reads that tensor's memory; set_train_data replaces
+  // the tensor, so such a replay would read freed allocator memory (wrong data, no error).
+  // Graphs of host-gathered batches read only their own static inputs and stay.
+  void set_train_data_impl() override {
+    LibTorchBackend::set_train_data_impl();
+    for (auto it = graphs_.begin(); it != graphs_.end();) {
+      const bool reads_resident_split = it->first.second;
+      it = reads_resident_split ? graphs_.erase(it) : std::next(it);
+    }
   }
 
   BatchLosses train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
@@ -124,7 +136,7 @@ class CudaGraphBackend final : public LibTorchBackend {
     return ref;
   }
 
-  torch::Tensor step_t_;    // float32 device scalar: Adam's step count, as capturable Adam keeps it
+  torch::Tensor step_t_;    // device scalar in the parameters' dtype: Adam's step count, as capturable Adam keeps it
   torch::Tensor kl_weight_; // device scalar, set before each replay
   std::map<std::pair<int, bool>, std::unique_ptr<Captured>> graphs_;
 };

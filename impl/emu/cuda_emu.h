@@ -5,7 +5,8 @@
 // and functions in the global namespace, as the CUDA toolkit does.
 //
 // Supported, and nothing else (anything else fails to compile, or is a named KernelError):
-//   __global__ __device__ __host__ __forceinline__ __launch_bounds__ __restrict__ __shared__
+//   __global__ __device__ __host__ __forceinline__ __launch_bounds__ __restrict__
+//   static shared memory through VAE_SHARED(name, type) (below; a bare __shared__ does not compile)
 //   threadIdx blockIdx blockDim gridDim warpSize dim3 uint3 float2 float4 uchar4
 //   __syncthreads __syncwarp __shfl_sync __shfl_xor_sync __shfl_down_sync __shfl_up_sync
 //     (4- and 8-byte arithmetic types) __ballot_sync __all_sync __any_sync
@@ -33,8 +34,20 @@
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
-// One instance per host thread = per running block (see executor.h).
-#define __shared__ static thread_local
+// Static shared memory: VAE_SHARED(tile, float[16][17]); declares `tile` in both builds (on
+// the GPU as __shared__, kernels/kernel_lang.h). Here it is one instance per host thread = per
+// running block (see executor.h), and the declaration tells the executor its size, so a block
+// over CUDA's shared-memory limits (static alone, or static + dynamic) is a named KernelError
+// as on the GPU it would be a failed launch. A bare __shared__ would hide the size from the
+// executor, so it does not compile here.
+namespace vae::emu {
+template <class T>
+using SharedType = T;  // lets an array type stand in the declarator's place: SharedType<float[4]> x;
+}
+#define VAE_SHARED(name, ...)                          \
+  static thread_local ::vae::emu::SharedType<__VA_ARGS__> name; \
+  ::vae::emu::note_static_shared(&name, sizeof(name))
+#define __shared__ static_assert(false, "declare shared memory with VAE_SHARED(name, type) (emu/cuda_emu.h)");
 
 using dim3 = ::vae::emu::Dim3;
 using uint3 = ::vae::emu::Uint3;

@@ -102,6 +102,8 @@ struct Worker {
   const GridLaunch* launch = nullptr;
   std::unique_ptr<unsigned char[]> dynamic_shared;
   std::size_t dynamic_shared_bytes = 0;
+  std::vector<const void*> static_shared_seen;  // the running block's VAE_SHARED variables so far
+  std::size_t static_shared_bytes = 0;           // and their bytes, with the launch's own figure
 
   ~Worker() {
     for (void* m : mappings) munmap(m, kMappedStackBytes + page);
@@ -270,6 +272,8 @@ void Worker::run_block(const GridLaunch& grid, const Options& options, const std
     dynamic_shared_bytes = grid.dynamic_shared_bytes;
   }
   if (dynamic_shared_bytes) std::memset(dynamic_shared.get(), 0xff, dynamic_shared_bytes);
+  static_shared_seen.clear();
+  static_shared_bytes = grid.static_shared_bytes;
 
   std::vector<Fiber*> ready;
   ready.reserve(n);
@@ -444,6 +448,20 @@ Options Options::from_environment() {
   return o;
 }
 
+namespace {
+// Throws through bad when static or static + dynamic shared memory is over CUDA's limits.
+template <class Bad>
+void bad_shared(std::size_t static_bytes, std::size_t dynamic_bytes, const Bad& bad) {
+  if (static_bytes > kMaxStaticSharedBytes)
+    bad(std::to_string(static_bytes) + " bytes of static shared memory is over the " +
+        std::to_string(kMaxStaticSharedBytes) + " a block can have");
+  if (static_bytes + dynamic_bytes > kMaxSharedBytesPerBlock)
+    bad(std::to_string(static_bytes) + " bytes of static + " + std::to_string(dynamic_bytes) +
+        " bytes of dynamic shared memory is over the " + std::to_string(kMaxSharedBytesPerBlock) +
+        " an sm_90 block can have");
+}
+}  // namespace
+
 void check_launch_limits(const GridLaunch& l) {
   const auto bad = [&](const std::string& what) { throw KernelError(where(l) + ": " + what); };
   if (l.block.x == 0 || l.block.y == 0 || l.block.z == 0 || l.grid.x == 0 || l.grid.y == 0 || l.grid.z == 0)
@@ -452,9 +470,7 @@ void check_launch_limits(const GridLaunch& l) {
     bad("block " + dims(l.block) + " is over CUDA's limits (x, y <= 1024, z <= 64, at most 1024 threads)");
   if (l.grid.x > kMaxGrid.x || l.grid.y > kMaxGrid.y || l.grid.z > kMaxGrid.z)
     bad("grid " + dims(l.grid) + " is over CUDA's limits (x < 2^31, y, z <= 65535)");
-  if (l.dynamic_shared_bytes > kMaxDynamicSharedBytes)
-    bad(std::to_string(l.dynamic_shared_bytes) + " bytes of dynamic shared memory is over the " +
-        std::to_string(kMaxDynamicSharedBytes) + " an sm_90 block can have");
+  bad_shared(l.static_shared_bytes, l.dynamic_shared_bytes, bad);
 }
 
 void run_grid(const GridLaunch& launch, const Options& options, const std::function<void()>& thread_body) {
@@ -509,6 +525,17 @@ void* dynamic_shared(std::size_t bytes) {
                       " bytes of dynamic shared memory, but the launch gave " +
                       std::to_string(w.dynamic_shared_bytes));
   return w.dynamic_shared.get();
+}
+
+void note_static_shared(const void* variable, std::size_t bytes) {
+  Fiber& f = running_fiber("a VAE_SHARED declaration");
+  Worker& w = *f.worker;
+  if (std::find(w.static_shared_seen.begin(), w.static_shared_seen.end(), variable) != w.static_shared_seen.end())
+    return;
+  w.static_shared_seen.push_back(variable);
+  w.static_shared_bytes += bytes;
+  bad_shared(w.static_shared_bytes, w.dynamic_shared_bytes,
+             [](const std::string& what) { throw KernelError(describe_current_thread() + ": " + what); });
 }
 
 std::string describe_current_thread() {

@@ -71,6 +71,9 @@ struct Options {
 struct GridLaunch {
   Dim3 grid, block;
   std::size_t dynamic_shared_bytes = 0;
+  // The kernel's static shared memory when the launcher knows it (the GPU build asks CUDA);
+  // the executor adds each VAE_SHARED declaration's size as a block runs it.
+  std::size_t static_shared_bytes = 0;
   const char* kernel = "kernel";  // for messages
   const char* file = "";          // the launch site
   int line = 0;
@@ -80,7 +83,11 @@ struct GridLaunch {
 inline constexpr unsigned kMaxThreadsPerBlock = 1024;
 inline constexpr Dim3 kMaxBlock{1024, 1024, 64};
 inline constexpr Dim3 kMaxGrid{2147483647u, 65535, 65535};
-inline constexpr std::size_t kMaxDynamicSharedBytes = 227 * 1024;  // sm_90 opt-in maximum
+// Shared memory per block: static alone at most 48 KB (every architecture), static + dynamic at
+// most 227 KB (sm_90's opt-in maximum; over 48 KB in all needs cudaFuncAttributeMaxDynamicSharedMemorySize).
+inline constexpr std::size_t kMaxStaticSharedBytes = 48 * 1024;
+inline constexpr std::size_t kMaxSharedBytesPerBlock = 227 * 1024;
+inline constexpr std::size_t kSharedBytesWithoutOptIn = 48 * 1024;
 inline constexpr unsigned kWarpSize = 32;
 
 // Throws KernelError if the launch is over CUDA's limits. Used by both executors' launch path.
@@ -124,6 +131,11 @@ const uint64_t* warp_collective(unsigned mask, const char* name, uint64_t value,
 // Dynamic shared memory of the running block; throws KernelError (naming the kernel) if
 // bytes exceed what the launch gave.
 void* dynamic_shared(std::size_t bytes);
+
+// A VAE_SHARED declaration of the running block (its first thread to reach it counts it):
+// throws KernelError (naming the kernel) when the block's static shared memory goes over 48 KB,
+// or static + dynamic over 227 KB.
+void note_static_shared(const void* variable, std::size_t bytes);
 
 // The kernel and launch site of the running thread, for messages.
 std::string describe_current_thread();

@@ -194,8 +194,8 @@ __global__ void naive_kernel(Problem pb) {
 // Tiles are stored p-major ([p][outer]); +1 column so a warp's column reads hit distinct banks.
 template <int T>
 __global__ void shared_tiles_kernel(Problem pb) {
-  __shared__ float a_tile[T][T + 1];
-  __shared__ float b_tile[T][T + 1];
+  VAE_SHARED(a_tile, float[T][T + 1]);
+  VAE_SHARED(b_tile, float[T][T + 1]);
   const int tx = int(threadIdx.x), ty = int(threadIdx.y);
   const int i0 = int(blockIdx.y) * T, j0 = int(blockIdx.x) * T;
   const bool sums_rows = pb.row_sums && blockIdx.x == 0 && tx == 0;
@@ -268,9 +268,9 @@ constexpr int kThreadRows = 4, kThreadCols = 4;
 constexpr int kBlockedThreads = (kRows / kThreadRows) * (kCols / kThreadCols);  // 256 as 16×16
 
 __global__ void register_blocked_kernel(Problem pb) {
-  __shared__ Tile<kRows, kDepth> a_tile;
-  __shared__ Tile<kCols, kDepth> b_tile;
-  __shared__ float row_nll[kRows][kCols / kThreadCols + 1];  // the likelihood epilogue's
+  VAE_SHARED(a_tile, Tile<kRows, kDepth>);
+  VAE_SHARED(b_tile, Tile<kCols, kDepth>);
+  VAE_SHARED(row_nll, float[kRows][kCols / kThreadCols + 1]);  // the likelihood epilogue's
   const int tx = int(threadIdx.x), ty = int(threadIdx.y), thread = ty * int(blockDim.x) + tx;
   const int i0 = int(blockIdx.y) * kRows, j0 = int(blockIdx.x) * kCols;
   const int p_begin = slice_begin(pb), p_end = slice_end(pb);
@@ -285,15 +285,21 @@ __global__ void register_blocked_kernel(Problem pb) {
       const float4 a4 = *reinterpret_cast<const float4*>(&a_tile.v[q][ty * kThreadRows]);
       const float4 b4 = *reinterpret_cast<const float4*>(&b_tile.v[q][tx * kThreadCols]);
       const float a[4] = {a4.x, a4.y, a4.z, a4.w}, b[4] = {b4.x, b4.y, b4.z, b4.w};
+      VAE_UNROLL
       for (int r = 0; r < kThreadRows; ++r)
+        VAE_UNROLL
         for (int c = 0; c < kThreadCols; ++c) sum[r][c] += a[r] * b[c];
     }
     if (sums_rows)
       for (int q = 0; q < kDepth; ++q) row += a_tile.v[q][thread];
     __syncthreads();  // everyone has read them before the next loads
   }
+  // Unrolled: sum[r][c] must stay in registers (a rolled loop indexing it would put the whole
+  // array in local memory; ptxas showed a 64-byte stack frame). tests/kernel_resources checks it.
+  VAE_UNROLL
   for (int r = 0; r < kThreadRows; ++r) {
     float nll = 0.0f;
+    VAE_UNROLL
     for (int c = 0; c < kThreadCols; ++c) {
       const int i = i0 + ty * kThreadRows + r, j = j0 + tx * kThreadCols + c;
       if (i < pb.rows && j < pb.cols) nll += store_result(pb, int(blockIdx.z), i, j, sum[r][c]);
@@ -327,9 +333,9 @@ __global__ void tf32_wmma_kernel(Problem pb) {
   struct alignas(32) Staging {  // the accumulators, row-major, for the bounds-checked epilogue
     float v[kRows][kCols + 8];
   };
-  __shared__ TileA a_tile;
-  __shared__ TileB b_tile;
-  __shared__ Staging out_tile;
+  VAE_SHARED(a_tile, TileA);
+  VAE_SHARED(b_tile, TileB);
+  VAE_SHARED(out_tile, Staging);
   const int thread = int(threadIdx.x), warp = thread / 32;
   const int warp_row = warp / 2 * 32, warp_col = warp % 2 * 32;
   const int i0 = int(blockIdx.y) * kRows, j0 = int(blockIdx.x) * kCols;
@@ -413,7 +419,7 @@ __global__ void sum_slices_kernel(Problem pb) {
 // tile's 64 NLLs of a row added in column order, as in v5.
 constexpr int kPassRows = 4;
 __global__ void sum_slices_likelihood_kernel(Problem pb) {
-  __shared__ float nll[kPassRows][kCols];
+  VAE_SHARED(nll, float[kPassRows][kCols]);
   const int c = int(threadIdx.x), r = int(threadIdx.y);
   const int i = int(blockIdx.y) * kPassRows + r, j = int(blockIdx.x) * kCols + c;
   const bool in = i < pb.rows && j < pb.cols;

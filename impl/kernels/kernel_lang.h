@@ -8,12 +8,24 @@
 // offers the GPU and the CPU executor side by side).
 //
 //   namespace vae::kernels::VAE_KERNEL_TARGET { ...kernels and launchers... }
+//
+// Static shared memory is declared the same way in both builds, VAE_SHARED(tile, float[16][17]);
+// (the CPU executor counts each declaration's bytes against CUDA's limits, emu/cuda_emu.h).
+// VAE_UNROLL before a loop with a constant trip count asks nvcc to unroll it: a register array
+// indexed in a loop that stays rolled lives in local memory (a stack frame, LDL/STL).
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
 #include <mma.h>
 #define VAE_KERNEL_TARGET cuda
 #define VAE_KERNEL_DEVICE_KIND ::vae::device::Kind::cuda
+namespace vae::kernels {
+template <class T>
+using SharedType = T;  // lets an array type stand in the declarator's place
+}
+#define VAE_SHARED(name, ...) __shared__ ::vae::kernels::SharedType<__VA_ARGS__> name
+#define VAE_UNROLL _Pragma("unroll")
 #else
+#define VAE_UNROLL
 #include "emu/cuda_emu.h"
 #define VAE_KERNEL_TARGET emu
 #define VAE_KERNEL_DEVICE_KIND ::vae::device::Kind::emu

@@ -43,21 +43,33 @@ template <class... Params, class... Args>
 void launch_kernel(const char* file, int line, const char* name, const device::Stream& stream,
                    const LaunchConfig& config, void (*kernel)(Params...), Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args), "kernel launched with the wrong number of arguments");
-  const ::vae::emu::GridLaunch grid{::vae::emu::Dim3(config.grid.x, config.grid.y, config.grid.z),
-                                    ::vae::emu::Dim3(config.block.x, config.block.y, config.block.z),
-                             config.dynamic_shared_bytes, name, file, line};
-  ::vae::emu::check_launch_limits(grid);
+  ::vae::emu::GridLaunch grid;
+  grid.grid = ::vae::emu::Dim3(config.grid.x, config.grid.y, config.grid.z);
+  grid.block = ::vae::emu::Dim3(config.block.x, config.block.y, config.block.z);
+  grid.dynamic_shared_bytes = config.dynamic_shared_bytes;
+  grid.kernel = name;
+  grid.file = file;
+  grid.line = line;
 #if defined(__CUDACC__)
   if (stream.kind() != device::Kind::cuda)
     throw vae::Error(std::string(file) + ":" + std::to_string(line) + ": " + name +
                      ": a GPU kernel launched on a CPU-executor stream");
-  if (config.dynamic_shared_bytes > 48 * 1024)
+  // CUDA's limits are on static + dynamic shared memory: over 48 KB in all needs the opt-in,
+  // which is given for the dynamic part. Static memory alone cannot pass 48 KB (ptxas refuses).
+  if (config.dynamic_shared_bytes > 0) {
+    cudaFuncAttributes attributes{};
+    ::vae::kernels::detail::check_cuda_launch(cudaFuncGetAttributes(&attributes, kernel), name, file, line);
+    grid.static_shared_bytes = attributes.sharedSizeBytes;
+  }
+  ::vae::emu::check_launch_limits(grid);
+  if (grid.static_shared_bytes + config.dynamic_shared_bytes > ::vae::emu::kSharedBytesWithoutOptIn)
     ::vae::kernels::detail::check_cuda_launch(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                    int(config.dynamic_shared_bytes)), name, file, line);
   kernel<<<config.grid, config.block, config.dynamic_shared_bytes, static_cast<cudaStream_t>(stream.cuda_stream())>>>(
       std::forward<Args>(args)...);
   ::vae::kernels::detail::check_cuda_launch(cudaGetLastError(), name, file, line);
 #else
+  ::vae::emu::check_launch_limits(grid);  // the static part adds up as the block declares it
   if (stream.kind() != device::Kind::emu)
     throw vae::Error(std::string(file) + ":" + std::to_string(line) + ": " + name +
                      ": a CPU-executor kernel launched on a GPU stream");

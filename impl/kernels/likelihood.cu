@@ -87,7 +87,7 @@ __device__ void add_to_running_sums(const Args& a, double (*partial)[kSumThreads
 
 // v1: one block of 256 threads per image.
 __global__ void __launch_bounds__(kRowThreads) rows_kernel(Args a) {
-  __shared__ float partial[kRowThreads];
+  VAE_SHARED(partial, float[kRowThreads]);
   const int t = int(threadIdx.x), b = int(blockIdx.x);
   const float samples = float(a.samples);
   const long long x_row = 1ll * b * a.pixels;
@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(kRowThreads) rows_kernel(Args a) {
 
 // v1's second launch: the images' stored values, in double.
 __global__ void __launch_bounds__(kSumThreads) batch_sums_kernel(Args a) {
-  __shared__ double partial[3][kSumThreads];
+  VAE_SHARED(partial, double[3][kSumThreads]);
   const int t = int(threadIdx.x);
   const float beta_w = kl_term_weight(a);
   double recon = 0.0, kl = 0.0, loss = 0.0;
@@ -128,7 +128,7 @@ __global__ void __launch_bounds__(kSumThreads) batch_sums_kernel(Args a) {
 
 // v2: one block; thread t assembles images t, t + 256, ... from the tiles' row sums.
 __global__ void __launch_bounds__(kSumThreads) tile_sums_kernel(Args a) {
-  __shared__ double partial[3][kSumThreads];
+  VAE_SHARED(partial, double[3][kSumThreads]);
   const int t = int(threadIdx.x), tiles = ::vae::kernels::gemm::likelihood_tiles(a.pixels);
   const long long rows = 1ll * a.samples * a.batch;
   const float beta_w = kl_term_weight(a);

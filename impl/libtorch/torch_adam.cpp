@@ -1,6 +1,7 @@
 #include "libtorch/torch_adam.h"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace vae::libtorch {
 
@@ -17,9 +18,16 @@ void adam_step(torch::Tensor& param, const torch::Tensor& grad, AdamTensors& s, 
   param.addcdiv_(s.exp_avg, denom, -step_size);
 }
 
+torch::Tensor capturable_step_counter(const torch::Tensor& param) {
+  return torch::zeros({}, torch::TensorOptions().dtype(param.scalar_type()).device(param.device()));
+}
+
 void adam_step_capturable(torch::Tensor& param, const torch::Tensor& grad, AdamTensors& s, torch::Tensor& step,
                           const AdamOptions& o) {
   torch::NoGradGuard no_grad;
+  if (step.scalar_type() != param.scalar_type())
+    throw std::invalid_argument("adam_step_capturable: the step counter's dtype differs from the parameter's "
+                                "(make it with capturable_step_counter)");
   step.add_(1);
   s.exp_avg.lerp_(grad, 1 - o.beta1);
   s.exp_avg_sq.mul_(o.beta2).addcmul_(grad, grad, 1 - o.beta2);

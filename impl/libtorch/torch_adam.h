@@ -26,7 +26,14 @@ struct AdamTensors {
 void adam_step(torch::Tensor& param, const torch::Tensor& grad, AdamTensors& state, int64_t step,
                const AdamOptions& o);
 
-// step: a float32 scalar tensor on the parameter's device, incremented in place.
+// The step counter capturable Adam keeps on the device: a zero scalar in the parameter's dtype
+// and device. Python's Adam makes it float32 (its default scalar dtype) next to float32
+// parameters; next to float64 parameters it must be float64 too, or 1 - pow(beta, step) and
+// the step size promote to float32 and carry float(0.999)'s 1e-5 relative error into an fp64
+// backend's every step.
+torch::Tensor capturable_step_counter(const torch::Tensor& param);
+
+// step: a scalar tensor from capturable_step_counter(param), incremented in place.
 void adam_step_capturable(torch::Tensor& param, const torch::Tensor& grad, AdamTensors& state, torch::Tensor& step,
                           const AdamOptions& o);
 
