@@ -8,6 +8,13 @@ carry vaebench's flat-layout names (fc1 = enc.0, fc21 = enc.mu, fc22 = enc.logva
 fc4 = dec.out) and the class takes vaebench's configuration (more hidden layers, tanh, the Gaussian
 likelihood, beta, K samples), so the same code that is timed with the example's configuration can be
 checked on every validation case.
+Models given as layers (impl/model/layers.h; a config's "layers", as case metadata carries them, or
+`bench --model conv-mnist|conv-celeba64`, the seeds' ConvVAE and CelebAVAE) are built as LayeredVAE: one
+nn.Linear / nn.Conv2d / nn.ConvTranspose2d per layer with nn.BatchNorm2d as its child "bn", named as
+vaebench names the parameters (enc.<i>.weight, enc.<i>.bn.weight, enc.mu.*, dec.out.*, ...), so a case
+file's param.<name> tensors load by name (every one checked). Batch norm runs in training mode wherever
+the cases are computed and trained (the batch's statistics; the running statistics it updates are never
+read there); the `eval` benchmark puts the model in eval mode, as PyTorch evaluation does.
 Pixels are uint8/255 in float32 (no binarisation). Backends ("modes"):
   python-eager                     plain PyTorch;
   python-compile                   step function and model wrapped in torch.compile (default mode);
@@ -30,8 +37,14 @@ Timing (`bench`), identical to the C++ benchmark binary so the numbers sit side 
   * one repetition = one Google Benchmark "iteration" entry with real_time = mean time per iteration
     (manual time), cpu_time from time.process_time(); R > 1 adds mean/median/stddev/cv aggregates.
 Names follow Google Benchmark's manual-time convention, "<kind>/<mode>/<device>/fp32/batch:<B>/manual_time",
-so tools/compare.py and our report generator read peer and C++ results alike. FLOP counts are the
-exact dense-layer counts of impl/model/flops.h (element-wise work is not counted).
+so tools/compare.py and our report generator read peer and C++ results alike; every entry carries
+"model" (mlp, conv-mnist, ...) and "data", and a model other than the MLP is also in the name,
+".../fp32/model:<m>/batch:<B>/manual_time", so runs of two models merged into one file stay apart.
+`--model` picks a preset, `--config FILE` any configuration (a config JSON, a layers JSON, or a case
+file / checkpoint); a model whose input is not MNIST's 784 pixels (conv-celeba64: 3x64x64) runs on
+seeded synthetic images, which the output, the context and every entry ("data") say. FLOP counts
+are the exact dense and conv counts of impl/model/flops.h (batch norm and element-wise work are not
+counted).
 
 `train` runs the example's training loop epoch by epoch, evaluates the test split after each epoch
 and writes a history JSON in the format of the C++ trainer ("vaebench training history v1").
@@ -40,7 +53,8 @@ and writes a history JSON in the format of the C++ trainer ("vaebench training h
 mode -- the per-image outputs and the gradient from the mode's own forward and backward, the Adam
 steps with its own compiled train step, the case's noise instead of randn -- and writes
 ROOT/<mode>/<case>.safetensors in the results format of docs/case-format.md, for
-`vaebench validate --external <mode>=ROOT/<mode>`.
+`vaebench validate --external <mode>=ROOT/<mode>`; `--precision fp64` runs the same code in float64
+(judged at the fp64 tolerances: a check of the model itself rather than of float32 rounding).
 """
 import argparse
 import datetime
@@ -65,6 +79,7 @@ from safetensors.torch import load_file, save_file
 
 MODES = ("python-eager", "python-compile", "python-compile-reduce-overhead")
 KINDS = ("train_step", "train_epoch", "eval")
+PRECISIONS = {"fp32": torch.float32, "fp64": torch.float64}  # `cases --precision`
 INPUT_DIM, HIDDEN, LATENT = 784, 400, 20
 IDX_IMAGES_MAGIC = 0x00000803
 
@@ -141,22 +156,298 @@ def vae_loss(logits, x, mu, logvar, cfg=DEFAULT_CONFIG):
     return recon + cfg["beta"] * kl, recon, kl
 
 
-def count_flops(batch, samples=1):
-    """(forward, backward) FLOP of the dense layers; mirrors vae::count_flops in impl/model/flops.h."""
-    fwd = bwd = 0.0
+# ----------------------------------------------------------------------------------------------
+# Models as layers (impl/model/layers.h): convolutional VAEs, from a config's "layers" JSON
+# ----------------------------------------------------------------------------------------------
+# The JSON of a layer list, as `to_json(ModelSpec)` writes it (and case metadata carries it under
+# config["layers"]): {"input": [C, H, W], "latent": Z, "encoder": [layer...], "decoder": [layer...]},
+# a layer {"type": "dense", "out_features": N, ["shape": [C, H, W],] "activation": A} or
+# {"type": "conv2d" | "conv_transpose2d", "out_channels", "kernel", "stride", "padding",
+#  ["output_padding" (transposed only),] "batch_norm", "activation"}. Written here from that
+# description (PyTorch's shape formulas), not from the C++ code.
+LAYER_KEYS = {
+    "dense": ({"type", "out_features", "activation"}, {"shape"}),
+    "conv2d": ({"type", "out_channels", "kernel", "stride", "padding", "batch_norm", "activation"}, set()),
+    "conv_transpose2d": ({"type", "out_channels", "kernel", "stride", "padding", "output_padding", "batch_norm",
+                          "activation"}, set()),
+}
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "none": lambda h: h}
 
-    def layer(n_in, n_out, rows, input_needs_grad):
-        nonlocal fwd, bwd
-        mac, bias = 2.0 * rows * n_in * n_out, rows * n_out
+
+def _dense(n, act, shape=None):
+    return {"type": "dense", "out_features": n, **({"shape": list(shape)} if shape else {}), "activation": act}
+
+
+def _conv(c, k, s, p, act, bn=False):
+    return {"type": "conv2d", "out_channels": c, "kernel": k, "stride": s, "padding": p, "batch_norm": bn,
+            "activation": act}
+
+
+def _conv_t(c, k, s, p, op, act, bn=False):
+    return {"type": "conv_transpose2d", "out_channels": c, "kernel": k, "stride": s, "padding": p,
+            "output_padding": op, "batch_norm": bn, "activation": act}
+
+
+# The presets of impl/model/layers.cpp (vaebench --model NAME), the seeds' ConvVAE and CelebAVAE.
+PRESETS = {
+    # 1x28x28 -> 32x14x14 -> 64x7x7 -> 128x3x3; back: dense to 128x3x3, 3 -> 7 (output padding 1) -> 14 -> 28.
+    "conv-mnist": {"input": [1, 28, 28], "latent": 20,
+                   "encoder": [_conv(32, 4, 2, 1, "relu"), _conv(64, 4, 2, 1, "relu"), _conv(128, 4, 2, 1, "relu")],
+                   "decoder": [_dense(1152, "none", (128, 3, 3)), _conv_t(64, 4, 2, 1, 1, "relu"),
+                               _conv_t(32, 4, 2, 1, 0, "relu"), _conv_t(1, 4, 2, 1, 0, "none")]},
+    # 3x64x64 -> 32x32x32 -> ... -> 256x4x4, batch norm on every hidden conv; the mirror back.
+    "conv-celeba64": {"input": [3, 64, 64], "latent": 256,
+                      "encoder": [_conv(c, 4, 2, 1, "relu", True) for c in (32, 64, 128, 256)],
+                      "decoder": [_dense(4096, "none", (256, 4, 4))] +
+                                 [_conv_t(c, 4, 2, 1, 0, "relu", True) for c in (128, 64, 32)] +
+                                 [_conv_t(3, 4, 2, 1, 0, "none")]},
+}
+MODELS = ("mlp",) + tuple(PRESETS)
+
+
+def layered_config(model, spec, **overrides):
+    """A vaebench configuration (config.h's JSON) for a model given as layers."""
+    cfg = {"model": model, "layers": spec, "input_dim": math.prod(spec["input"]), "latent": spec["latent"],
+           "likelihood": "bernoulli", "beta": 1.0, "samples": 1, "init": "torch", "seed": 0}
+    cfg.update(overrides)
+    return cfg
+
+
+def preset_config(name, latent=None):
+    if name == "mlp":
+        return dict(DEFAULT_CONFIG, **({"latent": latent} if latent else {}))
+    spec = json.loads(json.dumps(PRESETS[name]))  # a copy
+    if latent:
+        spec["latent"] = latent
+    return layered_config(name, spec)
+
+
+class LayerPlan:
+    """One layer with its shapes derived: prefix (parameter names), role, spec, in/out shapes, MACs per image."""
+
+    def __init__(self, role, key, prefix, label, spec, shape_in, shape_out, out_flat, macs):
+        self.role, self.key, self.prefix, self.label, self.spec = role, key, prefix, label, spec
+        self.shape_in, self.shape_out, self.out_flat, self.macs = shape_in, shape_out, out_flat, macs
+        self.kind = spec["type"]
+        self.batch_norm = bool(spec.get("batch_norm", False))
+        self.activation = spec["activation"]
+
+
+def _check_layer(where, spec):
+    if not isinstance(spec, dict) or spec.get("type") not in LAYER_KEYS:
+        raise UsageError(f"model JSON: {where}: not a layer (\"type\" dense, conv2d or conv_transpose2d): {spec!r}")
+    need, optional = LAYER_KEYS[spec["type"]]
+    missing, unknown = need - spec.keys(), spec.keys() - need - optional
+    if missing or unknown:
+        raise UsageError(f"model JSON: {where}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+    for k, v in spec.items():
+        if k in ("type", "activation", "shape", "batch_norm"):
+            continue
+        low = 0 if k in ("padding", "output_padding") else 1
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise UsageError(f"model JSON: {where}.{k}: {v!r} is not an integer >= {low}")
+    if spec["activation"] not in ACTIVATIONS:
+        raise UsageError(f"model JSON: {where}.activation: {spec['activation']!r} (relu, tanh or none)")
+    if "batch_norm" in spec and not isinstance(spec["batch_norm"], bool):
+        raise UsageError(f"model JSON: {where}.batch_norm: {spec['batch_norm']!r} is not true/false")
+    if "shape" in spec:
+        s = spec["shape"]
+        if not (isinstance(s, list) and len(s) == 3 and all(isinstance(d, int) and d >= 1 for d in s)) \
+                or math.prod(s) != spec["out_features"]:
+            raise UsageError(f"model JSON: {where}.shape: {s!r} is not [C, H, W] with C*H*W = out_features")
+
+
+def derive_layers(spec):
+    """Every layer of a layers JSON in order (encoder, mu, logvar, decoder, output) with its shapes;
+    UsageError naming the layer for a model that cannot be built."""
+    if not isinstance(spec, dict) or set(spec) != {"input", "latent", "encoder", "decoder"}:
+        raise UsageError(f"model JSON: expected keys input, latent, encoder, decoder; got {sorted(spec or {})}")
+    shape = tuple(spec["input"])
+    if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
+        raise UsageError(f"model JSON: input {spec['input']!r} is not [C, H, W]")
+    latent = spec["latent"]
+    if not spec["decoder"]:
+        raise UsageError("model JSON: the decoder needs at least its output layer")
+    plans = []
+
+    def add(role, key, stack, i, layer, shape_in, flat_in):
+        name = {"encoder": "encoder", "decoder": "decoder", "output": "decoder"}.get(role, "head")
+        label = f"{name} layer {i} ({layer['type']})" if role != "head" else f"head {key}"
+        prefix = ("enc." if stack == "enc" else "dec.") + key
+        c, h, w = shape_in
+        if layer["type"] == "dense":
+            n = layer["out_features"]
+            out = tuple(layer["shape"]) if "shape" in layer else (n, 1, 1)
+            plan = LayerPlan(role, key, prefix, label, layer, shape_in, out, "shape" not in layer, c * h * w * n)
+        else:
+            if flat_in:
+                raise UsageError(f"{label}: a conv layer needs a C x H x W input (the model's input, a conv layer "
+                                 "or a dense layer with a \"shape\"), not a flat vector")
+            k, s, p, co = layer["kernel"], layer["stride"], layer["padding"], layer["out_channels"]
+            if layer["type"] == "conv2d":
+                ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+                macs = co * ho * wo * c * k * k
+            else:
+                op = layer["output_padding"]
+                if op >= s:
+                    raise UsageError(f"{label}: output_padding {op} must be below the stride {s}")
+                ho, wo = (h - 1) * s - 2 * p + k + op, (w - 1) * s - 2 * p + k + op
+                macs = c * h * w * co * k * k
+            if ho < 1 or wo < 1:
+                raise UsageError(f"{label}: input {c}x{h}x{w} gives an empty output {co}x{ho}x{wo}")
+            plan = LayerPlan(role, key, prefix, label, layer, shape_in, (co, ho, wo), False, macs)
+        if plan.batch_norm and plan.kind == "dense":
+            raise UsageError(f"{label}: batch norm is for conv layers only")
+        plans.append(plan)
+        return plan.shape_out, plan.out_flat
+
+    cur, flat = shape, False
+    for i, layer in enumerate(spec["encoder"]):
+        _check_layer(f"encoder[{i}]", layer)
+        cur, flat = add("encoder", str(i), "enc", i, layer, cur, flat)
+    body = (math.prod(cur), 1, 1)
+    for key in ("mu", "logvar"):
+        add("head", key, "enc", 0, _dense(latent, "none"), body, True)
+    cur, flat = (latent, 1, 1), True
+    last = len(spec["decoder"]) - 1
+    for i, layer in enumerate(spec["decoder"]):
+        _check_layer(f"decoder[{i}]", layer)
+        cur, flat = add("output" if i == last else "decoder", "out" if i == last else str(i), "dec", i, layer, cur,
+                        flat)
+    out = plans[-1]
+    if out.activation != "none" or out.batch_norm:
+        raise UsageError(f"{out.label}: the output layer gives the logits: activation none, no batch norm")
+    if math.prod(cur) != math.prod(shape) or (not flat and cur != shape):
+        raise UsageError(f"{out.label}: gives {'x'.join(map(str, cur))}, the input is {'x'.join(map(str, shape))}")
+    return plans
+
+
+def mlp_plans(cfg):
+    """An MLP configuration as the same plans (for the FLOP count)."""
+    plans, widths = [], [cfg["input_dim"]] + list(cfg["hidden"])
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        plans.append(LayerPlan("encoder", str(i), f"enc.{i}", "", _dense(b, cfg["activation"]), (a, 1, 1),
+                               (b, 1, 1), True, a * b))
+    for key in ("mu", "logvar"):
+        plans.append(LayerPlan("head", key, f"enc.{key}", "", _dense(cfg["latent"], "none"), (widths[-1], 1, 1),
+                               (cfg["latent"], 1, 1), True, widths[-1] * cfg["latent"]))
+    widths = [cfg["latent"]] + list(cfg["decoder_hidden"]) + [cfg["input_dim"]]
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        last = i == len(widths) - 2
+        plans.append(LayerPlan("output" if last else "decoder", "out" if last else str(i),
+                               "dec.out" if last else f"dec.{i}", "", _dense(b, "none" if last else cfg["activation"]),
+                               (a, 1, 1), (b, 1, 1), True, a * b))
+    return plans
+
+
+def is_layered(cfg):
+    return "layers" in cfg
+
+
+def model_name(cfg):
+    return cfg.get("model", "custom") if is_layered(cfg) else "mlp"
+
+
+class LayeredVAE(nn.Module):
+    """A vaebench model given as layers: one torch module per layer, named as the flat layout names
+    its parameters, so state_dict() maps 1:1 onto a case file's param.<name> tensors:
+      dense            nn.Linear(in_features, out_features)        enc.<i>.weight [out, in], .bias
+      conv2d           nn.Conv2d(in, out, k, s, p)                 enc.<i>.weight [out, in, k, k]
+      conv_transpose2d nn.ConvTranspose2d(in, out, k, s, p, op)    dec.<i>.weight [in, out, k, k]
+      + batch norm     nn.BatchNorm2d(out) as child "bn" of the conv: <prefix>.bn.weight|bias (gamma, beta),
+                       buffers <prefix>.bn.running_mean|running_var|num_batches_tracked (not parameters)
+    in ModuleDicts enc ("0".., "mu", "logvar") and dec ("0".., "out"). Per layer: the module, then batch
+    norm (after the conv, before the activation), then the activation. A dense layer flattens a
+    C x H x W input per image first and views its output as its "shape" when it has one.
+    Batch norm is nn.BatchNorm2d's: in training mode (the validation path, train steps) it
+    normalises by the batch's statistics (biased variance, eps 1e-5) and updates the running
+    statistics as a side effect, which training mode never reads; in eval mode it uses them."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        spec = cfg["layers"]
+        self.plans = derive_layers(spec)
+        self.input_shape, self.latent = tuple(spec["input"]), spec["latent"]
+        self.input_dim = math.prod(self.input_shape)
+        if cfg.get("latent", self.latent) != self.latent or cfg.get("input_dim", self.input_dim) != self.input_dim:
+            raise UsageError(f"config: latent {cfg.get('latent')} / input_dim {cfg.get('input_dim')} do not match "
+                             f"the layers' {self.latent} / {self.input_dim}")
+        enc, dec = {}, {}
+        for p in self.plans:
+            (enc if p.role in ("encoder", "head") else dec)[p.key] = self._module(p)
+        self.enc, self.dec = nn.ModuleDict(enc), nn.ModuleDict(dec)
+        self.body = [p for p in self.plans if p.role == "encoder"]
+        self.head = [p for p in self.plans if p.role in ("decoder", "output")]
+
+    @staticmethod
+    def _module(p):
+        s, c_in = p.spec, p.shape_in[0]
+        if p.kind == "dense":
+            m = nn.Linear(math.prod(p.shape_in), s["out_features"])
+        elif p.kind == "conv2d":
+            m = nn.Conv2d(c_in, s["out_channels"], s["kernel"], s["stride"], s["padding"])
+        else:
+            m = nn.ConvTranspose2d(c_in, s["out_channels"], s["kernel"], s["stride"], s["padding"],
+                                   output_padding=s["output_padding"])
+        if p.batch_norm:
+            m.bn = nn.BatchNorm2d(s["out_channels"])  # eps 1e-5, momentum 0.1: layers.h's kBatchNorm*
+        return m
+
+    @staticmethod
+    def _layer(p, m, h):
+        if p.kind == "dense":
+            h = m(h.flatten(1))
+            if not p.out_flat:
+                h = h.view(-1, *p.shape_out)
+        else:
+            h = m(h)
+        if p.batch_norm:
+            h = m.bn(h)
+        return ACTIVATIONS[p.activation](h)
+
+    def encode(self, x):
+        h = x.view(-1, *self.input_shape)  # x [B, C*H*W] in NCHW order
+        for p in self.body:
+            h = self._layer(p, self.enc[p.key], h)
+        h = h.flatten(1)
+        return self.enc["mu"](h), self.enc["logvar"](h)
+
+    def reparameterize(self, mu, logvar, eps=None):
+        std = torch.exp(0.5 * logvar)
+        if eps is None:
+            eps = torch.randn_like(std)
+        return mu + eps * std
+
+    def decode(self, z):
+        lead = z.shape[:-1]  # [B] or [K, B]: the decoder runs on K*B codes (batch norm's batch)
+        h = z.reshape(-1, self.latent)
+        for p in self.head:
+            h = self._layer(p, self.dec[p.key], h)
+        return h.reshape(*lead, self.input_dim)  # logits [K, B, C*H*W] in NCHW order
+
+    def forward(self, x, eps=None):
+        mu, logvar = self.encode(x)
+        return self.decode(self.reparameterize(mu, logvar, eps)), mu, logvar
+
+
+def make_model(cfg):
+    return LayeredVAE(cfg) if is_layered(cfg) else VAE(cfg)
+
+
+def count_flops(batch, samples=1, cfg=DEFAULT_CONFIG):
+    """(forward, backward) FLOP of the dense and conv layers; mirrors vae::count_flops in impl/model/flops.h:
+    per layer 2 * rows * MACs + one bias add per output element forward; backward the weight gradient,
+    the bias gradient and the data gradient (none for the first encoder layer: the data needs none).
+    Encoder layers see B rows, decoder layers K*B. Batch norm and element-wise work are not counted."""
+    plans = derive_layers(cfg["layers"]) if is_layered(cfg) else mlp_plans(cfg)
+    fwd = bwd = 0.0
+    b, kb = float(batch), float(samples * batch)
+    for p in plans:
+        rows = b if p.role in ("encoder", "head") else kb
+        mac, bias = 2.0 * rows * p.macs, rows * math.prod(p.shape_out)
+        input_needs_grad = not (p.role == "encoder" and p.key == "0")
         fwd += mac + bias
         bwd += mac + bias + (mac if input_needs_grad else 0.0)
-
-    b, kb = float(batch), float(samples * batch)
-    layer(INPUT_DIM, HIDDEN, b, False)  # the data needs no gradient
-    layer(HIDDEN, LATENT, b, True)      # mu
-    layer(HIDDEN, LATENT, b, True)      # logvar
-    layer(LATENT, HIDDEN, kb, True)
-    layer(HIDDEN, INPUT_DIM, kb, True)
     return fwd, bwd
 
 
@@ -166,11 +457,11 @@ assert sum(count_flops(1)) == 3_283_248, "FLOP count disagrees with impl/model/f
 class Runner:
     """A fresh model + Adam and its (possibly compiled) train-step and eval functions for one mode."""
 
-    def __init__(self, mode, device, seed, cfg=DEFAULT_CONFIG, adam=None):
+    def __init__(self, mode, device, seed, cfg=DEFAULT_CONFIG, adam=None, dtype=torch.float32):
         if mode != "python-eager":
             torch._dynamo.reset()  # every benchmark compiles its own graphs
         torch.manual_seed(seed)
-        self.model = VAE(cfg).to(device)
+        self.model = make_model(cfg).to(device=device, dtype=dtype)
         # The example's own loss code for its configuration (what is timed), the general one otherwise.
         self.cfg = DEFAULT_CONFIG if all(cfg.get(k) == v for k, v in DEFAULT_CONFIG.items()) else cfg
         if adam is None:
@@ -400,8 +691,9 @@ def measure(fn, device, repetitions, min_time):
     return reps, warmup_seconds, memory_peak_mib(device)
 
 
-def gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib=None):
-    """Google Benchmark JSON entries (iterations, then aggregates when R > 1) for one benchmark."""
+def gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib=None, extra=None):
+    """Google Benchmark JSON entries (iterations, then aggregates when R > 1) for one benchmark;
+    `extra` keys (the model, the data) go on every entry."""
     r = len(reps)
     common = {"family_index": family, "per_family_instance_index": 0, "run_name": run_name}
     rows, values = [], []
@@ -413,7 +705,7 @@ def gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib=None):
                      "repetition_index": i, "threads": 1, "iterations": n, "real_time": v["real_time"],
                      "cpu_time": v["cpu_time"], "time_unit": "ms", "items_per_second": v["items_per_second"],
                      "TFLOP/s": v["TFLOP/s"], "bytes_per_second": v["bytes_per_second"],
-                     **({"peak_mem_MiB": peak_mib} if peak_mib is not None else {})})
+                     **({"peak_mem_MiB": peak_mib} if peak_mib is not None else {}), **(extra or {})})
     if r == 1:  # Google Benchmark writes no aggregates for a single repetition
         return rows
     stddev = lambda xs: statistics.stdev(xs)  # sample standard deviation (n - 1)
@@ -424,12 +716,13 @@ def gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib=None):
                "aggregate_name": agg, "aggregate_unit": "percentage" if agg == "cv" else "time", "iterations": r,
                "time_unit": "ms"}
         row.update({key: f([v[key] for v in values]) for key in values[0]})
+        row.update(extra or {})
         rows.append(row)
     return rows
 
 
-def bench_one(kind, mode, batch, device, images, args, epoch_counter):
-    runner = Runner(mode, device, args.seed)
+def bench_one(kind, mode, batch, device, images, args, epoch_counter, cfg=DEFAULT_CONFIG):
+    runner = Runner(mode, device, args.seed, cfg)
     if kind == "train_epoch":
         def fn():
             epoch_counter[0] += 1
@@ -441,17 +734,19 @@ def bench_one(kind, mode, batch, device, images, args, epoch_counter):
         if kind == "train_step":
             fn = lambda: runner.train_step(x)
         else:
-            runner.model.eval()
+            runner.model.eval()  # batch norm, if any, then uses its running statistics (PyTorch's evaluation)
             fn = lambda: runner.eval_batch(x)
         items = batch
-    fwd, bwd = count_flops(items)
+    fwd, bwd = count_flops(items, cfg.get("samples", 1), cfg)
     flops = fwd if kind == "eval" else fwd + bwd
     reps, warmup, peak_mib = measure(fn, device, args.repetitions, args.min_time)
-    return reps, warmup, items, flops, items * INPUT_DIM, peak_mib
+    return reps, warmup, items, flops, items * cfg["input_dim"], peak_mib
 
 
-def context(args, device, skipped):
+def context(args, device, skipped, cfg=DEFAULT_CONFIG, data=""):
     return {
+        "model": json.dumps(cfg, sort_keys=True),  # as vaebench-bench's context: the config JSON
+        "data": data,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "host_name": socket.gethostname(),
         "executable": "python_peer.py",
@@ -480,6 +775,63 @@ def read_gbench(path):
     return doc
 
 
+def bench_config(args):
+    """The model to time: --config FILE (a config JSON, a bare layers JSON, or a case / checkpoint
+    .safetensors whose metadata carries the config), else the preset --model (with --latent)."""
+    if args.config:
+        path = args.config
+        try:
+            if path.endswith(".safetensors"):
+                with safe_open(path, framework="pt") as f:
+                    cfg = json.loads((f.metadata() or {})["config"])
+            else:
+                with open(path) as f:
+                    cfg = json.load(f)
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(f"--config {path}: cannot read a config: {e}") from e
+        if isinstance(cfg, dict) and {"input", "encoder", "decoder"} <= cfg.keys():  # a bare layers JSON
+            cfg = layered_config(os.path.splitext(os.path.basename(path))[0], cfg)
+        if not isinstance(cfg, dict) or not ("layers" in cfg or "hidden" in cfg):
+            raise UsageError(f"--config {path}: neither a vaebench config (\"layers\" or \"hidden\") nor a layers JSON")
+        cfg = dict(cfg)
+        cfg.pop("batch", None)  # a case's; --batches decides
+        if "layers" not in cfg:
+            cfg.setdefault("decoder_hidden", list(reversed(cfg["hidden"])))
+        for k, v in (("likelihood", "bernoulli"), ("beta", 1.0), ("samples", 1)):
+            cfg.setdefault(k, v)
+        if args.latent:
+            raise UsageError("--latent goes with --model; --config gives the latent itself")
+    else:
+        cfg = preset_config(args.model, args.latent)
+    if is_layered(cfg):
+        derive_layers(cfg["layers"])  # refuse a model that cannot be built before any timing
+        cfg.setdefault("input_dim", math.prod(cfg["layers"]["input"]))
+        cfg.setdefault("latent", cfg["layers"]["latent"])
+    return cfg
+
+
+def model_summary(cfg):
+    if not is_layered(cfg):
+        return f"{cfg['input_dim']}-{cfg['hidden']}-{cfg['latent']}-{cfg['decoder_hidden']} {cfg['activation']}"
+    spec = cfg["layers"]
+    return (f"{'x'.join(map(str, spec['input']))}, {len(spec['encoder'])} encoder layers, z{spec['latent']}, "
+            f"{len(spec['decoder'])} decoder layers, {sum(p.macs for p in derive_layers(spec)) / 1e6:.1f} M MACs/image")
+
+
+def bench_images(cfg, args, device):
+    """uint8 [N, D] training images resident on the device, and what they are: MNIST's training split
+    for a model of 784 inputs, else seeded uniform bytes of the model's C x H x W (throughput only,
+    as vaebench-bench does for a model without its data set: no quality figure means anything)."""
+    if cfg["input_dim"] == INPUT_DIM:
+        images = load_split(args.data, "train", device)
+        return images, f"MNIST train ({images.shape[0]} images)"
+    shape = "x".join(map(str, cfg["layers"]["input"])) if is_layered(cfg) else str(cfg["input_dim"])
+    gen = torch.Generator().manual_seed(args.seed)
+    images = torch.randint(0, 256, (args.synthetic_images, cfg["input_dim"]), generator=gen, dtype=torch.uint8)
+    return images.to(device), (f"synthetic {shape} images ({args.synthetic_images} of seeded uniform bytes, "
+                               f"torch.Generator seed {args.seed}), not a dataset")
+
+
 def cmd_bench(args):
     if not args.out and not args.merge_into:
         raise UsageError("bench: give --out FILE and/or --merge-into FILE")
@@ -488,8 +840,16 @@ def cmd_bench(args):
             check_writable(option, path)
     if args.merge_into:
         read_gbench(args.merge_into)  # fail now, not after minutes of benchmarking
+    cfg = bench_config(args)
     device = setup_torch(args)
-    images = load_split(args.data, "train", device)
+    images, data = bench_images(cfg, args, device)
+    model = model_name(cfg)
+    # Every entry says its model ("model": the report's key) and data; a model other than the MLP is
+    # also in the name (.../fp32/model:<m>/batch:<B>), so runs of two models in one file stay apart
+    # for every reader (the report indexes rows by name, compare.py matches by name).
+    extra = {"model": model, "data": data}
+    model_part = "" if model == "mlp" else f"model:{model}/"
+    print(f"model {model}: {model_summary(cfg)}; data: {data}", file=sys.stderr, flush=True)
     entries, skipped, family, epoch_counter = [], [], args.family_index_start, [0]
     for mode in args.modes:
         failed = False
@@ -497,10 +857,10 @@ def cmd_bench(args):
             for batch in (args.epoch_batches or args.batches) if kind == "train_epoch" else args.batches:
                 if failed:
                     continue
-                run_name = f"{kind}/{mode}/{device.type}/fp32/batch:{batch}/manual_time"
+                run_name = f"{kind}/{mode}/{device.type}/fp32/{model_part}batch:{batch}/manual_time"
                 try:
                     reps, warmup, items, flops, nbytes, peak_mib = bench_one(kind, mode, batch, device, images, args,
-                                                                   epoch_counter)
+                                                                             epoch_counter, cfg)
                 except Exception as e:  # noqa: BLE001 -- a failing compile mode must not end the run
                     if mode == "python-eager":
                         raise
@@ -512,18 +872,18 @@ def cmd_bench(args):
                                     "run_name": run_name, "run_type": "iteration", "repetitions": args.repetitions,
                                     "repetition_index": 0, "threads": 1, "iterations": 0, "real_time": 0.0,
                                     "cpu_time": 0.0, "time_unit": "ms", "error_occurred": True,
-                                    "error_message": f"torch.compile failed: {error}"})
+                                    "error_message": f"torch.compile failed: {error}", **extra})
                     family += 1
                     failed = True
                     continue
-                rows = gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib)
+                rows = gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib, extra)
                 entries += rows
                 family += 1
                 times = [real for _, real, _ in reps]
                 cv = statistics.stdev(times) / statistics.mean(times) if len(times) > 1 else 0.0
                 print(f"{mode} {kind} batch {batch}: {items / statistics.mean(times):.0f} samples/s "
                       f"(cv {100 * cv:.1f}%, warm-up {warmup:.1f} s)", file=sys.stderr, flush=True)
-    ctx = context(args, device, skipped)
+    ctx = context(args, device, skipped, cfg, data)
     files = {}
     if args.out:
         files[args.out] = {"context": ctx, "benchmarks": entries}
@@ -637,21 +997,38 @@ def read_case(path):
     return json.loads(meta["config"]), json.loads(meta["adam"]), json.loads(meta["parameters"]), tensors
 
 
-def compute_case(mode, device, path):
-    """The results tensors of one case with one mode, in float32 (the peers' precision)."""
+def load_case_params(model, names, t, path):
+    """Every parameter of the model from the case file's param.<name> tensors, by name (state_dict
+    names are the flat layout's); UsageError for any parameter missing on either side, a wrong order
+    or shape. Batch norm's running statistics are buffers, not in the case file: they keep their
+    initial values (mean 0, var 1), which a training-mode forward does not read."""
+    model_names = [n for n, _ in model.named_parameters()]
+    if model_names != names:
+        raise UsageError(f"{path}: parameters {names} do not match the model's {model_names}")
+    in_file = sorted(k[len("param."):] for k in t if k.startswith("param."))
+    if in_file != sorted(names):
+        raise UsageError(f"{path}: param.* tensors {in_file} are not the `parameters` metadata {sorted(names)}")
+    try:
+        result = model.load_state_dict({n: t["param." + n] for n in names}, strict=False)
+    except RuntimeError as e:  # a shape mismatch
+        raise UsageError(f"{path}: {str(e).strip()}") from e
+    buffers = {n for n, _ in model.named_buffers()}
+    missing = [k for k in result.missing_keys if k not in buffers]
+    if missing or result.unexpected_keys:
+        raise UsageError(f"{path}: parameters not loaded: missing {missing}, unexpected {result.unexpected_keys}")
+
+
+def compute_case(mode, device, path, dtype=torch.float32):
+    """The results tensors of one case with one mode, in float32 (the peers' precision; what is timed)
+    or, with dtype float64, the same code in float64 (a check of the model at the fp64 tolerances)."""
     cfg, adam, names, t = read_case(path)
-    x = t["x"].float().to(device)
+    x = t["x"].to(dtype).to(device)
     # K = 1 noise as [B, Z], the example's shape; K > 1 as [K, B, Z] (broadcast over the images).
-    noise = lambda e: (e[0] if cfg["samples"] == 1 else e).float().to(device)
+    noise = lambda e: (e[0] if cfg["samples"] == 1 else e).to(dtype).to(device)
 
     def fresh_runner():
-        runner = Runner(mode, device, 0, cfg, adam)
-        model_names = [n for n, _ in runner.model.named_parameters()]
-        if model_names != names:
-            raise UsageError(f"{path}: parameters {names} do not match the model's {model_names}")
-        with torch.no_grad():
-            for n, p in runner.model.named_parameters():
-                p.copy_(t["param." + n])
+        runner = Runner(mode, device, 0, cfg, adam, dtype)
+        load_case_params(runner.model, names, t, path)
         return runner
 
     runner = fresh_runner()
@@ -663,9 +1040,9 @@ def compute_case(mode, device, path):
     if steps > 0:
         runner = fresh_runner()  # Adam from the same start
         losses = [runner.train_step(x, noise(t["adam.eps"][s]))[0].item() for s in range(steps)]
-        out["adam.loss"] = torch.tensor(losses, dtype=torch.float32)
+        out["adam.loss"] = torch.tensor(losses, dtype=dtype)
         out.update({"adam.param." + n: p.detach().clone() for n, p in runner.model.named_parameters()})
-    return {k: v.float().contiguous().cpu() for k, v in out.items()}
+    return {k: v.to(dtype).contiguous().cpu() for k, v in out.items()}
 
 
 def cmd_cases(args):
@@ -688,7 +1065,7 @@ def cmd_cases(args):
             case = os.path.basename(path)[:-len(".safetensors")]
             target = os.path.join(folder, case + ".safetensors")
             try:
-                tensors = compute_case(mode, device, path)
+                tensors = compute_case(mode, device, path, PRECISIONS[args.precision])
             except UsageError:
                 raise
             except Exception as e:  # noqa: BLE001 -- a failing compile mode must not end the run
@@ -703,7 +1080,7 @@ def cmd_cases(args):
             tmp = target + ".tmp"
             save_file(tensors, tmp, metadata={
                 "implementation": f"bench/python_peer.py {mode} (torch {torch.__version__})",
-                "precision": "fp32", "device": device.type, "case": case})
+                "precision": args.precision, "device": device.type, "case": case})
             os.replace(tmp, target)  # whole files only
         print(f"{mode} on {device.type}: {len(files) - failures}/{len(files)} cases in "
               f"{time.perf_counter() - start:.1f} s -> {folder}", file=sys.stderr, flush=True)
@@ -766,6 +1143,15 @@ def build_parser():
     b.add_argument("--family-index-start", type=int, default=1000)
     b.add_argument("--out", help="write a Google Benchmark JSON here")
     b.add_argument("--merge-into", help="append the entries to this Google Benchmark JSON (atomically)")
+    b.add_argument("--model", choices=MODELS, default="mlp",
+                   help="mlp (the example's, default) | conv-mnist | conv-celeba64 (the seeds' ConvVAE and CelebAVAE, "
+                        "as vaebench --model; conv-celeba64 runs on seeded synthetic 3x64x64 images)")
+    b.add_argument("--latent", type=positive(int), default=None, help="the preset's latent size (default: its own)")
+    b.add_argument("--config", help="the model from a config JSON (vaebench's, with \"layers\" for a model as layers, "
+                                    "or a bare layers JSON), or a case file / checkpoint whose metadata has one")
+    b.add_argument("--synthetic-images", type=positive(int), default=60000,
+                   help="how many synthetic images a model without its data set gets (default 60000, as MNIST's "
+                        "training split and vaebench-bench)")
 
     t = sub.add_parser("train", parents=[common], help="train and record the test-loss curve")
     t.add_argument("--mode", choices=MODES, default="python-eager")
@@ -779,6 +1165,8 @@ def build_parser():
     c.add_argument("dir", help="folder of `vaebench cases export`")
     c.add_argument("--modes", type=comma_list(MODES, name="mode"), default=["python-eager"])
     c.add_argument("--case", help="only these cases (comma list)")
+    c.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
+                   help="fp32 (default: what the peer times) or fp64 (the same code in float64, judged at fp64)")
     c.add_argument("--out", help="results go to OUT/<mode>/<case>.safetensors (default: DIR-results)")
     return p
 

@@ -35,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include "model/layers.h"
+
 namespace vae::ref {
 
 // One conv or transposed-conv layer's geometry; square kernel/stride/padding as PyTorch's int
@@ -70,9 +72,7 @@ void conv_forward(const ConvGeometry& g, int batch, const double* x, const doubl
 void conv_backward(const ConvGeometry& g, int batch, const double* x, const double* weight, const double* dy,
                    double* dx, double* dweight, double* dbias);
 
-// BatchNorm2d's defaults.
-constexpr double kBatchNormEps = 1e-5;
-constexpr double kBatchNormMomentum = 0.1;
+// BatchNorm2d's defaults: kBatchNormEps, kBatchNormMomentum (model/layers.h).
 
 // Per-channel statistics of one batch, over (B, H, W).
 struct BatchNormStats {

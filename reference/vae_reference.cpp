@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "conv_layers.h"
+#include "model/layers.h"
 
 namespace vae::ref {
 
@@ -29,16 +31,36 @@ Matrix affine(const std::vector<double>& p, const LinearLayer& l, const Matrix& 
   return y;
 }
 
-void activate(Activation act, Matrix& m) {
-  if (act == Activation::Relu) m = m.cwiseMax(0.0);
-  else m = m.array().tanh().matrix();
+void activate(LayerActivation act, Matrix& m) {
+  if (act == LayerActivation::Relu) m = m.cwiseMax(0.0);
+  else if (act == LayerActivation::Tanh) m = m.array().tanh().matrix();
 }
 
 // d(act)/d(pre), written in terms of the activation's output a = act(pre).
 // ReLU: 1 where a > 0 (PyTorch's convention: the derivative at 0 is 0). tanh: 1 - a^2.
-void scale_by_activation_derivative(Activation act, const Matrix& a, Matrix& grad) {
-  if (act == Activation::Relu) grad = (a.array() > 0.0).select(grad, 0.0);
-  else grad = grad.array() * (1.0 - a.array().square());
+void scale_by_activation_derivative(LayerActivation act, const Matrix& a, Matrix& grad) {
+  if (act == LayerActivation::Relu) grad = (a.array() > 0.0).select(grad, 0.0);
+  else if (act == LayerActivation::Tanh) grad = grad.array() * (1.0 - a.array().square());
+}
+
+// A dense layer of the model as offsets into the flat buffer.
+LinearLayer linear(const ParamLayout& layout, const DerivedLayer& l) {
+  return {l.prefix, int(l.in.numel()), l.spec.out, layout.views()[l.weight].offset, layout.views()[l.bias].offset};
+}
+
+// A conv or transposed-conv layer's geometry, from the shapes the model derived.
+ConvGeometry geometry(const DerivedLayer& l) {
+  ConvGeometry g;
+  g.in_channels = int(l.in.c);
+  g.out_channels = l.spec.out;
+  g.in_h = int(l.in.h);
+  g.in_w = int(l.in.w);
+  g.kernel = l.spec.kernel;
+  g.stride = l.spec.stride;
+  g.padding = l.spec.padding;
+  g.output_padding = l.spec.output_padding;
+  g.transposed = l.spec.kind == LayerKind::ConvTranspose2d;
+  return g;
 }
 
 double sigmoid(double o) {
@@ -76,11 +98,20 @@ Eigen::VectorXd per_row_nll(Likelihood lik, const Matrix& o, const Matrix& x) {
 
 }  // namespace
 
+// One layer of a forward pass: its input, its product (dense or conv, before batch norm) and
+// batch-norm statistics, and its output after batch norm and activation. Rows are images (the
+// decoder's: K*B samples), each row one image's C*H*W values in NCHW order.
+struct VaeReference::LayerPass {
+  Matrix in, pre, out;
+  BatchNormStats bn;
+};
+
 struct VaeReference::Cache {
-  std::vector<Matrix> enc;  // enc[0] = x, enc[l+1] = output of encoder hidden layer l
+  std::vector<LayerPass> enc;     // the encoder body, input side first
   Matrix mu, logvar, sigma, eps;  // [B, Z], eps [K*B, Z]
-  std::vector<Matrix> dec;  // dec[0] = z [K*B, Z], dec[l+1] = output of decoder hidden layer l
-  Matrix out;               // decoder logits o [K*B, D]
+  Matrix z;                       // [K*B, Z]
+  std::vector<LayerPass> dec;     // the decoder, its last layer the output
+  Matrix out;                     // decoder logits o [K*B, D]
 };
 
 VaeReference::VaeReference(const VaeConfig& config) : config_(config), layout_(config) {}
@@ -99,28 +130,73 @@ void VaeReference::check(const std::vector<double>& params, const Matrix& x, con
                 std::to_string(need));
 }
 
-void VaeReference::run_forward(const std::vector<double>& p, const Matrix& x, const std::vector<double>& eps,
-                               int k, Cache& c) const {
-  const Eigen::Index batch = x.rows(), z_dim = config_.latent;
-  c.enc.assign(1, x);
-  for (const LinearLayer& l : layout_.encoder_hidden()) {
-    c.enc.push_back(affine(p, l, c.enc.back()));
-    activate(config_.activation, c.enc.back());
+void VaeReference::layer_forward(const std::vector<double>& p, const DerivedLayer& l, LayerPass& pass,
+                                 const BatchNormUse& bn) const {
+  const auto& views = layout_.views();
+  const Eigen::Index rows = pass.in.rows();
+  if (l.spec.kind == LayerKind::Dense) {
+    pass.pre = affine(p, linear(layout_, l), pass.in);
+  } else {
+    pass.pre.resize(rows, l.out.numel());
+    conv_forward(geometry(l), int(rows), pass.in.data(), p.data() + views[l.weight].offset,
+                 p.data() + views[l.bias].offset, pass.pre.data());
   }
-  c.mu = affine(p, layout_.mu(), c.enc.back());
-  c.logvar = affine(p, layout_.logvar(), c.enc.back());
+  pass.out = pass.pre;
+  if (l.bn_weight) {
+    const int channels = int(l.out.c), hw = int(l.out.h * l.out.w);
+    const double* gamma = p.data() + views[*l.bn_weight].offset;
+    const double* beta = p.data() + views[*l.bn_bias].offset;
+    const auto& buffers = layout_.model().buffers().views();
+    const BufferView& mean = buffers[*l.bn_buffer], &var = buffers[*l.bn_buffer + 1], &count = buffers[*l.bn_buffer + 2];
+    if (bn.evaluate) {
+      batch_norm_eval_forward(int(rows), channels, hw, pass.pre.data(), gamma, beta, bn.evaluate->data() + mean.offset,
+                              bn.evaluate->data() + var.offset, kBatchNormEps, pass.out.data());
+    } else {
+      batch_norm_train_forward(int(rows), channels, hw, pass.pre.data(), gamma, beta, kBatchNormEps, pass.out.data(),
+                               pass.bn);
+      if (bn.update) {
+        batch_norm_update_running(pass.bn, int64_t(rows) * hw, kBatchNormMomentum, bn.update->data() + mean.offset,
+                                  bn.update->data() + var.offset);
+        (*bn.update)[count.offset] += 1;
+      }
+    }
+  }
+  activate(l.spec.activation, pass.out);
+}
+
+void VaeReference::run_forward(const std::vector<double>& p, const Matrix& x, const std::vector<double>& eps,
+                               int k, Cache& c, const BatchNormUse& bn) const {
+  const Eigen::Index batch = x.rows(), z_dim = config_.latent;
+  const ModelLayers& model = layout_.model();
+  c.enc.clear();
+  c.dec.clear();
+  c.enc.reserve(model.layers().size());  // h points into them: no reallocation while walking
+  c.dec.reserve(model.layers().size());
+  const Matrix* h = &x;
+  for (const DerivedLayer& l : model.layers()) {
+    if (l.role != LayerRole::Encoder) continue;
+    c.enc.emplace_back();
+    c.enc.back().in = *h;
+    layer_forward(p, l, c.enc.back(), bn);
+    h = &c.enc.back().out;
+  }
+  c.mu = affine(p, layout_.mu(), *h);
+  c.logvar = affine(p, layout_.logvar(), *h);
   c.sigma = (0.5 * c.logvar.array()).exp().matrix();
 
   c.eps = ConstMap(eps.data(), k * batch, z_dim);
-  Matrix z(k * batch, z_dim);
+  c.z.resize(k * batch, z_dim);
   for (int s = 0; s < k; ++s)
-    z.middleRows(s * batch, batch) = c.mu + c.sigma.cwiseProduct(c.eps.middleRows(s * batch, batch));
-  c.dec.assign(1, std::move(z));
-  for (const LinearLayer& l : layout_.decoder_hidden()) {
-    c.dec.push_back(affine(p, l, c.dec.back()));
-    activate(config_.activation, c.dec.back());
+    c.z.middleRows(s * batch, batch) = c.mu + c.sigma.cwiseProduct(c.eps.middleRows(s * batch, batch));
+  h = &c.z;
+  for (const DerivedLayer& l : model.layers()) {
+    if (l.role != LayerRole::Decoder && l.role != LayerRole::Output) continue;
+    c.dec.emplace_back();
+    c.dec.back().in = *h;
+    layer_forward(p, l, c.dec.back(), bn);
+    h = &c.dec.back().out;
   }
-  c.out = affine(p, layout_.out(), c.dec.back());
+  c.out = c.dec.back().out;
 }
 
 Losses VaeReference::losses(const Cache& c, const Matrix& x, double kl_weight) const {
@@ -138,24 +214,33 @@ Losses VaeReference::losses(const Cache& c, const Matrix& x, double kl_weight) c
   return r;
 }
 
-Losses VaeReference::forward(const std::vector<double>& params, const Matrix& x,
-                             const std::vector<double>& eps) const {
+Losses VaeReference::forward(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps,
+                             const std::vector<double>* running_stats) const {
   check(params, x, eps, config_.samples);
+  check_running_stats(running_stats);
   Cache c;
-  run_forward(params, x, eps, config_.samples, c);
+  run_forward(params, x, eps, config_.samples, c, {running_stats, nullptr});
   return losses(c, x, 1.0);
+}
+
+void VaeReference::check_running_stats(const std::vector<double>* stats) const {
+  if (stats && stats->size() != layout_.model().buffers().total())
+    throw Error("reference: batch-norm running statistics have " + std::to_string(stats->size()) +
+                " values, the model's buffers need " + std::to_string(layout_.model().buffers().total()));
 }
 
 Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix& x,
                                       const std::vector<double>& eps, std::vector<double>& grad,
-                                      double kl_weight) const {
+                                      double kl_weight, std::vector<double>* running_stats) const {
   const int k = config_.samples;
   check(p, x, eps, k);
+  check_running_stats(running_stats);
   Cache c;
-  run_forward(p, x, eps, k, c);
+  run_forward(p, x, eps, k, c, {nullptr, running_stats});
   const Losses result = losses(c, x, kl_weight);
   const Eigen::Index batch = x.rows();
   grad.assign(layout_.total(), 0.0);
+  const auto& views = layout_.views();
 
   // Accumulates dW = dY^T A and db = colsum(dY) for y = a W^T + b, returns dA = dY W.
   auto backprop_affine = [&](const LinearLayer& l, const Matrix& a, const Matrix& dy, bool need_input_grad) {
@@ -163,6 +248,32 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
     RowMap(grad.data() + l.bias_offset, l.out) += dy.colwise().sum();
     return need_input_grad ? Matrix(dy * weight(p, l)) : Matrix();
   };
+  // From the gradient of a layer's output to its input's (empty unless need_input_grad):
+  // through the activation, batch norm (batch statistics), then the dense or conv product,
+  // adding the layer's parameter gradients to grad.
+  auto backprop_layer = [&](const DerivedLayer& l, const LayerPass& pass, Matrix d, bool need_input_grad) {
+    scale_by_activation_derivative(l.spec.activation, pass.out, d);
+    const Eigen::Index rows = pass.in.rows();
+    if (l.bn_weight) {
+      Matrix d_pre(rows, d.cols());
+      batch_norm_train_backward(int(rows), int(l.out.c), int(l.out.h * l.out.w), pass.pre.data(),
+                                p.data() + views[*l.bn_weight].offset, pass.bn, kBatchNormEps, d.data(),
+                                d_pre.data(), grad.data() + views[*l.bn_weight].offset,
+                                grad.data() + views[*l.bn_bias].offset);
+      d = std::move(d_pre);
+    }
+    if (l.spec.kind == LayerKind::Dense) return backprop_affine(linear(layout_, l), pass.in, d, need_input_grad);
+    Matrix dx;
+    if (need_input_grad) dx.resize(rows, pass.in.cols());
+    conv_backward(geometry(l), int(rows), pass.in.data(), p.data() + views[l.weight].offset, d.data(),
+                  need_input_grad ? dx.data() : nullptr, grad.data() + views[l.weight].offset,
+                  grad.data() + views[l.bias].offset);
+    return dx;
+  };
+  std::vector<const DerivedLayer*> enc_layers, dec_layers;
+  for (const DerivedLayer& l : layout_.model().layers())
+    if (l.role == LayerRole::Encoder) enc_layers.push_back(&l);
+    else if (l.role != LayerRole::Head) dec_layers.push_back(&l);
 
   // dL/do: each of the K samples carries weight 1/K in recon_b.
   Matrix d_out(c.out.rows(), c.out.cols());
@@ -171,12 +282,8 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
       d_out(r, d) = pixel_nll_grad(config_.likelihood, c.out(r, d), x(r % batch, d)) / double(k);
 
   // Decoder, output layer first.
-  Matrix d_act = backprop_affine(layout_.out(), c.dec.back(), d_out, true);
-  const auto& dec_layers = layout_.decoder_hidden();
-  for (size_t i = dec_layers.size(); i-- > 0;) {
-    scale_by_activation_derivative(config_.activation, c.dec[i + 1], d_act);
-    d_act = backprop_affine(dec_layers[i], c.dec[i], d_act, true);
-  }
+  Matrix d_act = std::move(d_out);
+  for (size_t i = dec_layers.size(); i-- > 0;) d_act = backprop_layer(*dec_layers[i], c.dec[i], std::move(d_act), true);
   const Matrix& d_z = d_act;  // [K*B, Z]
 
   // z = mu + exp(0.5 logvar) * eps:  dz/dmu = 1,  dz/dlogvar = 0.5 * sigma * eps.
@@ -190,16 +297,14 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
     d_logvar.array() += 0.5 * dz_s.array() * c.sigma.array() * c.eps.middleRows(s * batch, batch).array();
   }
 
-  // Encoder heads share the last hidden activation; then the hidden layers, top first.
-  const auto& enc_layers = layout_.encoder_hidden();
+  // Encoder heads share the body's output; then the body's layers, top first.
+  const Matrix& h = c.enc.empty() ? x : c.enc.back().out;
   const bool need = !enc_layers.empty();
-  d_act = backprop_affine(layout_.mu(), c.enc.back(), d_mu, need);
-  if (need) d_act += backprop_affine(layout_.logvar(), c.enc.back(), d_logvar, true);
-  else backprop_affine(layout_.logvar(), c.enc.back(), d_logvar, false);
-  for (size_t i = enc_layers.size(); i-- > 0;) {
-    scale_by_activation_derivative(config_.activation, c.enc[i + 1], d_act);
-    d_act = backprop_affine(enc_layers[i], c.enc[i], d_act, i > 0);  // no gradient wrt x
-  }
+  d_act = backprop_affine(layout_.mu(), h, d_mu, need);
+  if (need) d_act += backprop_affine(layout_.logvar(), h, d_logvar, true);
+  else backprop_affine(layout_.logvar(), h, d_logvar, false);
+  for (size_t i = enc_layers.size(); i-- > 0;)
+    d_act = backprop_layer(*enc_layers[i], c.enc[i], std::move(d_act), i > 0);  // no gradient wrt x
   return result;
 }
 
@@ -214,7 +319,7 @@ Eigen::VectorXd VaeReference::iw_log_likelihood(const std::vector<double>& p, co
   if (num_samples < 1) throw Error("reference: importance sampling needs at least 1 sample");
   check(p, x, eps, num_samples);
   Cache c;
-  run_forward(p, x, eps, num_samples, c);
+  run_forward(p, x, eps, num_samples, c, {});
   const Eigen::Index batch = x.rows();
   const Eigen::VectorXd nll = per_row_nll(config_.likelihood, c.out, x);
   const Eigen::VectorXd half_logvar_sum = 0.5 * c.logvar.rowwise().sum();
@@ -227,7 +332,7 @@ Eigen::VectorXd VaeReference::iw_log_likelihood(const std::vector<double>& p, co
   for (int s = 0; s < num_samples; ++s)
     for (Eigen::Index b = 0; b < batch; ++b) {
       const Eigen::Index r = s * batch + b;
-      const double log_pz = -0.5 * c.dec[0].row(r).squaredNorm();
+      const double log_pz = -0.5 * c.z.row(r).squaredNorm();
       const double log_qz = -0.5 * c.eps.row(r).squaredNorm() - half_logvar_sum(b);
       log_w(b, s) = -nll(r) + log_pz - log_qz;
     }

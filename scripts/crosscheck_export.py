@@ -9,6 +9,14 @@ backend's backend.<name>.out.* / backend.<name>.grad.* tensors at the backend to
 outputs may be float32), or at the tf32 tolerance for a backend the file's metadata
 (backend_precisions) says ran in tf32. Exit status 1 on any mismatch.
 
+Models given as layers (the config's "layers", impl/model/layers.h's JSON: dense, conv2d and
+conv_transpose2d layers, batch norm) are recomputed with F.linear / F.conv2d /
+F.conv_transpose2d and batch norm written out by hand (the batch's per-channel mean and
+biased variance over N, H, W, eps 1e-5, then gamma and beta): the validation path's
+training-mode batch norm. The gradient of a conv bias that batch norm follows vanishes
+identically (the batch mean removes it); such a tensor is compared against the norm of the
+same layer's weight gradient (||got - want|| / ||grad weight||), as `vaebench validate` does.
+
 usage: crosscheck_export.py DIR [--tol 1e-10] [--backend-tol 1e-4] [--tf32-backend-tol 2e-2]
 """
 import argparse
@@ -24,7 +32,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 
-def model_losses(cfg, p, x, eps):
+BN_EPS = 1e-5  # nn.BatchNorm2d's default, which the models use (layers.h)
+ACT = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda h: h}
+
+
+def mlp_forward(cfg, p, x, eps):
     act = torch.relu if cfg["activation"] == "relu" else torch.tanh
     h = x
     for i in range(len(cfg["hidden"])):
@@ -35,7 +47,70 @@ def model_losses(cfg, p, x, eps):
     h = z
     for i in range(len(cfg["decoder_hidden"])):
         h = act(F.linear(h, p[f"dec.{i}.weight"], p[f"dec.{i}.bias"]))
-    logits = F.linear(h, p["dec.out.weight"], p["dec.out.bias"])
+    return F.linear(h, p["dec.out.weight"], p["dec.out.bias"]), mu, logvar
+
+
+def batch_norm_train(h, gamma, beta):
+    """BatchNorm2d in training mode: per channel, the batch's mean and biased variance over N, H, W."""
+    mean = h.mean(dim=(0, 2, 3), keepdim=True)
+    var = ((h - mean) ** 2).mean(dim=(0, 2, 3), keepdim=True)
+    return (h - mean) / torch.sqrt(var + BN_EPS) * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
+
+
+def apply_layer(layer, prefix, p, h):
+    """One layer on h [N, ...]: dense flattens each sample first and views its output as its
+    "shape" if it has one; a conv layer takes [N, C, H, W]; then batch norm, then the activation."""
+    w, b = p[f"{prefix}.weight"], p[f"{prefix}.bias"]
+    if layer["type"] == "dense":
+        h = F.linear(h.reshape(h.shape[0], -1), w, b)
+        if "shape" in layer:
+            h = h.reshape(h.shape[0], *layer["shape"])
+    elif layer["type"] == "conv2d":
+        h = F.conv2d(h, w, b, stride=layer["stride"], padding=layer["padding"])
+    elif layer["type"] == "conv_transpose2d":
+        h = F.conv_transpose2d(h, w, b, stride=layer["stride"], padding=layer["padding"],
+                               output_padding=layer["output_padding"])
+    else:
+        raise SystemExit(f"{prefix}: unknown layer type {layer['type']!r}")
+    if layer.get("batch_norm"):
+        h = batch_norm_train(h, p[f"{prefix}.bn.weight"], p[f"{prefix}.bn.bias"])
+    return ACT[layer["activation"]](h)
+
+
+def layered_forward(cfg, p, x, eps):
+    """x [B, C*H*W] (NCHW), eps [K, B, Z] -> logits [K, B, C*H*W], mu, logvar [B, Z]."""
+    spec = cfg["layers"]
+    h = x.reshape(x.shape[0], *spec["input"])
+    for i, layer in enumerate(spec["encoder"]):
+        h = apply_layer(layer, f"enc.{i}", p, h)
+    h = h.reshape(h.shape[0], -1)
+    mu = F.linear(h, p["enc.mu.weight"], p["enc.mu.bias"])
+    logvar = F.linear(h, p["enc.logvar.weight"], p["enc.logvar.bias"])
+    z = mu + torch.exp(0.5 * logvar) * eps  # [K, B, Z]
+    k, b, zdim = z.shape
+    g = z.reshape(k * b, zdim)  # the decoder's batch is K*B (batch norm's statistics too)
+    last = len(spec["decoder"]) - 1
+    for i, layer in enumerate(spec["decoder"]):
+        g = apply_layer(layer, "dec.out" if i == last else f"dec.{i}", p, g)
+    return g.reshape(k, b, -1), mu, logvar
+
+
+def vanishing_biases(cfg):
+    """{bias name: weight name} for conv biases that batch norm follows (their gradient is zero)."""
+    out = {}
+    spec = cfg.get("layers")
+    if spec:
+        for stack, layers in (("enc", spec["encoder"]), ("dec", spec["decoder"])):
+            for i, layer in enumerate(layers):
+                if layer.get("batch_norm"):
+                    out[f"{stack}.{i}.bias"] = f"{stack}.{i}.weight"
+    return out
+
+
+def model_losses(cfg, p, x, eps):
+    logits, mu, logvar = (layered_forward if "layers" in cfg else mlp_forward)(cfg, p, x, eps)
+    if logits.shape[-1] != x.shape[-1]:
+        raise SystemExit(f"the model's output has {logits.shape[-1]} values per image, x has {x.shape[-1]}")
     target = x.expand_as(logits)
     if cfg["likelihood"] == "bernoulli":
         nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
@@ -47,9 +122,10 @@ def model_losses(cfg, p, x, eps):
     return {"recon": recon, "kl": kl, "loss": recon + cfg["beta"] * kl, "elbo": -(recon + kl)}
 
 
-def norm_rel(got, want):
-    diff = torch.linalg.vector_norm(got - want).item()
-    ref = torch.linalg.vector_norm(want).item()
+def norm_rel(got, want, scale=None):
+    """||got - want|| / ||want||, or / ||scale|| when given (a tensor that vanishes identically)."""
+    diff = torch.linalg.vector_norm(got - want.to(got.dtype)).item()
+    ref = torch.linalg.vector_norm(want if scale is None else scale).item()
     return 0.0 if diff == 0 else (math.inf if ref == 0 else diff / ref)
 
 
@@ -66,34 +142,42 @@ def check_file(path, tol, backend_tol, tf32_backend_tol):
         if t[key].dtype != torch.float64:
             raise SystemExit(f"{path}: tensor '{key}' is {t[key].dtype}, expected float64")
     x, eps = t["x"], t["eps"]
-    if list(x.shape) != [cfg["batch"], x.shape[1]] or list(eps.shape) != [cfg["samples"], cfg["batch"], cfg["latent"]]:
+    if list(x.shape) != [cfg["batch"], cfg.get("input_dim", x.shape[1])] or \
+            list(eps.shape) != [cfg["samples"], cfg["batch"], cfg["latent"]]:
         raise SystemExit(f"{path}: x {list(x.shape)} / eps {list(eps.shape)} do not match the config {cfg}")
     params = {k[len("param."):]: v.clone().requires_grad_(True) for k, v in t.items() if k.startswith("param.")}
     out = model_losses(cfg, params, x, eps)
     out["loss"].sum().backward()
 
     worst, failures = 0.0, []
-    rows = [(f"out.{k}", out[k].detach(), t[f"out.{k}"]) for k in ("recon", "kl", "loss", "elbo")]
-    rows += [(f"grad.{k}", v.grad, t[f"grad.{k}"]) for k, v in params.items()]
     if sorted(k for k in t if k.startswith("grad.")) != sorted(f"grad.{k}" for k in params):
         failures.append("grad.* tensors do not match param.* tensors one to one")
-    for name, ours, theirs in rows:
-        e = norm_rel(ours, theirs)
+        return worst, 0, failures
+    rows = [(f"out.{k}", out[k].detach(), t[f"out.{k}"], None) for k in ("recon", "kl", "loss", "elbo")]
+    vanishing = vanishing_biases(cfg)
+    # A vanishing bias gradient is judged against the norm of its layer's weight gradient (ours).
+    rows += [(f"grad.{k}", v.grad, t[f"grad.{k}"], params[vanishing[k]].grad if k in vanishing else None)
+             for k, v in params.items()]
+    for name, ours, theirs, scale in rows:
+        e = norm_rel(ours, theirs, scale)
         worst = max(worst, e)
         if not e <= tol:
             failures.append(f"{name}: norm-wise relative error {e:.3e} > {tol:g}")
     backends = sorted({k.split(".")[1] for k in t if k.startswith("backend.")})
+    backend_worst = {}
     for b in backends:
         b_tol = tf32_backend_tol if precisions.get(b) == "tf32" else backend_tol
-        for name, ours, _ in rows:
+        backend_worst[b] = (0.0, b_tol)
+        for name, ours, _, scale in rows:
             key = f"backend.{b}.{name}"
             if key not in t:
                 failures.append(f"{key}: missing")
                 continue
-            e = norm_rel(ours, t[key])
+            e = norm_rel(ours, t[key], scale)
+            backend_worst[b] = (max(backend_worst[b][0], e), b_tol)
             if not e <= b_tol:
                 failures.append(f"{key}: norm-wise relative error {e:.3e} > {b_tol:g}")
-    return worst, len(rows) * (1 + len(backends)), failures
+    return worst, len(rows) * (1 + len(backends)), failures, backend_worst
 
 
 def main():
@@ -111,9 +195,11 @@ def main():
         return 2
     ok = True
     for path in files:
-        worst, n, failures = check_file(path, args.tol, args.backend_tol, args.tf32_backend_tol)
+        worst, n, failures, backend_worst = check_file(path, args.tol, args.backend_tol, args.tf32_backend_tol)
         status = "pass" if not failures else "FAIL"
-        print(f"{status}  {os.path.basename(path)}: {n} tensors, worst norm-wise rel error {worst:.2e} (tol {args.tol:g})")
+        backends = "".join(f"; {b} worst {e:.2e} (tol {b_tol:g})" for b, (e, b_tol) in backend_worst.items())
+        print(f"{status}  {os.path.basename(path)}: {n} tensors, worst norm-wise rel error {worst:.2e} (tol {args.tol:g})"
+              f"{backends}")
         for f in failures:
             print(f"      {f}")
         ok &= not failures

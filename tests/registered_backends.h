@@ -33,6 +33,15 @@ inline std::string unusable_reason(const std::string& name, const std::string& d
   return "";
 }
 
+// What backend `name` cannot run of config's model, or "" when it runs it.
+inline std::string unsupported_reason(const std::string& name, const VaeConfig& config) {
+  for (const BackendInfo& info : registered_backends()) {
+    std::string reason;
+    if (info.name == name && !supports_model(info, config, reason)) return reason;
+  }
+  return "";
+}
+
 // Whether a test binary built for `binary_device` ("cuda": the GPU twin, label gpu; else the
 // host's) covers backends on `device`: the GPU twin the GPU, the host binary cpu and cuda-emu.
 inline bool covered_by(const std::string& binary_device, const std::string& device) {

@@ -114,6 +114,23 @@ ReportInputs synthetic_inputs() {
   return in;
 }
 
+// The lines of `text` that contain `what`.
+std::vector<std::string> lines_with(const std::string& text, const std::string& what) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(what) != std::string::npos) out.push_back(line);
+  return out;
+}
+
+// The part of a rendered report from `from` up to `to` (the next section).
+std::string section(const std::string& text, const std::string& from, const std::string& to) {
+  const size_t a = text.find(from);
+  if (a == std::string::npos) return "";
+  const size_t b = text.find(to, a);
+  return text.substr(a, b == std::string::npos ? std::string::npos : b - a);
+}
+
 TEST(ReportGenerator, WritesEveryFileAndShowsTheFailingBackendAsFailing) {
   TempDir tmp;
   const std::string out = tmp.file("report");
@@ -202,6 +219,219 @@ TEST(ReportGenerator, ShowsAFailingPeerFailingNextToItsThroughput) {
   EXPECT_NE(r.summary.find("python-eager (cpu, fp32): FAIL, 0/1 cases (external)"), std::string::npos) << r.summary;
 }
 
+// A row that is shown but not judged (adam.drift; an external implementation's free-running Adam
+// results) says so: no % of tolerance, no pass/fail, and no part in the verdict even when its
+// figures are far off -- while a judged row beside it still passes or fails with its share.
+json not_judged(const std::string& quantity, double norm_rel, double percent, bool passed) {
+  json c = comparison(quantity, norm_rel, percent, passed);
+  c["check"] = "not judged";
+  c["judged"] = false;
+  return c;
+}
+
+TEST(ReportGenerator, ShowsNotJudgedRowsAsNotJudgedAndLeavesThemOutOfTheVerdict) {
+  TempDir tmp;
+  ReportInputs in = synthetic_inputs();
+  // A not-judged row failing (as a producer might record a drift beyond some bound): the case and
+  // the backend say failed, but only because of it.
+  json eager_case = {{"name", "default-b1"}, {"passed", false},
+                     {"comparisons", {comparison("kl", 1e-6, 1.0, true),
+                                      not_judged("adam.drift (not judged, worst of 10 Adam steps)", 4e-3, 5000.0, false)}}};
+  // A document written before the flag: the row says "not judged" only in its check.
+  json old_style = comparison("adam.params (after 10 Adam steps)", 2.7e-3, 0.0, true);
+  old_style["check"] = "not judged";
+  json peer_case = {{"name", "default-b128"}, {"passed", true},
+                    {"comparisons", {comparison("grad.enc.0.weight", 2e-7, 1.5, true), old_style}}};
+  json broken_case = {{"name", "latent2-b1"}, {"passed", false},
+                      {"comparisons", {comparison("kl", 3e-3, 3000.0, false),
+                                       not_judged("adam.drift (not judged, worst of 10 Adam steps)", 1e-3, 0.0, true)}}};
+  in.validations = {{{"passed", false},
+                     {"backends",
+                      {{"libtorch-eager", {{"device", "cpu"}, {"precision", "fp32"}, {"passed", false}, {"cases", {eager_case}}}},
+                       {"python-eager", {{"kind", "external"}, {"device", "cpu"}, {"precision", "fp32"}, {"passed", true},
+                                         {"cases", {peer_case}}}}}}}};
+  const ReportResult ours = write_report(in, tmp.file("ours"));
+  EXPECT_TRUE(ours.validation_passed) << ours.summary;  // the failing drift is not a verdict
+  EXPECT_NE(ours.summary.find("libtorch-eager (cpu, fp32): PASS, 1/1 cases"), std::string::npos) << ours.summary;
+  const std::string md = slurp(tmp.file("ours") + "/report.md");
+  const std::string correctness = section(md, "## Correctness", "## Throughput");
+  for (const std::string& q : {"| adam.drift |", "| adam.params |"}) {
+    const auto rows = lines_with(correctness, q);
+    ASSERT_EQ(rows.size(), 1u) << q << "\n" << md;
+    EXPECT_NE(rows[0].find("| — |"), std::string::npos) << rows[0];
+    EXPECT_NE(rows[0].find("| not judged |"), std::string::npos) << rows[0];
+    for (const char* verdict : {"pass", "FAIL", "%"}) EXPECT_EQ(rows[0].find(verdict), std::string::npos) << rows[0];
+  }
+  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | adam.drift | 4.00e-02 | 1.20e-02 | 4.00e-03 | — | default-b1 | not judged |"),
+            std::string::npos) << md;
+  // The judged row beside them keeps its share and verdict.
+  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | kl | 1.00e-05 | 3.00e-06 | 1.00e-06 | 1.0% | default-b1 | pass |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | 1/1 | PASS |"), std::string::npos) << md;
+  // The summary: the worst share is the judged one's; the shown-only quantities are named apart.
+  const std::string top = section(md, "## Summary", "## Run");
+  EXPECT_NE(top.find("| libtorch-eager | cpu | fp32 | 1/1 | 1.0% | adam.drift | PASS |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| python-eager (external) | cpu | fp32 | 1/1 | 1.5% | adam.params | PASS |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| mlp | libtorch-eager | cpu | fp32 | PASS 1/1 |"), std::string::npos) << top;
+  const std::string html = slurp(tmp.file("ours") + "/report.html");
+  EXPECT_NE(html.find("<td class=\"muted\">not judged</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<td class=\"pass\">not judged</td>"), std::string::npos);
+  const json results = json::parse(slurp(tmp.file("ours") + "/results.json"));
+  int unjudged = 0;
+  for (const json& v : results["validation"])
+    for (const json& q : v["quantities"])
+      if (q["judged"] == false) {
+        ++unjudged;
+        EXPECT_TRUE(q["percent_of_tolerance"].is_null()) << q;
+        EXPECT_TRUE(q["passed"].is_null()) << q;
+      } else {
+        EXPECT_TRUE(q["percent_of_tolerance"].is_number()) << q;
+      }
+  EXPECT_EQ(unjudged, 2);
+
+  // A judged failure still fails, with its share, next to a not-judged row that does not.
+  in.validations[0]["backends"]["broken"] = {{"device", "cpu"}, {"precision", "fp32"}, {"passed", false}, {"cases", {broken_case}}};
+  const ReportResult bad = write_report(in, tmp.file("bad"));
+  EXPECT_FALSE(bad.validation_passed);
+  const std::string bmd = slurp(tmp.file("bad") + "/report.md");
+  EXPECT_NE(bmd.find("| broken | cpu | fp32 | kl | 3.00e-02 | 9.00e-03 | 3.00e-03 | **3000.0%** | latent2-b1 | **FAIL** |"),
+            std::string::npos) << bmd;
+  EXPECT_NE(bmd.find("| broken | cpu | fp32 | adam.drift | 1.00e-02 | 3.00e-03 | 1.00e-03 | — | latent2-b1 | not judged |"),
+            std::string::npos) << bmd;
+  EXPECT_NE(section(bmd, "## Summary", "## Run").find("| broken | cpu | fp32 | 0/1 | **3000.0%** | adam.drift | **FAIL** |"),
+            std::string::npos) << bmd;
+}
+
+// The summary at the top is tables and a figure: each backend with its validation verdict and
+// its best throughput, in Markdown tables and HTML <table>s, and the bar chart embedded.
+TEST(ReportGenerator, SummaryIsTablesAndAFigure) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  write_report(synthetic_inputs(), out);
+  const std::string md = slurp(out + "/report.md");
+  const std::string top = section(md, "## Summary", "## Run");
+  ASSERT_FALSE(top.empty()) << md;
+  EXPECT_EQ(top.find("```"), std::string::npos) << top;  // no preformatted text
+  EXPECT_NE(top.find("| backend | device | precision | cases passed | worst % of tolerance | shown, not judged | verdict |"),
+            std::string::npos) << top;
+  EXPECT_NE(top.find("| libtorch-eager | cpu | fp32 | 1/1 | 2.0% | — | PASS |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| broken | cpu | fp32 | 1/2 | **3000.0%** | — | **FAIL** |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| model | backend | device | precision | validation | measured | best batch | samples/s | vs libtorch-eager |"),
+            std::string::npos) << top;
+  EXPECT_NE(top.find("| mlp | libtorch-eager | cpu | fp32 | PASS 1/1 | train_epoch | 128 | 12.8k | 1.00x |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| mlp | torchscript | cpu | fp32 | not validated | train_epoch | 128 | 25.6k | 2.00x |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| mlp | python-eager | cpu | fp32 | not validated | train_epoch | 128 | 6.40k | 0.50x |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| mlp | broken | cpu | fp32 | **FAIL 1/2** | train_epoch | — | **failed** |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| libtorch-eager | cpu | 12.0 s | 4 |"), std::string::npos) << top;  // time to quality
+  EXPECT_NE(top.find("![best median samples/s per backend"), std::string::npos) << top;
+  EXPECT_NE(top.find("](summary-throughput.svg)"), std::string::npos) << top;
+
+  // The figure: one bar per measured backend, the failed one named without a bar.
+  const std::string svg = slurp(out + "/summary-throughput.svg");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  size_t bars = 0;
+  for (size_t p = svg.find("class=\"bar\""); p != std::string::npos; p = svg.find("class=\"bar\"", p + 1)) ++bars;
+  EXPECT_EQ(bars, 3u) << svg;
+  for (const char* label : {">libtorch-eager (cpu, fp32)<", ">torchscript (cpu, fp32)<", ">python-eager (cpu, fp32)<",
+                            ">broken (cpu, fp32)<", ">12.8k<", ">25.6k<", ">failed<"})
+    EXPECT_NE(svg.find(label), std::string::npos) << label << "\n" << svg;
+
+  // The HTML: the same tables as <table>, the figure inline, no <pre>.
+  const std::string html = slurp(out + "/report.html");
+  const std::string htop = section(html, "<h2>Summary</h2>", "<h2>Run</h2>");
+  ASSERT_FALSE(htop.empty());
+  EXPECT_EQ(htop.find("<pre>"), std::string::npos) << htop;
+  size_t tables = 0;
+  for (size_t p = htop.find("<table>"); p != std::string::npos; p = htop.find("<table>", p + 1)) ++tables;
+  EXPECT_EQ(tables, 3u);  // validation, throughput, time to quality
+  EXPECT_NE(htop.find("<td>broken</td><td>cpu</td><td>fp32</td><td>1/2</td><td class=\"fail\">3000.0%</td>"), std::string::npos)
+      << htop;
+  EXPECT_NE(htop.find("<td class=\"pass\">PASS</td>"), std::string::npos);
+  EXPECT_NE(htop.find("<figure id=\"summary-throughput.svg\">\n<svg xmlns="), std::string::npos) << htop;
+
+  const json results = json::parse(slurp(out + "/results.json"));
+  ASSERT_EQ(results["summary_tables"]["throughput"].size(), 4u);
+  EXPECT_EQ(results["summary_tables"]["throughput"][0]["backend"], "libtorch-eager");
+  EXPECT_EQ(results["summary_tables"]["throughput"][0]["samples_per_second"], 12800.0);
+  EXPECT_EQ(results["summary_tables"]["validation"].size(), 2u);
+}
+
+// Results that name their model (the convolutional VAEs) are grouped by it: per model its own
+// throughput rows and validation verdict, one bar per backend and model, coloured by model.
+TEST(ReportGenerator, SummaryGroupsThroughputByModel) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  ReportInputs in = synthetic_inputs();
+  in.bench["benchmarks"].clear();
+  add_bench(in.bench, "train_epoch/libtorch-eager/cpu/fp32", 128, {0.010, 0.010, 0.010});
+  add_bench(in.bench, "train_epoch/libtorch-eager/cpu/fp32/model:conv-mnist", 128, {0.040, 0.040, 0.040});
+  add_bench(in.bench, "train_step/torchscript/cpu/fp32", 64, {0.001, 0.001, 0.001});
+  for (json& b : in.bench["benchmarks"])  // the entry's own field, as the Python peer may write it
+    if (b["run_name"].get<std::string>().find("torchscript") != std::string::npos) b["model"] = "conv-mnist";
+  json conv_case = {{"name", "conv-mnist-b16"}, {"passed", false}, {"config", {{"model", "conv-mnist"}}},
+                    {"comparisons", {comparison("kl", 3e-3, 300.0, false)}}};
+  json mlp_case = {{"name", "default-b128"}, {"passed", true}, {"config", {{"latent", 20}}},
+                   {"comparisons", {comparison("kl", 1e-6, 1.0, true)}}};
+  in.validations = {{{"backends",
+                      {{"libtorch-eager", {{"device", "cpu"}, {"precision", "fp32"}, {"passed", false}, {"cases", {mlp_case, conv_case}}}}}}}};
+  write_report(in, out);
+  const std::string md = slurp(out + "/report.md");
+  const std::string top = section(md, "## Summary", "## Run");
+  EXPECT_NE(top.find("| libtorch-eager | cpu | fp32 | conv-mnist, mlp | 1/2 | **300.0%** | — | **FAIL** |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| mlp | libtorch-eager | cpu | fp32 | PASS 1/1 | train_epoch | 128 | 12.8k | 1.00x |"), std::string::npos) << top;
+  EXPECT_NE(top.find("| conv-mnist | libtorch-eager | cpu | fp32 | **FAIL 0/1** | train_epoch | 128 | 3.20k | 1.00x |"),
+            std::string::npos) << top;
+  // conv-mnist's torchscript row is a train_step one, which is not conv-mnist's headline measurement.
+  EXPECT_EQ(top.find("| conv-mnist | torchscript |"), std::string::npos) << top;
+  EXPECT_LT(top.find("| mlp | libtorch-eager"), top.find("| conv-mnist | libtorch-eager"));  // the MLP first
+  // The sections below keep the models apart too.
+  EXPECT_NE(md.find("| libtorch-eager [conv-mnist] | cpu | fp32 | **FAIL 0/1** | 3.20k ±0.0% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 | PASS 1/1 | 12.8k ±0.0% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| torchscript [conv-mnist] | cpu | fp32 | not validated |"), std::string::npos) << md;
+  const std::string svg = slurp(out + "/summary-throughput.svg");
+  EXPECT_NE(svg.find(">libtorch-eager [conv-mnist] (cpu, fp32)<"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<g class=\"legend\">"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">conv-mnist</text>"), std::string::npos) << svg;
+}
+
+// Without benchmark results (an empty bench document, or none at all) or without validation the
+// report still renders and says what is missing.
+TEST(ReportGenerator, RendersWithoutBenchmarksAndSaysSo) {
+  TempDir tmp;
+  ReportInputs in = synthetic_inputs();
+  in.bench["benchmarks"] = json::array();
+  write_report(in, tmp.file("empty"));
+  std::string md = slurp(tmp.file("empty") + "/report.md");
+  std::string top = section(md, "## Summary", "## Run");
+  EXPECT_NE(top.find("No benchmark results: the bench JSON holds no benchmarks, so throughput is not shown."), std::string::npos)
+      << top;
+  EXPECT_NE(top.find("| libtorch-eager | cpu | fp32 | 1/1 | 2.0% | — | PASS |"), std::string::npos) << top;
+  EXPECT_EQ(top.find("summary-throughput.svg"), std::string::npos) << top;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("empty") + "/summary-throughput.svg"));
+  EXPECT_NE(section(md, "## Throughput", "## Time to quality").find("No benchmark results"), std::string::npos) << md;
+  EXPECT_NE(slurp(tmp.file("empty") + "/report.html").find("<p>No benchmark results"), std::string::npos);
+
+  // Only benchmarks outside the naming scheme: said so, with their count.
+  in.bench["benchmarks"] = json::array();
+  in.bench["benchmarks"].push_back({{"name", "BM_Other"}, {"run_name", "BM_Other"}, {"real_time", 1.0}, {"time_unit", "ms"}});
+  write_report(in, tmp.file("other"));
+  EXPECT_NE(slurp(tmp.file("other") + "/report.md").find("none of the bench JSON's 1 benchmarks is named"), std::string::npos);
+
+  // No bench document and no validation at all.
+  in.bench = json();
+  in.validations.clear();
+  const ReportResult r = write_report(in, tmp.file("none"));
+  EXPECT_TRUE(r.validation_passed);
+  EXPECT_FALSE(r.benchmarks_failed);
+  md = slurp(tmp.file("none") + "/report.md");
+  top = section(md, "## Summary", "## Run");
+  EXPECT_NE(top.find("No benchmark results were given to this report"), std::string::npos) << top;
+  EXPECT_NE(top.find("no validation results were given to this report"), std::string::npos) << top;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("none") + "/bench.json"));
+  const json results = json::parse(slurp(tmp.file("none") + "/results.json"));
+  for (const json& f : results["files"]) EXPECT_TRUE(std::filesystem::exists(tmp.file("none") + "/" + f.get<std::string>())) << f;
+}
+
 TEST(ReportGenerator, NumbersComeFromTheInputs) {
   TempDir tmp;
   const std::string out = tmp.file("report");
@@ -246,13 +476,13 @@ TEST(ReportGenerator, HtmlStandsAloneAndMarkdownReferencesExistingFigures) {
   size_t svgs = 0;
   const std::string root = "<svg xmlns=";  // a chart's own nested <svg> (its clip box) has no namespace
   for (size_t p = html.find(root); p != std::string::npos; p = html.find(root, p + 1)) ++svgs;
-  EXPECT_EQ(svgs, 6u);  // two throughput kinds, two loss curves, μ and σ
+  EXPECT_EQ(svgs, 7u);  // the summary's bars, two throughput kinds, two loss curves, μ and σ
   const std::string md = slurp(out + "/report.md");
   const std::regex image(R"(!\[[^\]]*\]\(([^)]+)\))");
   int images = 0;
   for (auto it = std::sregex_iterator(md.begin(), md.end(), image); it != std::sregex_iterator(); ++it, ++images)
     EXPECT_TRUE(std::filesystem::exists(out + "/" + (*it)[1].str())) << (*it)[1].str();
-  EXPECT_EQ(images, 8);
+  EXPECT_EQ(images, 9);
   EXPECT_EQ(slurp(out + "/samples.png"), fake_png);
 }
 
@@ -322,6 +552,12 @@ TEST(BenchNames, FollowTheScheme) {
   EXPECT_EQ(n->device, "cuda");
   EXPECT_EQ(n->precision, "fp32");
   EXPECT_EQ(n->batch, 128);
+  EXPECT_TRUE(n->model.empty());
+  const auto m = parse_bench_name("train_step/libtorch-eager/cpu/fp32/model:conv-mnist/batch:16/manual_time");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->model, "conv-mnist");
+  EXPECT_EQ(m->batch, 16);
+  EXPECT_FALSE(parse_bench_name("train_step/libtorch-eager/cpu/fp32/conv-mnist/batch:16"));
   EXPECT_FALSE(parse_bench_name("BM_Something/8"));
   EXPECT_FALSE(parse_bench_name("eval/x/cpu/fp32/batch:12x"));
 }

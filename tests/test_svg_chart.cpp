@@ -1,5 +1,6 @@
 // SVG charts for the report: well-formed standalone XML, axes and ticks that match the data,
-// one polyline per series in the right place, escaping, empty data and determinism.
+// one polyline per series in the right place, escaping, empty data and determinism; the same for
+// the bar charts (one bar per drawable value, lengths in proportion, labels, notes, legend).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -370,6 +371,131 @@ TEST(SvgChart, LegendStaysOnCanvas) {
     const size_t w = svg.rfind("width=\"", frame) + 7;
     EXPECT_GE(std::stod(svg.substr(w, svg.find('"', w) - w)), width / 3.0);
   }
+}
+
+// ---- bar charts -------------------------------------------------------------------------------
+
+BarChart samples_per_backend() {
+  BarChart c;
+  c.title = "best samples/s";
+  c.value = {"samples/s", false, {}, {}};
+  c.bars = {{"libtorch-eager (cpu, fp32)", 40000, "mlp", false, ""},
+            {"torchscript (cpu, fp32)", 20000, "mlp", false, ""},
+            {"broken (cpu, fp32)", std::numeric_limits<double>::quiet_NaN(), "mlp", false, "failed"},
+            {"python-eager (cpu, fp32)", 10000, "mlp", true, ""}};
+  return c;
+}
+
+struct DrawnBar {
+  double x, y, width;
+  std::string tag;
+};
+
+std::vector<DrawnBar> bars(const std::string& svg) {
+  std::vector<DrawnBar> out;
+  const std::regex re("<rect class=\"bar\" x=\"([0-9.]+)\" y=\"([0-9.]+)\" width=\"([0-9.]+)\"[^>]*>");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it)
+    out.push_back({std::stod((*it)[1]), std::stod((*it)[2]), std::stod((*it)[3]), (*it)[0]});
+  return out;
+}
+
+TEST(SvgBarChart, OneBarPerDrawableValueInProportionFromZero) {
+  const std::string svg = render_svg(samples_per_backend());
+  expect_valid_svg(svg, /*parse=*/true);
+  const auto b = bars(svg);
+  ASSERT_EQ(b.size(), 3u);  // the failed one has none
+  // Linear from zero: lengths in proportion to the values, all starting at the axis.
+  EXPECT_NEAR(b[0].width / b[1].width, 2.0, 0.01);
+  EXPECT_NEAR(b[0].width / b[2].width, 4.0, 0.02);
+  EXPECT_DOUBLE_EQ(b[0].x, b[1].x);
+  EXPECT_DOUBLE_EQ(b[0].x, b[2].x);
+  // Top to bottom in the given order (the failed one's row stays empty).
+  EXPECT_LT(b[0].y, b[1].y);
+  EXPECT_NEAR(b[2].y - b[1].y, 2 * (b[1].y - b[0].y), 0.01);
+  // The peer is outlined and dashed, the others filled.
+  EXPECT_NE(b[2].tag.find("stroke-dasharray"), std::string::npos) << b[2].tag;
+  EXPECT_NE(b[2].tag.find("fill=\"#ffffff\""), std::string::npos) << b[2].tag;
+  EXPECT_NE(b[0].tag.find("fill=\"#0072B2\""), std::string::npos) << b[0].tag;
+  const auto categories = group_texts(svg, "categories");
+  EXPECT_EQ(categories, (std::vector<std::string>{"libtorch-eager (cpu, fp32)", "torchscript (cpu, fp32)", "broken (cpu, fp32)",
+                                                   "python-eager (cpu, fp32)"}));
+  EXPECT_EQ(group_texts(svg, "bar-value"), (std::vector<std::string>{"40k", "20k", "failed", "10k"}));
+  const auto xs = group_texts(svg, "x-axis");
+  ASSERT_FALSE(xs.empty());
+  EXPECT_EQ(xs.front(), "0");
+  EXPECT_TRUE(has(xs, "40k"));
+  EXPECT_EQ(svg.find("class=\"legend\""), std::string::npos);  // one group: nothing to tell apart
+  EXPECT_NE(svg.find(">best samples/s</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">samples/s</text>"), std::string::npos);
+}
+
+TEST(SvgBarChart, ValuesAreRoundedToThreeSignificantDigits) {
+  BarChart c = samples_per_backend();
+  c.bars = {{"a", 49213, "", false, ""}, {"b", 3296, "", false, ""}, {"c", 0.5, "", false, ""}};
+  EXPECT_EQ(group_texts(render_svg(c), "bar-value"), (std::vector<std::string>{"49.2k", "3.3k", "0.5"}));
+}
+
+TEST(SvgBarChart, GroupsGetColoursAndALegend) {
+  BarChart c = samples_per_backend();
+  c.bars.push_back({"libtorch-eager [conv-mnist] (cpu, fp32)", 3000, "conv-mnist", false, ""});
+  const std::string svg = render_svg(c);
+  expect_valid_svg(svg);
+  const auto b = bars(svg);
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_NE(b[3].tag.find("fill=\"#D55E00\""), std::string::npos) << b[3].tag;
+  const auto legend = group_texts(svg, "legend");
+  EXPECT_EQ(legend, (std::vector<std::string>{"mlp", "conv-mnist"}));
+}
+
+TEST(SvgBarChart, HeightFollowsTheBarsAndLogAxesWork) {
+  BarChart c = samples_per_backend();
+  const std::string four = render_svg(c);
+  for (int i = 0; i < 10; ++i) c.bars.push_back({"x" + std::to_string(i), 1000.0 * (i + 1), "mlp", false, ""});
+  const std::string fourteen = render_svg(c);
+  const auto height = [](const std::string& svg) {
+    const size_t p = svg.find("height=\"") + 8;
+    return std::stod(svg.substr(p, svg.find('"', p) - p));
+  };
+  EXPECT_NEAR(height(fourteen) - height(four), 10 * 24, 0.5);
+  EXPECT_EQ(bars(fourteen).size(), 13u);
+  c.value.log = true;
+  c.bars.push_back({"zero", 0, "mlp", false, ""});  // not drawable on a log axis: no bar, "n/a"
+  const std::string log = render_svg(c);
+  expect_valid_svg(log);
+  EXPECT_EQ(bars(log).size(), 13u);
+  EXPECT_EQ(group_texts(log, "bar-value").back(), "n/a");
+  for (const char* l : {"1k", "10k"}) EXPECT_TRUE(has(group_texts(log, "x-axis"), l)) << l;
+}
+
+TEST(SvgBarChart, EscapesEmptyDeterministicAndRejectsTinyCanvas) {
+  BarChart c = samples_per_backend();
+  c.bars[0].label = "<a & b>";
+  c.bars[1].note = "\"quoted\"";
+  const std::string svg = render_svg(c);
+  expect_valid_svg(svg, /*parse=*/true);
+  EXPECT_NE(svg.find(">&lt;a &amp; b&gt;</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">&quot;quoted&quot;</text>"), std::string::npos);
+  EXPECT_EQ(render_svg(c), svg);
+
+  BarChart empty;
+  empty.title = "Nothing yet";
+  const std::string none = render_svg(empty);
+  expect_valid_svg(none, /*parse=*/true);
+  EXPECT_NE(none.find(">no data</text>"), std::string::npos);
+  EXPECT_TRUE(bars(none).empty());
+
+  BarChart nothing_drawable = samples_per_backend();
+  for (Bar& b : nothing_drawable.bars) b.value = std::numeric_limits<double>::infinity();
+  const std::string labels_only = render_svg(nothing_drawable);
+  expect_valid_svg(labels_only);  // includes: no "inf"
+  EXPECT_TRUE(bars(labels_only).empty());
+  EXPECT_EQ(group_texts(labels_only, "categories").size(), 4u);
+
+  c.width = 99;
+  EXPECT_THROW(render_svg(c), std::invalid_argument);
+  c.width = 720;
+  c.height = 50;
+  EXPECT_THROW(render_svg(c), std::invalid_argument);
 }
 
 }  // namespace

@@ -59,6 +59,8 @@ class TrainingPath : public ::testing::TestWithParam<TrainingEntry> {};
 TEST_P(TrainingPath, FollowsTheReferenceBackend) {
   const TrainingEntry& e = GetParam();
   if (const std::string why = testing::unusable_reason(e.backend, e.device); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = testing::unsupported_reason(e.backend, e.tcase.config); !why.empty())
+    GTEST_SKIP() << "not supported for this model: " << why;
   const std::unique_ptr<Backend> backend = create_backend(e.backend, e.tcase.config, e.device, e.precision);
   const CaseResult r = check_training_path(*backend, e.tcase, mnist().train);
   ASSERT_GT(r.comparisons.size(), 10u);

@@ -1,12 +1,62 @@
 #include "cases.h"
 
 #include <numeric>
+#include <stdexcept>
 
 #include "common/counter_rng.h"
+#include "model/layers.h"
 #include "model/noise.h"
 #include "model/params.h"
 
 namespace vae {
+
+namespace {
+
+VaeConfig layered(const std::string& model, const Shape& input, const std::string& encoder,
+                  const std::string& decoder, int latent) {
+  ModelSpec s;
+  s.input = input;
+  s.encoder = parse_layers(encoder, "encoder of " + model);
+  s.decoder = parse_layers(decoder, "decoder of " + model);
+  s.latent = latent;
+  VaeConfig c;
+  c.model = model;
+  c.input_dim = int(input.numel());
+  c.latent = latent;
+  c.layers = std::make_shared<const ModelSpec>(std::move(s));
+  return c;
+}
+
+}  // namespace
+
+VaeConfig conv_model(const std::string& name) {
+  VaeConfig c;
+  if (name == "conv-mnist" || name == "conv-celeba64") {
+    const ModelSpec s = preset_spec(name);
+    c = layered(name, s.input, to_string(s.encoder), to_string(s.decoder), s.latent);
+  } else if (name == "conv-odd") {
+    // 28 -> 26 (k3 s1 p0) -> 13 (k5 s2 p2); back 13 -> 26 (k5 s2 p2, output padding 1) -> 28.
+    c = layered(name, {1, 28, 28}, "conv6k3s1p0:tanh,conv8k5s2p2:tanh", "dense8x13x13:none,convT6k5s2p2o1:tanh,convT1k3s1p0:none",
+                7);
+    c.likelihood = Likelihood::Gaussian;
+    c.samples = 3;
+    c.beta = 0.5;
+    c.seed = 3;
+  } else if (name == "conv-dense-between") {
+    // 13x11 -> 7x6 (k3 s2 p1) -> dense to 3x5x4 -> 5x5x4 (k3 s1 p1); back dense to 4x7x6 -> 13x11.
+    c = layered(name, {1, 13, 11}, "conv4k3s2p1:relu,dense3x5x4:relu,conv5k3s1p1:relu",
+                "dense4x7x6:none,convT1k3s2p1:none", 5);
+    c.seed = 4;
+  } else if (name == "conv-bn") {
+    c = layered(name, {1, 28, 28}, "conv8k4s2p1+bn:relu,conv16k4s2p1+bn:relu",
+                "dense16x7x7:none,convT8k4s2p1+bn:relu,convT1k4s2p1:none", 10);
+    c.seed = 5;
+  } else {
+    throw std::invalid_argument("no convolutional validation model named " + name);
+  }
+  c.validate();
+  return c;
+}
 
 std::vector<ValidationCase> reference_matrix() {
   std::vector<ValidationCase> m;
@@ -46,7 +96,16 @@ std::vector<ValidationCase> reference_matrix() {
   latent2.latent = 2;
   latent2.seed = 2;
   m.push_back({"latent2-b5", latent2, 5});
+
+  m.push_back({"conv-mnist-b3", conv_model("conv-mnist"), 3});
+  m.push_back({"conv-odd-b2", conv_model("conv-odd"), 2});
+  m.push_back({"conv-dense-between-b3", conv_model("conv-dense-between"), 3});
+  m.push_back({"conv-bn-b2", conv_model("conv-bn"), 2});
   return m;
+}
+
+void fit_to_data(VaeConfig& config, int input_dim) {
+  if (config.is_mlp()) config.input_dim = input_dim;
 }
 
 CaseInputs make_inputs(const ValidationCase& c, const Dataset* data, Binarize binarize) {

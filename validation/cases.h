@@ -17,8 +17,20 @@ struct ValidationCase {
 };
 
 // The reference's own matrix: both activations, both likelihoods, beta != 1, K > 1, two hidden
-// layers, odd sizes (latent 7, hidden [33,17]), batch 1, 5 and 128.
+// layers, odd sizes (latent 7, hidden [33,17]), batch 1, 5 and 128; and convolutional models
+// (conv_models below) at small batches.
 std::vector<ValidationCase> reference_matrix();
+
+// The convolutional models the matrices run, by name: "conv-mnist" (the preset), "conv-odd"
+// (k3 s1 p0 and k5 s2 p2, output padding, tanh, Gaussian, K = 3, beta 0.5, latent 7),
+// "conv-dense-between" (an odd 1x13x11 input, a dense layer reshaped between two convs),
+// "conv-bn" (batch norm in encoder and decoder), "conv-celeba64" (the preset, 3x64x64).
+VaeConfig conv_model(const std::string& name);
+
+// A matrix case on data of input_dim values per image: an MLP takes the data's image size;
+// a model given as layers keeps its input shape (make_inputs then draws synthetic images when
+// the data's size differs).
+void fit_to_data(VaeConfig& config, int input_dim);
 
 struct CaseInputs {
   std::vector<double> x;       // [B, D]

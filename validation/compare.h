@@ -18,6 +18,10 @@ struct Comparison {
   double norm_rel = 0;        // ||got - want||_2 / ||want||_2 (0 when both are zero)
   double percent_of_tolerance = 0;  // 100 = exactly at the bound; > 100 fails
   bool passed = false;
+  // false: shown for information only, no tolerance applies (the free-running Adam figures:
+  // adam.drift, an external implementation's adam.loss and adam.params). Such a row has check
+  // "not judged" and passed true, and reports show "not judged" instead of a verdict.
+  bool judged = true;
   std::string note;  // why it failed beyond the numbers: "2 non-finite values", "missing", ...
 };
 

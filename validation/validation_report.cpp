@@ -36,10 +36,13 @@ void print_case_table(std::ostream& os, const CaseResult& r) {
   os << line;
   for (const Comparison& c : r.comparisons) {
     char pct[32];  // tiny shares in scientific notation, so they don't all read "0.00%"
-    std::snprintf(pct, sizeof pct, c.percent_of_tolerance >= 0.01 ? "%.2f%%" : "%.1e%%", c.percent_of_tolerance);
+    if (!c.judged)
+      std::snprintf(pct, sizeof pct, "-");  // no tolerance applies: no share of one
+    else
+      std::snprintf(pct, sizeof pct, c.percent_of_tolerance >= 0.01 ? "%.2f%%" : "%.1e%%", c.percent_of_tolerance);
     std::snprintf(line, sizeof line, "  %-44s %-12s %s %s %s %8s  %s\n", c.quantity.c_str(), c.check.c_str(),
                   sci(c.max_abs).c_str(), sci(c.max_rel).c_str(), sci(c.norm_rel).c_str(), pct,
-                  c.passed ? "pass" : "FAIL");
+                  !c.judged ? "not judged" : c.passed ? "pass" : "FAIL");
     os << line;
     if (!c.note.empty()) os << "      " << c.quantity << ": " << c.note << "\n";
   }
@@ -54,7 +57,7 @@ nlohmann::json to_json(const Comparison& c) {
                       {"tolerance", c.tolerance_name}, {"count", c.count},
                       {"max_abs", number(c.max_abs)},  {"max_rel", number(c.max_rel)},
                       {"norm_rel", number(c.norm_rel)}, {"percent_of_tolerance", number(c.percent_of_tolerance)},
-                      {"passed", c.passed}};
+                      {"judged", c.judged}, {"passed", c.passed}};
   if (!c.note.empty()) j["note"] = c.note;
   return j;
 }
@@ -78,6 +81,7 @@ nlohmann::json validation_document(const std::vector<BackendResults>& results, c
     for (const CaseResult& c : b.cases) cases.push_back(to_json(c));
     nlohmann::json& entry = backends[b.backend] = {
         {"passed", b.passed()}, {"kind", b.kind}, {"device", b.device}, {"precision", b.precision}, {"cases", cases}};
+    if (!b.not_supported.empty()) entry["not_supported"] = b.not_supported;
     if (b.kind == "external")
       entry.update({{"source", b.source}, {"implementation", b.implementation}, {"problems", b.problems}});
     all &= b.passed();

@@ -20,6 +20,9 @@ struct BackendResults {
   std::string kind = "backend";
   std::string source, implementation;  // external: the folder, and what its files call themselves
   std::vector<std::string> problems;   // external: findings outside any case (stray results files)
+  // "<case>: <reason>" for each case whose model the backend does not run (neither passed nor
+  // failed: shown as "not supported for this model")
+  std::vector<std::string> not_supported;
   bool passed() const;
 };
 

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/process_memory.h"
+#include "model/layers.h"
 
 namespace vae {
 
@@ -80,6 +81,9 @@ void Backend::set_train_data(const Split& split, Binarize binarize, uint64_t bin
     throw Error(name() + ": training images have " + std::to_string(split.dim()) + " pixels, the model's input is " +
                 std::to_string(config_.input_dim));
   if (split.count == 0) throw Error(name() + ": the training split is empty");
+  if (layout_.model().buffers().total() > 0)
+    throw Error(name() + ": training a model with batch norm is not supported yet (its running statistics are not "
+                "kept by the backends); its validation path (evaluate, gradients, train_step) is");
   train_split_ = &split;
   train_binarize_ = binarize;
   train_binarize_seed_ = binarize_seed;

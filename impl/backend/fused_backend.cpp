@@ -710,6 +710,12 @@ BackendInfo fused_backend_info() {
     reason = "fused-cuda runs on cuda (the GPU) or cuda-emu (its kernels on the CPU executor)";
     return false;
   };
+  info.supports = [](const VaeConfig& config, std::string& reason) {
+    if (config.is_mlp()) return true;
+    reason = "fused-cuda's kernels run dense layers only (the GEMM family); model " + config.model +
+             " has conv, transposed conv or batch-norm layers";
+    return false;
+  };
   info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
     return std::unique_ptr<Backend>(
         new FusedBackend(config, device == "cuda-emu" ? Kind::emu : Kind::cuda, precision));

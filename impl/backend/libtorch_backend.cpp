@@ -1,5 +1,7 @@
 #include "backend/libtorch_backend.h"
 
+#include "model/layers.h"
+
 #if VAE_TORCH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAStream.h>
@@ -249,8 +251,11 @@ void LibTorchBackend::throw_if_out_of_memory(const c10::Error& e, int64_t batch)
   // on the encoder side, K samples of the decoder side, the input and the logits.
   const VaeConfig& c = config();
   double per_image = 2.0 * c.input_dim + 4.0 * c.latent;
-  for (int h : c.encoder_hidden) per_image += 2.0 * h;
-  for (int h : c.decoder_hidden()) per_image += 2.0 * c.samples * h;
+  for (const DerivedLayer& l : layout().model().layers()) {
+    if (l.role == LayerRole::Head || l.role == LayerRole::Output) continue;
+    const double kept = (l.bn_weight ? 3.0 : 2.0) * double(l.out.numel());  // output, pre-activation, pre-norm
+    per_image += l.role == LayerRole::Encoder ? kept : c.samples * kept;
+  }
   per_image += 3.0 * c.samples * c.input_dim;
   const double gib = per_image * double(batch) * double(torch::elementSize(precision_.dtype)) / double(1ull << 30);
   std::string torch_says = what.substr(0, what.find('\n'));

@@ -39,6 +39,10 @@ std::string usable_backends_summary() {
   return join(entries);
 }
 
+bool supports_model(const BackendInfo& info, const VaeConfig& config, std::string& reason) {
+  return !info.supports || info.supports(config, reason);
+}
+
 std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig& config,
                                         const std::string& device, const std::string& precision) {
   std::vector<std::string> names;
@@ -49,6 +53,8 @@ std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig
     if (!info.usable(device, reason))
       throw Error("--backend " + name + " --device " + device + ": not usable here (" + reason +
                   "); usable here: " + usable_backends_summary());
+    if (!supports_model(info, config, reason))
+      throw Error("--backend " + name + ": not supported for this model (" + reason + ")");
     bool precision_ok = false;
     for (const auto& p : info.precisions) precision_ok |= p == precision;
     if (!precision_ok)

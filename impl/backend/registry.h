@@ -17,6 +17,9 @@ struct BackendInfo {
   std::vector<std::string> precisions;  // "fp64", "fp32", ...
   // Whether it can run on `device` on this machine; on false, `reason` says why.
   std::function<bool(const std::string& device, std::string& reason)> usable;
+  // Whether it runs the model `config` describes (its layer kinds and options); on false,
+  // `reason` says what it cannot run. Unset: every model the reference runs.
+  std::function<bool(const VaeConfig& config, std::string& reason)> supports;
   std::function<std::unique_ptr<Backend>(const VaeConfig&, const std::string& device, const std::string& precision)>
       create;
 };
@@ -27,8 +30,11 @@ const std::vector<BackendInfo>& registered_backends();
 // "reference (cpu), libtorch-eager (cpu), ..." : every backend with the devices it can use here.
 std::string usable_backends_summary();
 
+// Whether `info` runs config's model; on false, `reason` says why ("not supported for this model").
+bool supports_model(const BackendInfo& info, const VaeConfig& config, std::string& reason);
+
 // Throws vae::Error listing the registered names, or the usable devices, when the request
-// cannot be met here.
+// cannot be met here, and naming what the backend cannot run when it does not support the model.
 std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig& config,
                                         const std::string& device, const std::string& precision);
 

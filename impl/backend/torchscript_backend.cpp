@@ -7,6 +7,7 @@
 #include <torch/jit.h>
 
 #include "backend/libtorch_backend.h"
+#include "model/layers.h"
 
 namespace vae {
 
@@ -18,28 +19,71 @@ std::string number(double v) {
   return buf;
 }
 
-// "torch.linear(in, params[i], params[j])": the layer's weight and bias by their index in
-// the layout's views (the parameters come in as one tensor per view).
-std::string linear(const ParamLayout& layout, const std::string& in, const LinearLayer& l) {
-  return "torch.linear(" + in + ", params[" + std::to_string(libtorch::view_index(layout, l.weight_offset)) +
-         "], params[" + std::to_string(libtorch::view_index(layout, l.bias_offset)) + "])";
+std::string ints(int64_t a, int64_t b) { return "[" + std::to_string(a) + ", " + std::to_string(b) + "]"; }
+
+// params[i]: the parameters come in as one tensor per view of the layout.
+std::string param(size_t view) { return "params[" + std::to_string(view) + "]"; }
+
+// The lines applying one layer to h, as libtorch/vae_math.cpp's apply_layer does (the same ops
+// in the same order: dense on the last dimension of a flat h, a conv on h viewed as
+// [N, C, H, W]; batch norm with the batch's statistics).
+// h arrives [N, C, H, W] when `in_spatial` (after a conv, or a dense layer reshaped), else flat.
+std::string layer_lines(const DerivedLayer& l, bool in_spatial) {
+  std::ostringstream s;
+  const std::string w = param(l.weight), b = param(l.bias);
+  if (l.spec.kind == LayerKind::Dense) {
+    if (in_spatial) s << "    h = h.flatten(1)\n";
+    s << "    h = torch.linear(h, " << w << ", " << b << ")\n";
+    if (l.spec.reshape)
+      s << "    h = h.reshape([-1, " << l.spec.reshape->c << ", " << l.spec.reshape->h << ", " << l.spec.reshape->w
+        << "])\n";
+  } else {
+    if (!in_spatial) s << "    h = h.reshape([-1, " << l.in.c << ", " << l.in.h << ", " << l.in.w << "])\n";
+    const std::string geometry = ints(l.spec.stride, l.spec.stride) + ", " + ints(l.spec.padding, l.spec.padding);
+    if (l.spec.kind == LayerKind::Conv2d)
+      s << "    h = torch.conv2d(h, " << w << ", " << b << ", " << geometry << ")\n";
+    else
+      s << "    h = torch.conv_transpose2d(h, " << w << ", " << b << ", " << geometry << ", "
+        << ints(l.spec.output_padding, l.spec.output_padding) << ")\n";
+  }
+  if (l.bn_weight)
+    s << "    h = torch.batch_norm(h, " << param(*l.bn_weight) << ", " << param(*l.bn_bias) << ", None, None, True, "
+      << number(kBatchNormMomentum) << ", " << number(kBatchNormEps) << ", True)\n";
+  if (l.spec.activation == LayerActivation::Relu) s << "    h = torch.relu(h)\n";
+  if (l.spec.activation == LayerActivation::Tanh) s << "    h = torch.tanh(h)\n";
+  return s.str();
 }
 
 }  // namespace
 
 std::string torchscript_source(const VaeConfig& c) {
   const ParamLayout layout(c);
-  const std::string act = c.activation == Activation::Relu ? "torch.relu" : "torch.tanh";
   std::ostringstream s;
   s << "def vae_losses(params: List[Tensor], x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor]:\n";
   s << "    h = x\n";
-  for (const LinearLayer& l : layout.encoder_hidden()) s << "    h = " << act << "(" << linear(layout, "h", l) << ")\n";
-  s << "    mu = " << linear(layout, "h", layout.mu()) << "\n";
-  s << "    logvar = " << linear(layout, "h", layout.logvar()) << "\n";
+  bool spatial = false;  // whether h is [N, C, H, W] here
+  for (const DerivedLayer& l : layout.model().layers())
+    if (l.role == LayerRole::Encoder) {
+      s << layer_lines(l, spatial);
+      spatial = !l.out_flat;
+    }
+  if (spatial) s << "    h = h.flatten(1)\n";
+  for (const DerivedLayer& l : layout.model().layers())
+    if (l.role == LayerRole::Head)
+      s << "    " << (l.index == 0 ? "mu" : "logvar") << " = torch.linear(h, " << param(l.weight) << ", "
+        << param(l.bias) << ")\n";
   s << "    z = mu.unsqueeze(0) + torch.exp(0.5 * logvar).unsqueeze(0) * eps\n";
   s << "    h = z\n";
-  for (const LinearLayer& l : layout.decoder_hidden()) s << "    h = " << act << "(" << linear(layout, "h", l) << ")\n";
-  s << "    logits = " << linear(layout, "h", layout.out()) << "\n";
+  spatial = false;
+  for (const DerivedLayer& l : layout.model().layers())
+    if (l.role == LayerRole::Decoder || l.role == LayerRole::Output) {
+      s << layer_lines(l, spatial);
+      spatial = !l.out_flat;
+    }
+  if (layout.is_mlp())
+    s << "    logits = h\n";
+  else
+    s << "    logits = h.reshape([eps.size(0), eps.size(1), " << c.input_dim << "])\n";
   s << "    target = x.unsqueeze(0).expand_as(logits)\n";
   if (c.likelihood == Likelihood::Bernoulli) {
     // aten::binary_cross_entropy_with_logits(self, target, weight, pos_weight, reduction=0 (none))

@@ -63,7 +63,7 @@ std::vector<ValidationCase> selected_cases(const CLI::App& app, const ModelOptio
   std::vector<ValidationCase> cases =
       any_model_option_given(app) ? std::vector<ValidationCase>{custom_case(model, input_dim)}
                                   : pick_cases(matrix_cases(matrix), case_name);
-  for (ValidationCase& c : cases) c.config.input_dim = input_dim;
+  for (ValidationCase& c : cases) fit_to_data(c.config, input_dim);
   return cases;
 }
 

@@ -19,7 +19,7 @@ Subcommand add_info_command(CLI::App& app) {
   sub->add_flag("--json", *as_json, "Print the manifest as JSON");
   return {sub, [data, model, as_json]() {
     const Dataset ds = data->load();
-    const VaeConfig config = model->config(int(ds.test.dim()));
+    const VaeConfig config = model->config(ds.test);
     const size_t parameters = ParamLayout(config).total();
     nlohmann::json m = make_manifest(&ds);
     m["model"] = to_json(config);

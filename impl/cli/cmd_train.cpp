@@ -51,7 +51,7 @@ int run_train(const CLI::App& app, TrainCliOptions& o) {
   if (o.threads < 0) throw Error("--threads: must be >= 0");
   if (o.threads > 0) torch::set_num_threads(o.threads);
   const Dataset data = o.data.load();
-  VaeConfig config = o.model.config(int(data.train.dim()));
+  VaeConfig config = o.model.config(data.train);
   TrainOptions& t = o.train;
   t.batch = o.model.batch;
   t.seed = o.model.seed;

@@ -30,6 +30,21 @@ namespace vae::cli {
 
 namespace {
 
+// A backend that does not run a case's model: the case is listed as not supported (neither a
+// pass nor a failure) and said so on the console; true when it was skipped.
+bool skip_unsupported(const std::string& backend, const VaeConfig& config, const std::string& case_name,
+                      BackendResults& results) {
+  for (const BackendInfo& info : registered_backends()) {
+    std::string reason;
+    if (info.name != backend || supports_model(info, config, reason)) continue;
+    results.not_supported.push_back(case_name + ": " + reason);
+    std::cout << "[" << backend << "] case " << case_name << ": not supported for this model (" << reason << ")\n\n";
+    return true;
+  }
+  return false;
+}
+
+
 struct ValidateOptions {
   ModelOptions model;
   DataOptions data;
@@ -207,7 +222,7 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
     for (TrainingCase t : training_cases()) {
       const std::vector<std::string> wanted = split_case_names(o.case_name);
       if (o.training_path && (all_cases || std::find(wanted.begin(), wanted.end(), t.name) != wanted.end())) {
-        t.config.input_dim = input_dim;
+        fit_to_data(t.config, input_dim);
         training.push_back(t);
       }
     }
@@ -226,7 +241,7 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
     BackendResults ref{"reference", "cpu", "fp64", {}};
     std::cout << "== reference: its own proof on " << reference_cases.size() << " case(s)\n\n";
     for (ValidationCase c : reference_cases) {
-      c.config.input_dim = input_dim;
+      fit_to_data(c.config, input_dim);
       const CaseInputs in = make_inputs(c, &data, binarize);
       ref.cases.push_back(check_reference(c, in));
       print_case_table(std::cout, ref.cases.back());
@@ -256,11 +271,12 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
               << ", precision " << o.precision << "\n\n";
   if (!others.empty())
     for (ValidationCase c : backend_cases) {
-      c.config.input_dim = input_dim;
+      fit_to_data(c.config, input_dim);
       const CaseInputs in = make_inputs(c, &data, binarize);
       const ExpectedOutputs expected = expected_outputs(c, in);
       std::vector<BackendExport> exports;
       for (size_t i = 0; i < others.size(); ++i) {
+        if (skip_unsupported(others[i], c.config, c.name, results[first_backend + i])) continue;
         const std::unique_ptr<Backend> backend = create_backend(others[i], c.config, o.device, o.precision);
         BackendExport e{others[i], backend->precision(), {}};
         results[first_backend + i].cases.push_back(check_backend(*backend, c, in, expected, &e.outputs));
@@ -277,6 +293,7 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
               << " case(s): train_batch, eval_batch, sums, non-finite record\n\n";
     for (const TrainingCase& t : training)
       for (size_t i = 0; i < others.size(); ++i) {
+        if (skip_unsupported(others[i], t.config, t.name, results[first_backend + i])) continue;
         const std::unique_ptr<Backend> backend = create_backend(others[i], t.config, o.device, o.precision);
         results[first_backend + i].cases.push_back(check_training_path(*backend, t, data.train));
         std::cout << "[" << others[i] << " " << backend->device() << " " << backend->precision() << "] ";

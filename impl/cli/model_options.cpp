@@ -1,23 +1,72 @@
 #include "cli/model_options.h"
 
+#include <cmath>
 #include <filesystem>
+#include <iostream>
 
 #include "common/build_info.h"
 #include "common/error.h"
+#include "model/layers.h"
 
 namespace vae::cli {
 
 namespace {
-const char* const kModelOptionNames[] = {"--hidden", "--decoder-hidden", "--latent", "--activation", "--likelihood",
+const char* const kModelOptionNames[] = {"--model", "--encoder", "--decoder", "--input-shape", "--hidden",
+                                         "--decoder-hidden", "--latent", "--activation", "--likelihood",
                                          "--beta",   "--samples",        "--batch",  "--seed",       "--init"};
+
+// The layers of a preset or of --encoder/--decoder, for data of input_dim values per image.
+std::shared_ptr<const ModelSpec> layers_for(const ModelOptions& o, int input_dim,
+                                            const std::optional<std::array<int64_t, 3>>& data_shape) {
+  const bool custom = !o.encoder.empty() || !o.decoder.empty();
+  if (custom && (o.encoder.empty() || o.decoder.empty()))
+    throw Error(std::string(o.encoder.empty() ? "--decoder" : "--encoder") + " given without " +
+                (o.encoder.empty() ? "--encoder" : "--decoder") + ": a model given as layers needs both");
+  if (custom && o.model != "mlp")
+    throw Error("--model " + o.model + " and --encoder/--decoder both describe the model: give one of them");
+  if (!custom && o.model == "mlp") {
+    if (!o.input_shape.empty()) throw Error("--input-shape: only for a model given as layers (--encoder/--decoder)");
+    return nullptr;
+  }
+  ModelSpec s;
+  if (custom) {
+    s.encoder = parse_layers(o.encoder, "--encoder");
+    s.decoder = parse_layers(o.decoder, "--decoder");
+    s.latent = o.latent.value_or(20);
+    if (!o.input_shape.empty()) {
+      s.input = parse_shape(o.input_shape, "--input-shape");
+    } else if (data_shape) {
+      s.input = Shape{(*data_shape)[0], (*data_shape)[1], (*data_shape)[2]};
+    } else {
+      const auto side = int64_t(std::llround(std::sqrt(double(input_dim))));
+      if (side * side != input_dim)
+        throw Error("--input-shape: the data has " + std::to_string(input_dim) +
+                    " values per image, not a square; say its shape CxHxW");
+      s.input = Shape{1, side, side};
+    }
+  } else {
+    if (!o.input_shape.empty()) throw Error("--input-shape: --model " + o.model + " has its own input shape");
+    s = preset_spec(o.model, o.latent);
+  }
+  if (s.input.numel() != input_dim)
+    throw Error((custom ? "--input-shape " : "--model " + o.model + ": its input ") + s.input.str() + " has " +
+                std::to_string(s.input.numel()) + " values per image, the data has " + std::to_string(input_dim));
+  return std::make_shared<const ModelSpec>(std::move(s));
+}
+}  // namespace
+
+VaeConfig ModelOptions::config(const Split& data) const {
+  return config(int(data.dim()), std::array<int64_t, 3>{int64_t(data.channels), int64_t(data.rows), int64_t(data.cols)});
 }
 
-VaeConfig ModelOptions::config(int input_dim) const {
+VaeConfig ModelOptions::config(int input_dim, std::optional<std::array<int64_t, 3>> data_shape) const {
   VaeConfig c;
   c.input_dim = input_dim;
-  c.encoder_hidden = parse_int_list(hidden, "--hidden");
+  c.layers = layers_for(*this, input_dim, data_shape);
+  if (c.layers) c.model = encoder.empty() ? model : "custom";
+  if (!c.layers) c.encoder_hidden = parse_int_list(hidden, "--hidden");
   if (!decoder_hidden.empty()) c.decoder_hidden_override = parse_int_list(decoder_hidden, "--decoder-hidden");
-  c.latent = latent;
+  c.latent = c.layers ? c.layers->latent : latent.value_or(20);
   c.activation = parse_activation(activation);
   c.likelihood = parse_likelihood(likelihood);
   c.beta = beta;
@@ -29,7 +78,35 @@ VaeConfig ModelOptions::config(int input_dim) const {
   return c;
 }
 
+ImageFolderOptions DataOptions::image_options() const {
+  if (kind() != DatasetKind::Images) {
+    const char* given = image_size ? "--image-size"
+                        : image_crop ? "--image-crop"
+                        : !image_cache.empty() ? "--image-cache"
+                                               : nullptr;
+    if (given) throw Error(std::string(given) + ": only used with --dataset images:DIR, not " + dataset);
+  }
+  // Negative values are refused here, before they turn into huge unsigned ones; the rest of
+  // the range is check_image_folder_options's.
+  auto take = [](const std::optional<int>& value, const char* name, size_t& target) {
+    if (!value) return;
+    if (*value < 1) throw Error(std::string(name) + ": " + std::to_string(*value) + " must be at least 1");
+    target = size_t(*value);
+  };
+  ImageFolderOptions o;
+  take(image_size, "--image-size", o.size);
+  take(image_crop, "--image-crop", o.crop);
+  o.cache_dir = image_cache;
+  o.log = &std::cerr;
+  check_image_folder_options(o);
+  return o;
+}
+
 std::string DataOptions::resolved_dir() const {
+  if (kind() == DatasetKind::Images) {
+    if (!dir.empty()) throw Error("--data: not used with --dataset images:DIR (the folder is part of its value)");
+    return image_folder_of(dataset);
+  }
   if (!dir.empty()) return dir;
   const std::string d = default_data_dir(kind());
   if (std::filesystem::path(d).is_absolute()) return d;
@@ -40,13 +117,22 @@ std::string DataOptions::resolved_dir() const {
 
 Dataset DataOptions::load() const {
   binarize_mode();  // refuse a bad --binarize before the (slow) load
+  const ImageFolderOptions images = image_options();  // refuses --image-* without images:DIR too
+  if (kind() == DatasetKind::Images) return load_image_folder(resolved_dir(), images);
   return load_dataset(resolved_dir(), kind());
 }
 
 void add_model_options(CLI::App& app, ModelOptions& o) {
+  app.add_option("--model", o.model, "mlp (--hidden, ...) | conv-mnist | conv-celeba64 (the seeds' convolutional VAEs)")
+      ->capture_default_str();
+  app.add_option("--encoder", o.encoder, "Encoder layers, e.g. conv32k4s2p1:relu,conv64k4s2p1+bn:relu (README: "
+                                         "models as layers); with --decoder");
+  app.add_option("--decoder", o.decoder, "Decoder layers, the last one the output, e.g. "
+                                         "dense64x7x7:none,convT32k4s2p1:relu,convT1k4s2p1:none");
+  app.add_option("--input-shape", o.input_shape, "CxHxW of the images for --encoder/--decoder (default: 1xNxN)");
   app.add_option("--hidden", o.hidden, "Encoder hidden widths, comma list, input side first")->capture_default_str();
   app.add_option("--decoder-hidden", o.decoder_hidden, "Decoder hidden widths, latent side first (default: --hidden mirrored)");
-  app.add_option("--latent", o.latent, "Latent size Z")->capture_default_str();
+  app.add_option("--latent", o.latent, "Latent size Z (default 20; conv-celeba64: 256)");
   app.add_option("--activation", o.activation, "relu|tanh, on every hidden layer")->capture_default_str();
   app.add_option("--likelihood", o.likelihood, "bernoulli (BCE with logits) | gaussian (unit variance, sigmoid mean)")
       ->capture_default_str();
@@ -60,8 +146,15 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
 void add_data_options(CLI::App& app, DataOptions& o) {
   app.add_option("--data", o.dir, "Directory with the four IDX files (.gz or raw) (default: data/mnist, or "
                                   "/usr/share/datasets/fashion-mnist)");
-  app.add_option("--dataset", o.dataset, "mnist|fashion-mnist")->capture_default_str();
+  app.add_option("--dataset", o.dataset,
+                 "mnist|fashion-mnist|images:DIR (DIR: a folder of .jpg/.jpeg/.png files, e.g. CelebA's img_align_celeba)")
+      ->capture_default_str();
   app.add_option("--binarize", o.binarize, "none|static|dynamic")->capture_default_str();
+  app.add_option("--image-size", o.image_size, "images:DIR: side of the square RGB images the model sees (default 64)");
+  app.add_option("--image-crop", o.image_crop,
+                 "images:DIR: side of the centred square cut from each image before shrinking (default 148)");
+  app.add_option("--image-cache", o.image_cache,
+                 "images:DIR: folder for the decoded cache (default: DIR itself; use for a read-only DIR)");
 }
 
 bool any_model_option_given(const CLI::App& app) {

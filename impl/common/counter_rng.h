@@ -38,6 +38,8 @@ enum RngStream : uint64_t {
   kStreamParamsBase = 1000,   // + tensor index
   kStreamSyntheticX = 2,      // synthetic inputs in tests
   kStreamIwEps = 3,           // importance-sampling noise
+  kStreamSyntheticTrain = 4,  // synthetic training images (benchmarks of models without their dataset)
+  kStreamSyntheticTest = 5,   // and their test images
   kStreamFdEntriesBase = 7000,    // + tensor index: which entries a finite-difference check samples
   kStreamFdDirectionBase = 8000,  // + tensor index: its random direction
   kStreamBinarizeBase = 1ull << 40,  // + epoch: pixel binarization draws

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "data/idx.h"
+#include "data/image_folder.h"
 #include "data/sha256.h"
 
 namespace vae {
@@ -38,6 +39,9 @@ const std::array<KnownDataset, 2> kKnownDatasets = {{
 }};
 
 const char* const kUnknownIdentity = "unknown, unverified";
+const std::string kImagesPrefix = "images:";
+
+bool is_images_value(const std::string& name) { return name.compare(0, kImagesPrefix.size(), kImagesPrefix) == 0; }
 
 std::string find_file(const std::string& dir, const std::string& name) {
   const std::string gz = dir + "/" + name + ".gz";
@@ -84,16 +88,36 @@ Split load_split(const std::string& images_path, const std::string& labels_path)
 DatasetKind parse_dataset_kind(const std::string& name) {
   if (name == "mnist") return DatasetKind::Mnist;
   if (name == "fashion-mnist") return DatasetKind::FashionMnist;
-  throw Error("--dataset: unknown value '" + name + "', expected one of: mnist, fashion-mnist");
+  if (is_images_value(name)) {
+    image_folder_of(name);  // refuses an empty folder name
+    return DatasetKind::Images;
+  }
+  throw Error("--dataset: unknown value '" + name + "', expected one of: mnist, fashion-mnist, images:DIR");
 }
 
-std::string to_string(DatasetKind kind) { return kind == DatasetKind::Mnist ? "mnist" : "fashion-mnist"; }
+std::string image_folder_of(const std::string& name) {
+  if (!is_images_value(name)) throw Error("--dataset: '" + name + "' is not images:DIR");
+  const std::string dir = name.substr(kImagesPrefix.size());
+  if (dir.empty()) throw Error("--dataset images:DIR: no folder after 'images:' (e.g. images:data/celeba/img_align_celeba)");
+  return dir;
+}
+
+std::string to_string(DatasetKind kind) {
+  switch (kind) {
+    case DatasetKind::Mnist: return "mnist";
+    case DatasetKind::FashionMnist: return "fashion-mnist";
+    case DatasetKind::Images: return "images";
+  }
+  return "?";
+}
 
 std::string default_data_dir(DatasetKind kind) {
+  if (kind == DatasetKind::Images) throw Error("--dataset images:DIR names its folder itself; it has no default");
   return kind == DatasetKind::Mnist ? "data/mnist" : "/usr/share/datasets/fashion-mnist";
 }
 
 Dataset load_dataset(const std::string& dir, DatasetKind requested) {
+  if (requested == DatasetKind::Images) return load_image_folder(dir, ImageFolderOptions{});
   Dataset ds;
   std::string concatenated_digests;
   for (size_t i = 0; i < kFileCount; ++i) {

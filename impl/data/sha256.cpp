@@ -57,4 +57,17 @@ std::string sha256_hex(const void* data, size_t n) {
   return finish_hex(ctx.get());
 }
 
+struct Sha256::Ctx {
+  DigestCtx digest = new_sha256_ctx();
+};
+
+Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {}
+Sha256::~Sha256() = default;
+
+void Sha256::update(const void* data, size_t n) {
+  if (EVP_DigestUpdate(ctx_->digest.get(), data, n) != 1) throw Error("sha256: OpenSSL digest update failed");
+}
+
+std::string Sha256::hex() { return finish_hex(ctx_->digest.get()); }
+
 }  // namespace vae

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "libtorch/vml_dispatch.h"
+#include "model/layers.h"
 
 namespace vae::libtorch {
 
@@ -10,28 +11,74 @@ namespace F = torch::nn::functional;
 
 namespace {
 
-std::pair<torch::Tensor, torch::Tensor> linear_view(const LinearLayer& l, const torch::Tensor& flat) {
-  return {flat.narrow(0, int64_t(l.weight_offset), int64_t(l.out) * l.in).view({l.out, l.in}),
-          flat.narrow(0, int64_t(l.bias_offset), l.out)};
+torch::Tensor act(LayerActivation a, const torch::Tensor& t) {
+  if (a == LayerActivation::Relu) return torch::relu(t);
+  return a == LayerActivation::Tanh ? torch::tanh(t) : t;
 }
 
-torch::Tensor act(Activation a, const torch::Tensor& t) {
-  return a == Activation::Relu ? torch::relu(t) : torch::tanh(t);
+// One layer on h: [..., F] flat (the input x [B, D], latent codes [K, B, Z], a dense layer's
+// output) or [N, C, H, W] (a conv layer's, a dense layer's reshaped). Dense layers act on the
+// last dimension of a flat h (flattening a 4-D one per image first), so an MLP runs exactly
+// today's ops; a conv layer views a flat h as [N, C, H, W] in the shape the model derived.
+torch::Tensor apply_layer(const DerivedLayer& l, const ParamTensors& p, torch::Tensor h, const BatchNormState& bn) {
+  const torch::Tensor& w = p.views[l.weight];
+  const torch::Tensor& b = p.views[l.bias];
+  if (l.spec.kind == LayerKind::Dense) {
+    if (h.dim() == 4) h = h.flatten(1);
+    h = F::linear(h, w, b);
+    if (l.spec.reshape) h = h.reshape({-1, l.spec.reshape->c, l.spec.reshape->h, l.spec.reshape->w});
+  } else {
+    if (h.dim() != 4) h = h.reshape({-1, l.in.c, l.in.h, l.in.w});
+    const std::vector<int64_t> stride{l.spec.stride, l.spec.stride}, padding{l.spec.padding, l.spec.padding};
+    if (l.spec.kind == LayerKind::Conv2d)
+      h = torch::conv2d(h, w, b, stride, padding);
+    else
+      h = torch::conv_transpose2d(h, w, b, stride, padding, {l.spec.output_padding, l.spec.output_padding});
+  }
+  if (l.bn_weight) {
+    torch::Tensor mean, var;
+    if (bn.running.defined()) {
+      const auto& buffers = p.layout.model().buffers().views();
+      const BufferView &m = buffers[*l.bn_buffer], &v = buffers[*l.bn_buffer + 1], &count = buffers[*l.bn_buffer + 2];
+      mean = bn.running.narrow(0, int64_t(m.offset), int64_t(m.size));
+      var = bn.running.narrow(0, int64_t(v.offset), int64_t(v.size));
+      if (!bn.evaluate) {
+        torch::NoGradGuard no_grad;
+        bn.running.narrow(0, int64_t(count.offset), 1).add_(1);  // nn.BatchNorm2d's num_batches_tracked
+      }
+    }
+    h = torch::batch_norm(h, p.views[*l.bn_weight], p.views[*l.bn_bias], mean, var, /*training=*/!bn.evaluate,
+                          kBatchNormMomentum, kBatchNormEps, /*cudnn_enabled=*/true);
+  }
+  return act(l.spec.activation, h);
+}
+
+// The encoder body's output, flat per image: [B, F].
+torch::Tensor encoder_body(const ParamTensors& p, const torch::Tensor& x, const BatchNormState& bn) {
+  torch::Tensor h = x;
+  for (const DerivedLayer& l : p.layout.model().layers())
+    if (l.role == LayerRole::Encoder) h = apply_layer(l, p, h, bn);
+  return h.dim() == 4 ? h.flatten(1) : h;
 }
 
 struct Encoded {
   torch::Tensor mu, logvar, z;  // z: [K, B, Z]
 };
 
-Encoded encode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps) {
-  const Encoding q = libtorch::encode(c, p, x);
+Encoded encode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps,
+               const BatchNormState& bn) {
+  const Encoding q = libtorch::encode(c, p, x, bn);
   return {q.mu, q.logvar, q.mu.unsqueeze(0) + torch::exp(0.5 * q.logvar).unsqueeze(0) * eps};
 }
 
-torch::Tensor decode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z) {
+// Logits [..., D] for z [..., Z] (the decoder runs on the leading dimensions' product).
+torch::Tensor decode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z, const BatchNormState& bn) {
   torch::Tensor h = z;
-  for (const auto& [w, b] : p.decoder_hidden) h = act(c.activation, torch::nn::functional::linear(h, w, b));
-  return torch::nn::functional::linear(h, p.out.first, p.out.second);  // [K, B, D] logits
+  for (const DerivedLayer& l : p.layout.model().layers())
+    if (l.role == LayerRole::Decoder || l.role == LayerRole::Output) h = apply_layer(l, p, h, bn);
+  std::vector<int64_t> shape(z.sizes().begin(), z.sizes().end() - 1);
+  shape.push_back(c.input_dim);
+  return h.reshape(shape);  // an MLP's is already [..., D]: a view, no copy
 }
 
 // -log p(x|z) per (k, b), summed over pixels: [K, B]
@@ -47,25 +94,28 @@ torch::Tensor reconstruction_nll(const VaeConfig& c, const torch::Tensor& logits
 
 }  // namespace
 
-Encoding encode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x) {
-  torch::Tensor h = x;
-  for (const auto& [w, b] : p.encoder_hidden) h = act(c.activation, torch::nn::functional::linear(h, w, b));
-  return {torch::nn::functional::linear(h, p.mu.first, p.mu.second),
-          torch::nn::functional::linear(h, p.logvar.first, p.logvar.second)};
+Encoding encode(const VaeConfig&, const ParamTensors& p, const torch::Tensor& x, const BatchNormState& bn) {
+  const torch::Tensor h = encoder_body(p, x, bn);
+  const auto head = [&](int index) {
+    for (const DerivedLayer& l : p.layout.model().layers())
+      if (l.role == LayerRole::Head && l.index == index) return F::linear(h, p.views[l.weight], p.views[l.bias]);
+    throw std::logic_error("the model has no head " + std::to_string(index));
+  };
+  return {head(0), head(1)};
 }
 
-torch::Tensor decode_logits(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z) { return decode(c, p, z); }
+torch::Tensor decode_logits(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z,
+                            const BatchNormState& bn) {
+  return decode(c, p, z, bn);
+}
 
 ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat) {
   resolve_mkl_vml_dispatch();  // every math path outside a backend starts here (vml_dispatch.h)
   TORCH_CHECK(flat.dim() == 1 && flat.numel() == int64_t(layout.total()), "flat parameter tensor must have ",
               layout.total(), " elements, has shape ", flat.sizes());
-  ParamTensors p;
-  for (const LinearLayer& l : layout.encoder_hidden()) p.encoder_hidden.push_back(linear_view(l, flat));
-  for (const LinearLayer& l : layout.decoder_hidden()) p.decoder_hidden.push_back(linear_view(l, flat));
-  p.mu = linear_view(layout.mu(), flat);
-  p.logvar = linear_view(layout.logvar(), flat);
-  p.out = linear_view(layout.out(), flat);
+  ParamTensors p{layout, {}};
+  for (const ParamView& v : layout.views())
+    p.views.push_back(flat.narrow(0, int64_t(v.offset), int64_t(v.size)).view(v.shape));
   return p;
 }
 
@@ -79,24 +129,15 @@ size_t view_index(const ParamLayout& layout, size_t offset) {
 ParamTensors params_from_views(const ParamLayout& layout, const std::vector<torch::Tensor>& views) {
   TORCH_CHECK(views.size() == layout.views().size(), "expected ", layout.views().size(), " parameter tensors, got ",
               views.size());
-  const auto pair = [&](const LinearLayer& l) {
-    return std::make_pair(views[view_index(layout, l.weight_offset)], views[view_index(layout, l.bias_offset)]);
-  };
-  ParamTensors p;
-  for (const LinearLayer& l : layout.encoder_hidden()) p.encoder_hidden.push_back(pair(l));
-  for (const LinearLayer& l : layout.decoder_hidden()) p.decoder_hidden.push_back(pair(l));
-  p.mu = pair(layout.mu());
-  p.logvar = pair(layout.logvar());
-  p.out = pair(layout.out());
-  return p;
+  return {layout, views};
 }
 
 Losses forward(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps,
-               Encoding* encoding) {
-  const Encoded e = encode(c, p, x, eps);
+               Encoding* encoding, const BatchNormState& bn) {
+  const Encoded e = encode(c, p, x, eps, bn);
   if (encoding) *encoding = {e.mu, e.logvar};
   Losses l;
-  l.recon = reconstruction_nll(c, decode(c, p, e.z), x).mean(0);
+  l.recon = reconstruction_nll(c, decode(c, p, e.z, bn), x).mean(0);
   l.kl = -0.5 * (1 + e.logvar - e.mu.square() - e.logvar.exp()).sum(-1);
   l.loss = l.recon + c.beta * l.kl;
   l.elbo = -(l.recon + l.kl);
@@ -104,10 +145,10 @@ Losses forward(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x
 }
 
 torch::Tensor iw_log_likelihood(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x,
-                                const torch::Tensor& eps) {
-  const Encoded e = encode(c, p, x, eps);
+                                const torch::Tensor& eps, const BatchNormState& bn) {
+  const Encoded e = encode(c, p, x, eps, bn);
   const double half_log_2pi = 0.5 * std::log(2.0 * M_PI);
-  const torch::Tensor log_px_z = -reconstruction_nll(c, decode(c, p, e.z), x);               // [S, B]
+  const torch::Tensor log_px_z = -reconstruction_nll(c, decode(c, p, e.z, bn), x);               // [S, B]
   const torch::Tensor log_pz = (-0.5 * e.z.square() - half_log_2pi).sum(-1);                // [S, B]
   const torch::Tensor log_qz = (-0.5 * eps.square() - 0.5 * e.logvar.unsqueeze(0) - half_log_2pi).sum(-1);
   const torch::Tensor log_w = log_px_z + log_pz - log_qz;

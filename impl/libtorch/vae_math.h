@@ -14,11 +14,13 @@ struct Losses {
   torch::Tensor recon, kl, loss, elbo;  // each [B]
 };
 
-// Named views into a flat parameter tensor (1-D, layout.total() elements); they share its
-// storage, so autograd through them lands in flat.grad().
+// Named views into a flat parameter tensor (1-D, layout.total() elements), one per view of
+// the layout in its shape (PyTorch's: [out, in] dense, [out, in, k, k] conv, [in, out, k, k]
+// transposed conv, [C] batch norm); they share its storage, so autograd through them lands in
+// flat.grad(). The math walks layout.model().layers().
 struct ParamTensors {
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> encoder_hidden, decoder_hidden;  // (W, b)
-  std::pair<torch::Tensor, torch::Tensor> mu, logvar, out;
+  ParamLayout layout;
+  std::vector<torch::Tensor> views;
 };
 ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat);
 // The same from one tensor per view of the layout (layout.views() order, each in its shape).
@@ -26,22 +28,35 @@ ParamTensors params_from_views(const ParamLayout& layout, const std::vector<torc
 // Index in layout.views() of the view starting at `offset`.
 size_t view_index(const ParamLayout& layout, size_t offset);
 
+// How batch norm runs, in models that have it. By default with the batch's statistics and no
+// running statistics touched (the validation path: a training-mode forward's value and
+// gradient). `running` is the model's buffer (ModelLayers::buffers(): running means and
+// variances, num_batches_tracked) as one 1-D tensor in the parameters' dtype and device; with
+// `evaluate` batch norm uses it instead of the batch's statistics (evaluation, sampling), else
+// a forward updates it in place as nn.BatchNorm2d's training step does.
+struct BatchNormState {
+  torch::Tensor running;
+  bool evaluate = false;
+};
+
 // The encoder's q(z|x) parameters for x [B, D]: mu and log-variance, [B, Z] each.
 struct Encoding {
   torch::Tensor mu, logvar;
 };
-Encoding encode(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x);
+Encoding encode(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x,
+                const BatchNormState& bn = {});
 
 // Decoder logits [..., D] for latent codes z [..., Z].
-torch::Tensor decode_logits(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& z);
+torch::Tensor decode_logits(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& z,
+                            const BatchNormState& bn = {});
 
 // x [B, D], eps [K, B, Z]. When `encoding` is given it also receives the encoder's mu and
 // log-variance (so an evaluation need not run the encoder twice).
 Losses forward(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps,
-               Encoding* encoding = nullptr);
+               Encoding* encoding = nullptr, const BatchNormState& bn = {});
 
 // log w for importance sampling, [B, S], and the per-image logmeanexp; eps [S, B, Z].
 torch::Tensor iw_log_likelihood(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x,
-                                const torch::Tensor& eps);
+                                const torch::Tensor& eps, const BatchNormState& bn = {});
 
 }  // namespace vae::libtorch

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "model/layers.h"
 
 namespace vae {
 
@@ -68,13 +69,24 @@ std::vector<int> VaeConfig::decoder_hidden() const {
 }
 
 void VaeConfig::validate() const {
-  if (input_dim <= 0 || input_dim > kMaxWidth)
-    throw Error("input dimension " + std::to_string(input_dim) + " is out of range 1.." +
-                std::to_string(kMaxWidth));
-  check_widths(encoder_hidden, "--hidden");
-  if (decoder_hidden_override) check_widths(*decoder_hidden_override, "--decoder-hidden");
   if (latent <= 0 || latent > kMaxWidth)
     throw Error("--latent: " + std::to_string(latent) + " is out of range 1.." + std::to_string(kMaxWidth));
+  if (layers) {
+    const ModelLayers derived(*layers);  // every shape, with the layer at fault named
+    if (layers->latent != latent)
+      throw Error("model " + model + ": its layers have latent " + std::to_string(layers->latent) +
+                  " but the config says " + std::to_string(latent));
+    if (layers->input.numel() != input_dim)
+      throw Error("model " + model + ": its input " + layers->input.str() + " has " +
+                  std::to_string(layers->input.numel()) + " values, the config's input_dim is " +
+                  std::to_string(input_dim));
+  } else {
+    if (input_dim <= 0 || input_dim > kMaxWidth)
+      throw Error("input dimension " + std::to_string(input_dim) + " is out of range 1.." +
+                  std::to_string(kMaxWidth));
+    check_widths(encoder_hidden, "--hidden");
+    if (decoder_hidden_override) check_widths(*decoder_hidden_override, "--decoder-hidden");
+  }
   if (!std::isfinite(beta) || beta < 0)
     throw Error("--beta: must be a finite number >= 0, got " + std::to_string(beta));
   if (samples <= 0 || samples > 100000)
@@ -83,6 +95,10 @@ void VaeConfig::validate() const {
 
 std::string VaeConfig::summary() const {
   std::ostringstream s;
+  if (layers) {
+    s << model << ' ' << vae::summary(*layers) << ' ' << to_string(likelihood) << " beta=" << beta << " K=" << samples;
+    return s.str();
+  }
   s << input_dim << "-[" << join(encoder_hidden) << "]-" << latent << "-[" << join(decoder_hidden())
     << "] " << to_string(activation) << ' ' << to_string(likelihood) << " beta=" << beta
     << " K=" << samples;
@@ -90,6 +106,10 @@ std::string VaeConfig::summary() const {
 }
 
 nlohmann::json to_json(const VaeConfig& c) {
+  if (c.layers)
+    return {{"model", c.model},       {"layers", to_json(*c.layers)}, {"input_dim", c.input_dim},
+            {"latent", c.latent},     {"likelihood", to_string(c.likelihood)}, {"beta", c.beta},
+            {"samples", c.samples},   {"init", to_string(c.init)},     {"seed", c.seed}};
   return {{"input_dim", c.input_dim},
           {"hidden", c.encoder_hidden},
           {"decoder_hidden", c.decoder_hidden()},
@@ -105,11 +125,16 @@ nlohmann::json to_json(const VaeConfig& c) {
 VaeConfig config_from_json(const nlohmann::json& j) {
   VaeConfig c;
   try {
+    if (j.contains("layers")) {
+      c.layers = std::make_shared<const ModelSpec>(spec_from_json(j.at("layers")));
+      c.model = j.contains("model") ? j.at("model").get<std::string>() : "custom";
+      c.input_dim = int(c.layers->input.numel());
+    }
     if (j.contains("input_dim")) c.input_dim = j.at("input_dim").get<int>();
-    c.encoder_hidden = j.at("hidden").get<std::vector<int>>();
+    if (!c.layers) c.encoder_hidden = j.at("hidden").get<std::vector<int>>();
     if (j.contains("decoder_hidden")) c.decoder_hidden_override = j.at("decoder_hidden").get<std::vector<int>>();
     c.latent = j.at("latent").get<int>();
-    c.activation = parse_activation(j.at("activation").get<std::string>());
+    if (!c.layers || j.contains("activation")) c.activation = parse_activation(j.at("activation").get<std::string>());
     c.likelihood = parse_likelihood(j.at("likelihood").get<std::string>());
     c.beta = j.at("beta").get<double>();
     c.samples = j.at("samples").get<int>();

@@ -2,6 +2,7 @@
 // VaeConfig: everything that defines the model's math (not how it is trained or timed).
 // This is the contract shared by the reference and every backend; see README "The math".
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,6 +10,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 namespace vae {
+
+struct ModelSpec;  // model/layers.h
 
 enum class Activation { Relu, Tanh };
 enum class Likelihood { Bernoulli, Gaussian };
@@ -32,6 +35,14 @@ struct VaeConfig {
   int samples = 1;                          // K Monte-Carlo samples of z per image
   InitScheme init = InitScheme::Torch;
   uint64_t seed = 0;                        // parameter init (and, by default, noise)
+  // The model as layers (model/layers.h) when it is not the MLP of encoder_hidden,
+  // decoder_hidden() and activation: a preset (--model conv-mnist) or stacks given as layers
+  // (--encoder, --decoder). Null: that MLP. input_dim is the layers' input C*H*W and latent
+  // their Z (validate() checks both). Immutable once set, so copies may share it.
+  std::shared_ptr<const ModelSpec> layers;
+  std::string model = "mlp";                // the preset's name, or "custom" for stacks as layers
+
+  bool is_mlp() const { return layers == nullptr; }
 
   // Decoder widths, latent side first: the override, or encoder_hidden reversed.
   std::vector<int> decoder_hidden() const;
@@ -39,12 +50,15 @@ struct VaeConfig {
   // Throws vae::Error naming the option (as spelled on the command line) and the problem.
   void validate() const;
 
-  // One line such as "784-[400]-20-[400] relu bernoulli beta=1 K=1".
+  // One line such as "784-[400]-20-[400] relu bernoulli beta=1 K=1", or for layers
+  // "conv-mnist 1x28x28 | conv32k4s2p1:relu,... | z20 | dense128x3x3:none,... bernoulli beta=1 K=1".
   std::string summary() const;
 };
 
 // JSON with keys: input_dim, hidden, decoder_hidden, latent, activation, likelihood,
-// beta, samples, init, seed. from_json validates.
+// beta, samples, init, seed; a model given as layers adds "model" (its name) and "layers"
+// (model/layers.h's JSON) and has no hidden/decoder_hidden/activation (an MLP's JSON is
+// unchanged). from_json validates.
 nlohmann::json to_json(const VaeConfig& c);
 VaeConfig config_from_json(const nlohmann::json& j);
 

@@ -1,16 +1,21 @@
 #pragma once
-// Floating-point operations of the implemented math, counted exactly for the dense parts:
-// every linear layer (2*n*in*out multiply-adds plus n*out bias adds), forward and backward.
+// Floating-point operations of the implemented math, counted exactly for the dense and conv
+// parts: every dense or conv layer's multiply-adds (model/layers.h: in*out for dense,
+// Cout*Ho*Wo*Cin*k^2 for conv, Cin*H*W*Cout*k^2 for transposed conv, per image), twice, plus
+// one bias add per output element, forward and backward. Batch norm is element-wise and not
+// counted either.
 // Element-wise work (activations, reparameterization, losses, Adam: O(n*width) against the
 // O(n*width^2) of the GEMMs, about 1% for the default model) is not counted, so TFLOP/s
 // figures are GEMM throughput and slightly understate the work done.
 //
 // Rows: encoder layers see B rows, decoder layers K*B rows (K samples of z per image).
-// Backward per layer: dW = dY^T X (2*n*in*out), db (n*out), dX = dY W (2*n*in*out) -- except
-// for the first encoder layer, whose input (the data) needs no gradient.
+// Backward per layer: the weight gradient (the forward's multiply-adds again), the bias
+// gradient (one add per output element) and the data gradient (the multiply-adds again) --
+// except for the first encoder layer, whose input (the data) needs no gradient.
 #include <cstdint>
 
 #include "model/config.h"
+#include "model/layers.h"
 #include "model/params.h"
 
 namespace vae {
@@ -23,21 +28,15 @@ struct StepFlops {
 inline StepFlops count_flops(const VaeConfig& config, int64_t batch) {
   const ParamLayout layout(config);
   StepFlops f;
-  const auto layer = [&](const LinearLayer& l, double rows, bool input_needs_grad) {
-    const double mac = 2.0 * rows * double(l.in) * double(l.out), bias = rows * double(l.out);
+  const double b = double(batch), kb = double(config.samples) * b;
+  for (const DerivedLayer& l : layout.model().layers()) {
+    const bool encoder_side = l.role == LayerRole::Encoder || l.role == LayerRole::Head;
+    const double rows = encoder_side ? b : kb;
+    const double mac = 2.0 * rows * double(l.macs), bias = rows * double(l.out.numel());
+    const bool input_needs_grad = !(l.role == LayerRole::Encoder && l.index == 0);  // the data needs none
     f.forward += mac + bias;
     f.backward += mac + bias + (input_needs_grad ? mac : 0.0);
-  };
-  const double b = double(batch), kb = double(config.samples) * b;
-  bool first = true;
-  for (const LinearLayer& l : layout.encoder_hidden()) {
-    layer(l, b, !first);
-    first = false;
   }
-  layer(layout.mu(), b, !first);
-  layer(layout.logvar(), b, !first);
-  for (const LinearLayer& l : layout.decoder_hidden()) layer(l, kb, true);
-  layer(layout.out(), kb, true);
   return f;
 }
 

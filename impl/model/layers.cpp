@@ -559,6 +559,8 @@ ModelSpec mlp_spec(const VaeConfig& config) {
   return s;
 }
 
+ModelSpec model_spec(const VaeConfig& config) { return config.layers ? *config.layers : mlp_spec(config); }
+
 ModelSpec conv_mnist_spec(int latent) {
   // The seed's ConvVAE for 1x28x28 MNIST.
   // Encoder: Conv2d(1,32,4,2,1), Conv2d(32,64,4,2,1), Conv2d(64,128,4,2,1), each with ReLU, as

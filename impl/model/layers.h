@@ -64,6 +64,10 @@ std::string to_string(LayerActivation a);            // "none" | "relu" | "tanh"
 LayerActivation parse_layer_activation(const std::string& s);  // throws naming the choices
 
 enum class LayerKind { Dense, Conv2d, ConvTranspose2d };
+
+// BatchNorm2d's defaults, which every implementation of the models uses.
+constexpr double kBatchNormEps = 1e-5;
+constexpr double kBatchNormMomentum = 0.1;
 std::string to_string(LayerKind k);                  // "dense" | "conv2d" | "conv_transpose2d"
 
 struct Shape {
@@ -141,6 +145,8 @@ std::vector<std::string> preset_names();
 // The preset called `name` (mlp: the default VaeConfig's), with `latent` if given; an unknown
 // name throws listing the presets.
 ModelSpec preset_spec(const std::string& name, std::optional<int> latent = std::nullopt);
+// The layers of config's model: config.layers, or mlp_spec(config) for an MLP.
+ModelSpec model_spec(const VaeConfig& config);
 
 enum class LayerRole { Encoder, Head, Decoder, Output };
 

@@ -4,36 +4,45 @@
 
 #include "common/counter_rng.h"
 #include "common/error.h"
+#include "model/layers.h"
 
 namespace vae {
 
-LinearLayer ParamLayout::add_linear(const std::string& prefix, int in, int out) {
-  LinearLayer layer{prefix, in, out, 0, 0};
-  layer.weight_offset = total_;
-  views_.push_back({prefix + ".weight", {out, in}, total_, size_t(out) * size_t(in)});
-  total_ += views_.back().size;
-  layer.bias_offset = total_;
-  views_.push_back({prefix + ".bias", {out}, total_, size_t(out)});
-  total_ += views_.back().size;
-  return layer;
-}
-
 ParamLayout::ParamLayout(const VaeConfig& config) {
   config.validate();
-  int width = config.input_dim;
-  for (size_t i = 0; i < config.encoder_hidden.size(); ++i) {
-    encoder_hidden_.push_back(add_linear("enc." + std::to_string(i), width, config.encoder_hidden[i]));
-    width = config.encoder_hidden[i];
+  model_ = std::make_shared<const ModelLayers>(model_spec(config));
+  mlp_ = config.is_mlp();
+  views_ = model_->views();
+  total_ = model_->total();
+  // Each dense layer as offsets into the buffer (an MLP's layers are all dense).
+  const auto linear = [&](const DerivedLayer& l) {
+    return LinearLayer{l.prefix, int(l.in.numel()), l.spec.out, views_[l.weight].offset, views_[l.bias].offset};
+  };
+  for (const DerivedLayer& l : model_->layers()) {
+    if (l.role == LayerRole::Head) (l.index == 0 ? mu_ : logvar_) = linear(l);
+    if (!mlp_ || l.role == LayerRole::Head) continue;
+    if (l.role == LayerRole::Encoder) encoder_hidden_.push_back(linear(l));
+    else if (l.role == LayerRole::Decoder) decoder_hidden_.push_back(linear(l));
+    else out_ = linear(l);
   }
-  mu_ = add_linear("enc.mu", width, config.latent);
-  logvar_ = add_linear("enc.logvar", width, config.latent);
-  width = config.latent;
-  const std::vector<int> dec = config.decoder_hidden();
-  for (size_t i = 0; i < dec.size(); ++i) {
-    decoder_hidden_.push_back(add_linear("dec." + std::to_string(i), width, dec[i]));
-    width = dec[i];
-  }
-  out_ = add_linear("dec.out", width, config.input_dim);
+}
+
+void ParamLayout::require_mlp(const char* what) const {
+  if (!mlp_) throw Error(std::string("ParamLayout::") + what + ": the model has layers other than dense ones (" +
+                         std::to_string(model_->layers().size()) + " layers); walk model().layers() instead");
+}
+
+const std::vector<LinearLayer>& ParamLayout::encoder_hidden() const {
+  require_mlp("encoder_hidden");
+  return encoder_hidden_;
+}
+const std::vector<LinearLayer>& ParamLayout::decoder_hidden() const {
+  require_mlp("decoder_hidden");
+  return decoder_hidden_;
+}
+const LinearLayer& ParamLayout::out() const {
+  require_mlp("out");
+  return out_;
 }
 
 const ParamView& ParamLayout::view(const std::string& name) const {
@@ -44,6 +53,10 @@ const ParamView& ParamLayout::view(const std::string& name) const {
 }
 
 std::vector<double> init_params(const VaeConfig& config, const ParamLayout& layout) {
+  // A model with conv or batch-norm layers: each PyTorch module's default (model/layers.h).
+  // An MLP keeps this code, whose draws are the committed figures' (bit for bit the same, but
+  // Xavier's zero biases here are -0.0).
+  if (!layout.is_mlp()) return init_params(layout.model(), config.init, config.seed);
   std::vector<double> params(layout.total());
   const auto& views = layout.views();
   for (size_t t = 0; t < views.size(); ++t) {

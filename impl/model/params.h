@@ -1,18 +1,24 @@
 #pragma once
-// The one flat parameter layout shared by the reference and every backend.
-// Tensors are stored back to back in this order, weights [out, in] row-major (PyTorch's
-// nn.Linear layout), each followed by its bias:
+// The one flat parameter layout shared by the reference and every backend, derived from the
+// model's layers (model/layers.h: names, shapes and order; batch-norm running statistics are a
+// separate buffer layout there). For an MLP, tensors are stored back to back in this order,
+// weights [out, in] row-major (PyTorch's nn.Linear layout), each followed by its bias:
 //   enc.0.weight enc.0.bias ... enc.mu.weight enc.mu.bias enc.logvar.weight enc.logvar.bias
 //   dec.0.weight dec.0.bias ... dec.out.weight dec.out.bias
-// Comparisons, checkpoints and a single fused optimizer all index this one buffer.
+// and a convolutional model adds conv weights [out, in, k, k] (transposed [in, out, k, k]) and
+// batch norm's enc.<i>.bn.weight|bias. Comparisons, checkpoints and a single fused optimizer
+// all index this one buffer.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "model/config.h"
 
 namespace vae {
+
+class ModelLayers;  // model/layers.h
 
 struct ParamView {
   std::string name;            // e.g. "enc.0.weight"
@@ -35,16 +41,23 @@ class ParamLayout {
   const std::vector<ParamView>& views() const { return views_; }
   const ParamView& view(const std::string& name) const;  // throws vae::Error for unknown names
   size_t total() const { return total_; }
+  // The model's layers, everything derived (shapes, views, batch-norm buffers).
+  const ModelLayers& model() const { return *model_; }
+  bool is_mlp() const { return mlp_; }
 
-  const std::vector<LinearLayer>& encoder_hidden() const { return encoder_hidden_; }
+  // The affine layers of an MLP (code that runs MLPs only: the fused GEMM path); throw
+  // vae::Error for a model with other layers. mu and logvar exist in every model.
+  const std::vector<LinearLayer>& encoder_hidden() const;
   const LinearLayer& mu() const { return mu_; }
   const LinearLayer& logvar() const { return logvar_; }
-  const std::vector<LinearLayer>& decoder_hidden() const { return decoder_hidden_; }
-  const LinearLayer& out() const { return out_; }
+  const std::vector<LinearLayer>& decoder_hidden() const;
+  const LinearLayer& out() const;
 
  private:
-  LinearLayer add_linear(const std::string& prefix, int in, int out);
+  void require_mlp(const char* what) const;
 
+  std::shared_ptr<const ModelLayers> model_;
+  bool mlp_ = true;
   std::vector<ParamView> views_;
   size_t total_ = 0;
   std::vector<LinearLayer> encoder_hidden_, decoder_hidden_;

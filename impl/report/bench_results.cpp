@@ -19,8 +19,13 @@ std::optional<BenchName> parse_bench_name(const std::string& run_name) {
   while (!parts.empty() && (parts.back() == "manual_time" || parts.back() == "real_time" ||
                             parts.back().rfind("repeats:", 0) == 0 || parts.back().rfind("min_time:", 0) == 0))
     parts.pop_back();
+  std::string model;
+  if (parts.size() == 6 && parts[4].rfind("model:", 0) == 0 && parts[4].size() > 6) {
+    model = parts[4].substr(6);
+    parts.erase(parts.begin() + 4);
+  }
   if (parts.size() != 5 || parts[4].rfind("batch:", 0) != 0) return std::nullopt;
-  BenchName n{parts[0], parts[1], parts[2], parts[3], 0};
+  BenchName n{parts[0], parts[1], parts[2], parts[3], 0, model};
   try {
     size_t used = 0;
     n.batch = std::stoi(parts[4].substr(6), &used);
@@ -69,6 +74,23 @@ std::vector<BenchRow> read_bench_rows(const nlohmann::json& doc, const std::stri
     std::vector<double> tflops, peak, bytes, memory;
   };
   std::map<std::string, Counters> counters;
+  // A "model" is a model's name, or the model's config (vaebench-bench writes its VaeConfig JSON,
+  // as a string, into the context): then the config's "model", which only a model that is not the
+  // MLP has. "" when there is none.
+  const auto model_at = [](const nlohmann::json& j, const char* key) -> std::string {
+    const auto it = j.find(key);
+    if (it == j.end()) return "";
+    nlohmann::json v = *it;
+    if (v.is_string()) {
+      const std::string text = v.get<std::string>();
+      if (text.empty() || text[0] != '{') return text;
+      v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    }
+    if (!v.is_object()) return "";
+    const auto m = v.find("model");
+    return m != v.end() && m->is_string() ? m->get<std::string>() : "mlp";
+  };
+  const std::string context_model = doc.contains("context") && doc["context"].is_object() ? model_at(doc["context"], "model") : "";
   for (const nlohmann::json& b : doc["benchmarks"]) {
     const std::string run_name = b.value("run_name", b.value("name", std::string()));
     if (run_name.empty()) throw Error(source + ": a benchmark entry has no name");
@@ -79,6 +101,11 @@ std::vector<BenchRow> read_bench_rows(const nlohmann::json& doc, const std::stri
       r.run_name = run_name;
       if (auto id = parse_bench_name(run_name)) r.id = *id;
       else r.id.kind = "other", r.id.backend = run_name;
+      for (const std::string& m : {model_at(b, "model"), r.id.model, context_model})
+        if (!m.empty()) {
+          r.model = m;
+          break;
+        }
       it = index.emplace(run_name, rows.size()).first;
       rows.push_back(r);
     }

@@ -1,8 +1,12 @@
 #pragma once
 // Google Benchmark JSON (ours and the Python peer's, merged) read back into one row per
 // benchmark: the repetitions' times and the median, spread and counters the report shows.
-// Names follow <kind>/<backend>/<device>/<precision>/batch:<B>[/manual_time]; an entry whose
-// name does not is kept under its full name with kind "other".
+// Names follow <kind>/<backend>/<device>/<precision>[/model:<model>]/batch:<B>[/manual_time];
+// an entry whose name does not is kept under its full name with kind "other". The model a row
+// measured (the MLP unless told otherwise) comes from the entry's "model", else the name's
+// model:<model> part, else the document context's "model", else "mlp"; a "model" is the model's
+// name or its config JSON (object or string, as vaebench-bench writes it into the context), whose
+// "model" key names a model that is not the MLP (model/config.h).
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +18,7 @@ namespace vae::report {
 struct BenchName {
   std::string kind, backend, device, precision;
   int batch = 0;
+  std::string model;  // the name's model:<model> part; empty when it has none
 };
 
 // Splits a run name; nullopt when it does not follow the scheme.
@@ -34,6 +39,7 @@ struct BenchRow {
   std::optional<double> bytes_per_second;
   std::optional<double> peak_memory_mib;  // the largest over repetitions (Backend::memory_peak)
   std::string timer;           // the label: steady_clock / cuda_events
+  std::string model = "mlp";   // the model measured (see above)
 };
 
 // Throws vae::Error naming `source` when the document is not Google Benchmark JSON.

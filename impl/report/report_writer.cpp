@@ -52,13 +52,22 @@ int backend_rank(const std::string& b) {
   return it == order.end() ? int(order.size()) : int(it - order.begin());
 }
 
+// The MLP first, then the other models by name.
+bool model_before(const std::string& a, const std::string& b) {
+  return std::make_pair(a != "mlp", a) < std::make_pair(b != "mlp", b);
+}
+
 struct RowKey {
   std::string backend, device, precision;
+  std::string model = "mlp";  // the model measured (bench_results.h)
   bool operator<(const RowKey& o) const {
+    if (model != o.model) return model_before(model, o.model);
     return std::make_tuple(backend_rank(backend), backend, device, precision) <
            std::make_tuple(backend_rank(o.backend), o.backend, o.device, o.precision);
   }
-  std::string label() const { return backend + " (" + device + ", " + precision + ")"; }
+  // The backend as the tables name it: with its model when that is not the MLP.
+  std::string name() const { return model == "mlp" ? backend : backend + " [" + model + "]"; }
+  std::string label() const { return name() + " (" + device + ", " + precision + ")"; }
 };
 
 json parse_context_manifest(const json& bench) {
@@ -88,7 +97,7 @@ Throughput index_rows(const std::vector<BenchRow>& rows) {
   Throughput t;
   for (const BenchRow& r : rows) {
     if (r.id.kind == "other") continue;
-    t.by_kind[r.id.kind][RowKey{r.id.backend, r.id.device, r.id.precision}][r.id.batch] = &r;
+    t.by_kind[r.id.kind][RowKey{r.id.backend, r.id.device, r.id.precision, r.model}][r.id.batch] = &r;
     t.batches.insert(r.id.batch);
   }
   return t;
@@ -106,7 +115,7 @@ std::string kind_title(const std::string& kind) {
 // The speedup baseline of a row: libtorch-eager fp32 on the same device.
 const std::map<int, const BenchRow*>* eager_row(const std::map<RowKey, std::map<int, const BenchRow*>>& rows,
                                                 const RowKey& k) {
-  const auto it = rows.find(RowKey{"libtorch-eager", k.device, "fp32"});
+  const auto it = rows.find(RowKey{"libtorch-eager", k.device, "fp32", k.model});
   return it == rows.end() ? nullptr : &it->second;
 }
 
@@ -121,6 +130,9 @@ struct ValidationRow {
   std::string backend, device, precision, quantity, worst_case;
   double max_abs = 0, max_rel = 0, norm_rel = 0, percent = 0;
   bool passed = true;
+  // false: shown for information only (adam.drift, an external implementation's free-running
+  // Adam results). No tolerance applies: no % of tolerance, no pass/fail, no part in any verdict.
+  bool judged = true;
 };
 
 struct ValidationBackend {
@@ -130,6 +142,7 @@ struct ValidationBackend {
   bool external = false;              // judged from results files (`validate --external`), e.g. the peers
   std::vector<std::string> problems;  // external: findings outside any case
   std::vector<ValidationRow> rows;
+  std::map<std::string, std::pair<int, int>> models;  // the cases' model -> (passed, cases)
 };
 
 // A number of the validation JSON, which writes inf and NaN as strings (JSON has neither).
@@ -149,6 +162,23 @@ double number_of(const json& j, const char* key) {
 // The larger, with NaN counting as the largest (a NaN error is the worst error).
 double worst(double a, double b) { return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN() : std::max(a, b); }
 
+// Whether a comparison row of the validation JSON is judged: its "judged" flag, or for documents
+// written before the flag, its check -- the rows that were shown but not judged (adam.drift, an
+// external implementation's free-running adam.loss and adam.params) all said "not judged" there.
+bool judged_row(const json& cmp) {
+  const auto it = cmp.find("judged");
+  if (it != cmp.end() && it->is_boolean()) return it->get<bool>();
+  const auto check = cmp.find("check");
+  return !(check != cmp.end() && check->is_string() && check->get<std::string>() == "not judged");
+}
+
+// The model of a validation case or training history: its config's "model", the MLP without one.
+std::string model_of(const json& j) {
+  if (!j.is_object() || !j.contains("config") || !j["config"].is_object()) return "mlp";
+  const json& c = j["config"];
+  return c.contains("model") && c["model"].is_string() ? c["model"].get<std::string>() : "mlp";
+}
+
 std::string quantity_group(const std::string& q) {
   if (q.rfind("grad.", 0) == 0) return "gradients (every tensor)";
   if (q.rfind("adam.grad.", 0) == 0) return "adam.grad (every tensor, median of the steps)";
@@ -167,41 +197,178 @@ std::vector<ValidationBackend> summarize_validation(const json& v) {
     vb.passed = b.value("passed", false);
     vb.external = b.value("kind", std::string("backend")) == "external";
     for (const json& p : b.value("problems", json::array())) vb.problems.push_back(p.is_string() ? p.get<std::string>() : p.dump());
-    std::map<std::string, ValidationRow> groups;
-    std::vector<std::string> order;
+    // Judged and not-judged rows of one quantity are kept apart (an external file's missing
+    // adam.params fails, judged, where another case's adam.params is only shown).
+    std::map<std::pair<std::string, bool>, ValidationRow> groups;
+    std::vector<std::pair<std::string, bool>> order;
+    bool flipped = false;  // a case the JSON failed only for rows that are not judged
     for (const json& c : b.value("cases", json::array())) {
       ++vb.cases;
-      vb.passed_cases += c.value("passed", false) ? 1 : 0;
+      bool judged_failure = false, unjudged_failure = false;
       for (const json& cmp : c.value("comparisons", json::array())) {
-        const std::string g = quantity_group(cmp.value("quantity", std::string("?")));
+        const bool judged = judged_row(cmp);
+        const std::pair<std::string, bool> g{quantity_group(cmp.value("quantity", std::string("?"))), judged};
         auto [gi, fresh] = groups.try_emplace(g);
         ValidationRow& r = gi->second;
         if (fresh) {
           order.push_back(g);
-          r = ValidationRow{vb.backend, vb.device, vb.precision, g, c.value("name", std::string())};
+          r = ValidationRow{vb.backend, vb.device, vb.precision, g.first, c.value("name", std::string())};
+          r.judged = judged;
         }
-        const double pct = number_of(cmp, "percent_of_tolerance");
-        if (!(pct <= r.percent) || fresh) r.percent = pct, r.worst_case = c.value("name", std::string());
+        const double norm_rel = number_of(cmp, "norm_rel");
+        if (judged) {
+          const double pct = number_of(cmp, "percent_of_tolerance");
+          if (!(pct <= r.percent) || fresh) r.percent = pct, r.worst_case = c.value("name", std::string());
+          r.passed = r.passed && cmp.value("passed", false);
+          judged_failure |= !cmp.value("passed", false);
+        } else {
+          // No share of a tolerance to rank by: the worst case is the one furthest off.
+          if (!(norm_rel <= r.norm_rel) || fresh) r.worst_case = c.value("name", std::string());
+          unjudged_failure |= !cmp.value("passed", true);
+        }
         r.max_abs = worst(r.max_abs, number_of(cmp, "max_abs"));
         r.max_rel = worst(r.max_rel, number_of(cmp, "max_rel"));
-        r.norm_rel = worst(r.norm_rel, number_of(cmp, "norm_rel"));
-        r.passed = r.passed && cmp.value("passed", false);
+        r.norm_rel = worst(r.norm_rel, norm_rel);
       }
+      // The case's verdict is the JSON's, except that a row that is not judged cannot fail it
+      // and a judged row that failed always does.
+      const bool json_passed = c.value("passed", false);
+      const bool passed = !judged_failure && (json_passed || unjudged_failure);
+      flipped |= passed && !json_passed;
+      vb.passed_cases += passed ? 1 : 0;
+      auto& m = vb.models[model_of(c)];
+      m.first += passed ? 1 : 0;
+      ++m.second;
     }
-    for (const std::string& g : order) vb.rows.push_back(groups[g]);
+    // The backend's verdict likewise: the JSON's, unless only a not-judged row failed it.
+    const bool all_cases = vb.passed_cases == vb.cases;
+    vb.passed = vb.passed ? all_cases : flipped && all_cases && vb.cases > 0 && vb.problems.empty();
+    for (const auto& g : order) vb.rows.push_back(groups[g]);
     out.push_back(vb);
   }
   return out;
 }
 
 // What validation says about a benchmarked row: "PASS 18/18", "FAIL 3/18" or "not validated".
+// When the validation covers several models, the verdict on the row's model's cases.
 Cell validation_cell(const std::vector<ValidationBackend>& validation, const RowKey& key) {
   for (const ValidationBackend& v : validation)
     if (v.backend == key.backend && v.device == key.device && v.precision == key.precision) {
-      const std::string cases = " " + std::to_string(v.passed_cases) + "/" + std::to_string(v.cases);
-      return v.passed ? Cell("PASS" + cases, Mark::Pass) : Cell("FAIL" + cases, Mark::Fail);
+      if (v.models.size() <= 1 && (v.models.empty() || v.models.count(key.model))) {
+        const std::string cases = " " + std::to_string(v.passed_cases) + "/" + std::to_string(v.cases);
+        return v.passed ? Cell("PASS" + cases, Mark::Pass) : Cell("FAIL" + cases, Mark::Fail);
+      }
+      const auto m = v.models.find(key.model);
+      if (m == v.models.end()) continue;
+      const std::string cases = " " + std::to_string(m->second.first) + "/" + std::to_string(m->second.second);
+      return m->second.first == m->second.second && v.problems.empty() ? Cell("PASS" + cases, Mark::Pass)
+                                                                         : Cell("FAIL" + cases, Mark::Fail);
     }
   return Cell("not validated", Mark::Muted);
+}
+
+// The largest share of its tolerance among a backend's judged quantities (NaN the largest);
+// nullopt when none is judged.
+std::optional<double> worst_percent(const ValidationBackend& v) {
+  std::optional<double> w;
+  for (const ValidationRow& r : v.rows)
+    if (r.judged) w = w ? worst(*w, r.percent) : r.percent;
+  return w;
+}
+
+std::string percent_text(double p) { return std::isnan(p) ? "nan%" : std::isinf(p) ? "inf%" : fixed(p, 1) + "%"; }
+
+// ---- the summary's tables and figure -------------------------------------------------------
+
+struct SummaryTables {
+  std::vector<std::string> validation_header;
+  std::vector<std::vector<Cell>> validation, throughput;
+  json validation_json = json::array(), throughput_json = json::array();
+  BarChart chart;
+};
+
+SummaryTables summary_tables(const std::vector<ValidationBackend>& validation, const Throughput& tp) {
+  SummaryTables st;
+  // Validation: one row per backend, device and precision.
+  bool several_models = false;
+  for (const ValidationBackend& v : validation)
+    for (const auto& [m, n] : v.models) several_models |= m != "mlp";
+  st.validation_header = {"backend", "device", "precision"};
+  if (several_models) st.validation_header.push_back("models");
+  for (const char* h : {"cases passed", "worst % of tolerance", "shown, not judged", "verdict"}) st.validation_header.push_back(h);
+  for (const ValidationBackend& v : validation) {
+    std::vector<Cell> row = {Cell(v.backend + (v.external ? " (external)" : "")), Cell(v.device), Cell(v.precision)};
+    std::string models, unjudged;
+    json unjudged_json = json::array();
+    for (const auto& [m, n] : v.models) models += (models.empty() ? "" : ", ") + m;
+    for (const ValidationRow& r : v.rows)
+      if (!r.judged) {
+        unjudged += (unjudged.empty() ? "" : ", ") + r.quantity;
+        unjudged_json.push_back(r.quantity);
+      }
+    if (several_models) row.push_back(Cell(models));
+    const std::optional<double> w = worst_percent(v);
+    row.push_back(Cell(std::to_string(v.passed_cases) + "/" + std::to_string(v.cases)));
+    row.push_back(w ? Cell(percent_text(*w), !(*w <= 100) ? Mark::Fail : Mark::None) : Cell("—", Mark::Muted));
+    row.push_back(unjudged.empty() ? Cell("—", Mark::Muted) : Cell(unjudged, Mark::Muted));
+    row.push_back(Cell(v.passed ? "PASS" : "FAIL", v.passed ? Mark::Pass : Mark::Fail));
+    st.validation.push_back(row);
+    st.validation_json.push_back({{"backend", v.backend}, {"device", v.device}, {"precision", v.precision},
+                                  {"external", v.external}, {"cases", v.cases}, {"passed_cases", v.passed_cases},
+                                  {"worst_percent_of_tolerance", w ? json(*w) : json(nullptr)},
+                                  {"not_judged", unjudged_json}, {"passed", v.passed}});
+  }
+
+  // Throughput: per model its headline kind, then each backend at its best batch.
+  std::vector<std::string> models;
+  for (const auto& [kind, by_row] : tp.by_kind)
+    for (const auto& [key, m] : by_row)
+      if (std::find(models.begin(), models.end(), key.model) == models.end()) models.push_back(key.model);
+  std::sort(models.begin(), models.end(), model_before);
+  std::set<std::string> kinds;
+  for (const std::string& model : models) {
+    for (const std::string& kind : kKinds) {
+      const auto kit = tp.by_kind.find(kind);
+      if (kit == tp.by_kind.end()) continue;
+      bool any = false;
+      for (const auto& [key, by_batch] : kit->second) {
+        if (key.model != model) continue;
+        any = true;
+        const BenchRow* best = best_of(by_batch);
+        std::optional<double> speedup;
+        if (best)
+          if (const auto* eager = eager_row(kit->second, key)) {
+            const auto e = eager->find(best->id.batch);
+            if (e != eager->end() && !e->second->failed && e->second->median_samples_per_second > 0)
+              speedup = best->median_samples_per_second / e->second->median_samples_per_second;
+          }
+        const Cell validated = validation_cell(validation, key);
+        st.throughput.push_back({Cell(model), Cell(key.backend), Cell(key.device), Cell(key.precision), validated,
+                                 Cell(kind), best ? Cell(std::to_string(best->id.batch)) : Cell("—"),
+                                 best ? Cell(format_rate(best->median_samples_per_second)) : Cell("failed", Mark::Fail),
+                                 speedup ? Cell(fixed(*speedup, 2) + "x") : Cell("", Mark::Muted)});
+        json j = {{"model", model}, {"backend", key.backend}, {"device", key.device}, {"precision", key.precision},
+                  {"kind", kind}, {"validation", validated.text}, {"failed", best == nullptr}};
+        if (best) j.update({{"batch", best->id.batch}, {"samples_per_second", best->median_samples_per_second}});
+        if (speedup) j["speedup_vs_libtorch_eager"] = *speedup;
+        st.throughput_json.push_back(j);
+        Bar bar;
+        bar.label = models.size() > 1 ? key.label() : key.backend + " (" + key.device + ", " + key.precision + ")";
+        bar.group = model;
+        bar.hollow = is_peer(key.backend);
+        bar.value = best ? best->median_samples_per_second : std::numeric_limits<double>::quiet_NaN();
+        if (!best) bar.note = "failed";
+        st.chart.bars.push_back(bar);
+      }
+      if (any) {
+        kinds.insert(kind);
+        break;
+      }
+    }
+  }
+  st.chart.title = "best samples/s per backend" + (kinds.size() == 1 ? " (" + *kinds.begin() + ")" : std::string());
+  st.chart.value = Axis{"median samples/s at the best batch size", false, 0.0, std::nullopt};
+  return st;
 }
 
 std::string read_binary(const fs::path& p) {
@@ -234,7 +401,8 @@ void publish_dir(const fs::path& tmp, const fs::path& out) {
 
 }  // namespace
 
-std::string default_report_name(const json& bench) {
+std::string default_report_name(const json& doc) {
+  const json bench = doc.is_object() ? doc : json::object();
   const json ctx = bench.value("context", json::object());
   const json manifest = parse_context_manifest(bench);
   std::string date = json_text(ctx, "date", "undated").substr(0, 10);
@@ -254,10 +422,19 @@ std::string default_report_name(const json& bench) {
 
 ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   ReportResult result;
-  const std::vector<BenchRow> rows = read_bench_rows(in.bench, "--bench");
+  // No bench document at all (null) is a report without benchmarks, as one with none in it.
+  const bool have_bench = !in.bench.is_null();
+  const json bench = have_bench ? in.bench : json{{"benchmarks", json::array()}};
+  const std::vector<BenchRow> rows = read_bench_rows(bench, "--bench");
   const Throughput tp = index_rows(rows);
-  const json manifest = parse_context_manifest(in.bench);
-  const json ctx = in.bench.value("context", json::object());
+  const json manifest = parse_context_manifest(bench);
+  const json ctx = bench.value("context", json::object());
+  const std::string no_benchmarks =
+      !have_bench ? "No benchmark results were given to this report: throughput is not shown."
+      : rows.empty()
+          ? "No benchmark results: the bench JSON holds no benchmarks, so throughput is not shown."
+          : "No benchmark results: none of the bench JSON's " + std::to_string(rows.size()) +
+                " benchmarks is named <kind>/<backend>/<device>/<precision>/batch:<B>, so throughput is not shown.";
   std::vector<ValidationBackend> validation;
   for (const json& v : in.validations) {
     const std::vector<ValidationBackend> part = summarize_validation(v);
@@ -329,7 +506,11 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         "||b - r|| / ||r|| is what the tolerance bounds; tolerances and their reasoning are in "
         "validation/tolerances.h). Rows marked external are implementations outside vaebench -- the Python peers "
         "among them -- judged from their results files on the exported cases (docs/case-format.md) with the same "
-        "tolerances; a failing one is shown failing here and next to its throughput, without failing the run.");
+        "tolerances; a failing one is shown failing here and next to its throughput, without failing the run. "
+        "Rows marked not judged are shown for information only and have no tolerance: the distance of a "
+        "free-running Adam trajectory from the reference's (adam.drift; an external implementation's adam.loss "
+        "and adam.params), which correct implementations part from without a local bound "
+        "(validation/tolerances.h); they take no part in any verdict.");
     std::vector<std::vector<Cell>> status, detail;
     for (const ValidationBackend& v : validation) {
       status.push_back({Cell(v.backend + (v.external ? " (external)" : "")), Cell(v.device), Cell(v.precision),
@@ -337,8 +518,12 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                         Cell(v.passed ? "PASS" : "FAIL", v.passed ? Mark::Pass : Mark::Fail)});
       for (const ValidationRow& r : v.rows)
         detail.push_back({Cell(r.backend), Cell(r.device), Cell(r.precision), Cell(r.quantity), Cell(sci(r.max_abs)), Cell(sci(r.max_rel)),
-                          Cell(sci(r.norm_rel)), Cell(fixed(r.percent, 1) + "%", !(r.percent <= 100) ? Mark::Fail : Mark::None),
-                          Cell(r.worst_case), Cell(r.passed ? "pass" : "FAIL", r.passed ? Mark::Pass : Mark::Fail)});
+                          Cell(sci(r.norm_rel)),
+                          !r.judged ? Cell("—", Mark::Muted)
+                                    : Cell(fixed(r.percent, 1) + "%", !(r.percent <= 100) ? Mark::Fail : Mark::None),
+                          Cell(r.worst_case),
+                          !r.judged ? Cell("not judged", Mark::Muted)
+                                    : Cell(r.passed ? "pass" : "FAIL", r.passed ? Mark::Pass : Mark::Fail)});
     }
     doc.table({"backend", "device", "precision", "cases passed", "result"}, status);
     for (const ValidationBackend& v : validation)
@@ -350,7 +535,8 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       json q = json::array();
       for (const ValidationRow& r : v.rows)
         q.push_back({{"quantity", r.quantity}, {"max_abs", r.max_abs}, {"max_rel", r.max_rel}, {"norm_rel", r.norm_rel},
-                     {"percent_of_tolerance", r.percent}, {"worst_case", r.worst_case}, {"passed", r.passed}});
+                     {"percent_of_tolerance", r.judged ? json(r.percent) : json(nullptr)}, {"worst_case", r.worst_case},
+                     {"judged", r.judged}, {"passed", r.judged ? json(r.passed) : json(nullptr)}});
       vj.push_back({{"backend", v.backend}, {"device", v.device}, {"precision", v.precision}, {"passed", v.passed},
                     {"external", v.external}, {"problems", v.problems}, {"cases", v.cases},
                     {"passed_cases", v.passed_cases}, {"quantities", q}});
@@ -367,6 +553,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       "peak uses the device's data-sheet peak, or says unknown. Python peers (dashed in the plots) run the "
       "pytorch/examples VAE, timed the same way.");
   json tj = json::array();
+  if (tp.by_kind.empty()) doc.paragraph(no_benchmarks);
   summary << "\nthroughput, best samples/s per backend (speedup against libtorch-eager at that batch):";
   for (const std::string& kind : kKinds) {
     const auto kit = tp.by_kind.find(kind);
@@ -388,8 +575,8 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     chart.y = Axis{"samples/s", true, std::nullopt, std::nullopt};
     for (const auto& [key, by_batch] : by_row) {
       const Cell validated = validation_cell(validation, key);
-      std::vector<Cell> row = {Cell(key.backend), Cell(key.device), Cell(key.precision), validated};
-      std::vector<Cell> srow = {Cell(key.backend), Cell(key.device), Cell(key.precision)};
+      std::vector<Cell> row = {Cell(key.name()), Cell(key.device), Cell(key.precision), validated};
+      std::vector<Cell> srow = {Cell(key.name()), Cell(key.device), Cell(key.precision)};
       std::vector<Cell> mrow = srow;
       Series s = series_of(key.label(), is_peer(key.backend));
       const auto* eager = eager_row(by_row, key);
@@ -403,7 +590,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         }
         const BenchRow& r = *it->second;
         json entry = {{"kind", kind}, {"backend", key.backend}, {"device", key.device}, {"precision", key.precision},
-                      {"batch", b}, {"failed", r.failed}, {"validation", validated.text}};
+                      {"model", key.model}, {"batch", b}, {"failed", r.failed}, {"validation", validated.text}};
         if (r.failed) {
           row.push_back(Cell("failed: " + r.error, Mark::Fail));
           srow.push_back(Cell("", Mark::Muted));
@@ -440,7 +627,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       chart.series.push_back(s);
       if (const BenchRow* best = best_of(by_batch)) {
         const std::string peak = best->peak_percent ? fixed(*best->peak_percent, 2) + "%" : "unknown";
-        efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision), validated,
+        efficiency.push_back({Cell(key.name()), Cell(key.device), Cell(key.precision), validated,
                               Cell(std::to_string(best->id.batch)), Cell(format_rate(best->median_samples_per_second)),
                               Cell(best->tflops ? fixed(*best->tflops, 4) : "n/a"),
                               Cell(peak, best->peak_percent ? Mark::None : Mark::Muted),
@@ -456,7 +643,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                   << " samples/s at batch " << best->id.batch << sp << " [validation " << validated.text << "]";
         }
       } else {
-        efficiency.push_back({Cell(key.backend), Cell(key.device), Cell(key.precision), validated, Cell("—"),
+        efficiency.push_back({Cell(key.name()), Cell(key.device), Cell(key.precision), validated, Cell("—"),
                               Cell("failed", Mark::Fail), Cell(""), Cell(""), Cell("")});
         if (kind == "train_epoch") summary << "\n  " << kind << " " << key.label() << ": FAILED";
       }
@@ -514,6 +701,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   // ---- time to quality and training curves ----------------------------------------------------
   doc.heading("Time to quality and training");
   json trainings = json::array(), ttq = json::array();
+  std::vector<std::vector<Cell>> ttq_summary;  // the summary's table
   if (in.trainings.empty()) {
     doc.paragraph("No training runs were given to this report.");
   } else {
@@ -563,7 +751,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         const auto kit = tp.by_kind.find(kind);
         if (kit == tp.by_kind.end() || raw != "n/a") continue;
         for (const auto& [key, m] : kit->second)
-          if (key.backend == backend && key.device == device && key.precision == h["backend"].value("precision", "fp32")) {
+          if (key.backend == backend && key.model == model_of(h) && key.device == device && key.precision == h["backend"].value("precision", "fp32")) {
             const auto b = m.find(batch);
             if (b != m.end() && !b->second->failed) raw = format_rate(b->second->median_samples_per_second) + " (" + kind + ")";
           }
@@ -580,6 +768,10 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                             ? fixed(h["iw"]["test_nll"].get<double>(), 2) + " (S=" + std::to_string(h["iw"]["samples"].get<int>()) + ")"
                             : "—"),
                    Cell(last.contains("samples_per_second") ? format_rate(last["samples_per_second"].get<double>()) : "—"), Cell(raw)});
+      ttq_summary.push_back({Cell(backend), Cell(device),
+                             Cell(reached ? fixed(q["train_seconds"].get<double>(), 1) + " s" : (diverged ? "diverged" : "not reached"),
+                                  reached ? Mark::None : Mark::Fail),
+                             Cell(reached ? std::to_string(q["epoch"].get<int>()) : "—")});
       summary << "\n  " << run_label(h) << ": "
               << (reached ? fixed(q["train_seconds"].get<double>(), 1) + " s of training (epoch " +
                                 std::to_string(q["epoch"].get<int>()) + ")"
@@ -617,6 +809,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   results["trainings"] = trainings;
 
   // ---- baseline --------------------------------------------------------------------------------
+  std::string baseline_line;
   if (in.baseline) {
     const BaselineComparison cmp = compare_with_baseline(read_bench_rows(*in.baseline, "--baseline"), rows);
     doc.heading("Change against the baseline");
@@ -646,16 +839,49 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                            {"only_new", cmp.only_new}};
     summary << "\nagainst the baseline: " << flagged << " of " << cmp.rows.size()
             << " benchmarks changed beyond the noise";
+    baseline_line = "Against the baseline (" + in.baseline_source + "): " + std::to_string(flagged) + " of " +
+                    std::to_string(cmp.rows.size()) + " benchmarks changed beyond the noise (details below).";
+  }
+
+  // ---- the summary at the top: tables and a figure ---------------------------------------------
+  {
+    Document top;
+    top.heading("Summary");
+    const SummaryTables st = summary_tables(validation, tp);
+    if (validation.empty()) {
+      top.paragraph("Validation: no validation results were given to this report, so correctness is not shown.");
+    } else {
+      top.paragraph("Validation against the double-precision reference, per backend (worst % of tolerance over "
+                    "every judged quantity of every case; quantities shown but not judged are listed apart and "
+                    "take no part in the verdict):");
+      top.table(st.validation_header, st.validation);
+    }
+    if (st.throughput.empty()) {
+      top.paragraph(no_benchmarks);
+    } else {
+      top.paragraph("Throughput, per model: each backend at its best batch size, in the model's headline "
+                    "measurement (train_epoch, else train_step, else eval), with its validation verdict on that "
+                    "model's cases:");
+      top.table({"model", "backend", "device", "precision", "validation", "measured", "best batch", "samples/s",
+                 "vs libtorch-eager"},
+                st.throughput);
+      figures["summary-throughput.svg"] = render_svg(st.chart);
+      top.svg_figure("summary-throughput.svg", figures["summary-throughput.svg"],
+                     "best median samples/s per backend (the summary's throughput table; peers hollow)");
+    }
+    if (!ttq_summary.empty()) {
+      top.paragraph("Time to quality (test loss <= " + fixed(in.target_loss, 1) + " nats per image):");
+      top.table({"backend", "device", "time to quality", "at epoch"}, ttq_summary);
+    }
+    if (!baseline_line.empty()) top.paragraph(baseline_line);
+    doc.blocks.insert(doc.blocks.begin(), top.blocks.begin(), top.blocks.end());
+    results["summary_tables"] = {{"validation", st.validation_json}, {"throughput", st.throughput_json}};
   }
 
   // ---- write the folder -----------------------------------------------------------------------
-  doc.blocks.insert(doc.blocks.begin(), Block{Block::Type::Code});
-  doc.blocks.front().text = summary.str();
-  doc.blocks.insert(doc.blocks.begin(), Block{Block::Type::Heading});
-  doc.blocks.front().text = "Summary";
-  doc.blocks.front().level = 2;
   results["summary"] = summary.str();
-  json files = json::array({"report.md", "report.html", "bench.json", "results.json"});
+  json files = have_bench ? json::array({"report.md", "report.html", "bench.json", "results.json"})
+                          : json::array({"report.md", "report.html", "results.json"});
   const auto validation_file = [&](size_t i) {
     return in.validations.size() == 1 ? std::string("validation.json") : "validation-" + std::to_string(i + 1) + ".json";
   };
@@ -676,7 +902,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     };
     write("report.md", render_markdown(doc));
     write("report.html", render_html(doc));
-    write("bench.json", in.bench.dump(2) + "\n");
+    if (have_bench) write("bench.json", in.bench.dump(2) + "\n");
     for (size_t i = 0; i < in.validations.size(); ++i) write(validation_file(i), in.validations[i].dump(2) + "\n");
     write("results.json", results.dump(2) + "\n");
     for (const auto& [f, content] : figures) write(f, content);

@@ -3,7 +3,12 @@
 //   report.md (renders on GitHub), report.html (offline, one file), bench.json (Google
 //   Benchmark JSON, peers included), validation.json (as `vaebench validate --json`; with
 //   one validation per device, validation-1.json, validation-2.json, ...),
-//   results.json (everything the report shows, machine-readable), and the figures.
+//   results.json (everything the report shows, machine-readable), and the figures. It opens
+//   with a summary of tables and a figure: per backend the validation verdict (cases passed,
+//   worst % of tolerance over the judged quantities), per model each backend's best throughput
+//   with its verdict, a bar chart of those (summary-throughput.svg), time to quality.
+// A validation row marked not judged ("judged": false, or before that flag "check": "not
+// judged") is shown as such -- no % of tolerance, no pass/fail -- and takes no part in a verdict.
 // Every number in it comes from the inputs; nothing is measured here.
 #include <optional>
 #include <string>
@@ -19,7 +24,7 @@ struct TrainingRun {
 };
 
 struct ReportInputs {
-  nlohmann::json bench;                   // required
+  nlohmann::json bench;                   // Google Benchmark JSON; null: no benchmarks (the report says so)
   std::vector<nlohmann::json> validations;  // `vaebench validate --json` outputs, e.g. one per device
   std::vector<TrainingRun> trainings;
   std::optional<nlohmann::json> baseline; // an earlier bench.json

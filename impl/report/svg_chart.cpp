@@ -244,6 +244,32 @@ void thin_labels(std::vector<Tick>& ticks, const std::vector<double>& pos, doubl
 double x_label_extent(const std::string& s) { return text_width(s, kTickFont); }
 double y_label_extent(const std::string&) { return kTickFont + 2; }
 
+// The root element, the title and an opaque background (GitHub's dark theme would otherwise show
+// dark text on a dark page); returns the top of the plot area.
+double open_svg(std::string& o, const std::string& title, int width, int height) {
+  const double W = width, H = height;
+  o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
+       std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " + std::to_string(height) +
+       "\" font-family=\"sans-serif\" font-size=\"" + std::to_string(kTickFont) + "\">\n";
+  if (!title.empty()) o += "<title>" + esc(title) + "</title>\n";
+  o += "<rect width=\"" + coord(W) + "\" height=\"" + coord(H) + "\" fill=\"#ffffff\"/>\n";
+  if (!title.empty())
+    o += "<text x=\"" + coord(W / 2) + "\" y=\"24\" text-anchor=\"middle\" font-size=\"" + std::to_string(kTitleFont) +
+         "\" font-weight=\"bold\">" + esc(fit(title, W - 20, kTitleFont)) + "</text>\n";
+  return title.empty() ? 14 : 38;
+}
+
+// The centred "no data" and the end of the document.
+std::string no_data(double W, double top, double H) {
+  return "<text x=\"" + coord(W / 2) + "\" y=\"" + coord((top + H) / 2) + "\" text-anchor=\"middle\" font-size=\"" +
+         std::to_string(kLabelFont) + "\" fill=\"#666666\">no data</text>\n</svg>\n";
+}
+
+std::string svg_line(double x1, double y1, double x2, double y2, const std::string& attrs) {
+  return "<line x1=\"" + coord(x1) + "\" y1=\"" + coord(y1) + "\" x2=\"" + coord(x2) + "\" y2=\"" + coord(y2) + "\" " +
+         attrs + "/>\n";
+}
+
 }  // namespace
 
 std::string render_svg(const Chart& c) {
@@ -262,22 +288,8 @@ std::string render_svg(const Chart& c) {
   }
 
   std::string o;
-  o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(c.width) + "\" height=\"" +
-       std::to_string(c.height) + "\" viewBox=\"0 0 " + std::to_string(c.width) + " " + std::to_string(c.height) +
-       "\" font-family=\"sans-serif\" font-size=\"" + std::to_string(kTickFont) + "\">\n";
-  if (!c.title.empty()) o += "<title>" + esc(c.title) + "</title>\n";
-  // Opaque background: GitHub's dark theme would otherwise show dark text on a dark page.
-  o += "<rect width=\"" + coord(W) + "\" height=\"" + coord(H) + "\" fill=\"#ffffff\"/>\n";
-  const double top = c.title.empty() ? 14 : 38;
-  if (!c.title.empty())
-    o += "<text x=\"" + coord(W / 2) + "\" y=\"24\" text-anchor=\"middle\" font-size=\"" + std::to_string(kTitleFont) +
-         "\" font-weight=\"bold\">" + esc(fit(c.title, W - 20, kTitleFont)) + "</text>\n";
-
-  if (xlo > xhi) {
-    o += "<text x=\"" + coord(W / 2) + "\" y=\"" + coord((top + H) / 2) + "\" text-anchor=\"middle\" font-size=\"" +
-         std::to_string(kLabelFont) + "\" fill=\"#666666\">no data</text>\n</svg>\n";
-    return o;
-  }
+  const double top = open_svg(o, c.title, c.width, c.height);
+  if (xlo > xhi) return o + no_data(W, top, H);
 
   const bool ref = c.reference_y && drawable(*c.reference_y, c.y.log);
   if (ref) ylo = std::min(ylo, *c.reference_y), yhi = std::max(yhi, *c.reference_y);
@@ -398,6 +410,135 @@ std::string render_svg(const Chart& c) {
          "\" fill=\"#666666\">" + esc(fit(more, name_room, kTickFont)) + "</text>\n";
   }
   o += "</g>\n</svg>\n";
+  return o;
+}
+
+std::string render_svg(const BarChart& c) {
+  constexpr double kRow = 24, kBar = 16;
+  const double title_h = c.title.empty() ? 14 : 38, axis_h = 26 + (c.value.label.empty() ? 0 : 20);
+  const int height = c.height > 0 ? c.height
+                                  : static_cast<int>(std::max(100.0, title_h + kRow * static_cast<double>(std::max<size_t>(c.bars.size(), 1)) + 8 + axis_h));
+  if (c.width < 100 || height < 100) throw std::invalid_argument("render_svg: width and height must be >= 100");
+  const double W = c.width, H = height;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+
+  std::string o;
+  const double top = open_svg(o, c.title, c.width, height);
+  if (c.bars.empty()) return o + no_data(W, top, H);
+
+  // The value range: the drawable values, and on a linear axis the zero the bars start from.
+  const bool log = c.value.log;
+  double lo = inf, hi = -inf;
+  for (const Bar& b : c.bars)
+    if (drawable(b.value, log)) lo = std::min(lo, b.value), hi = std::max(hi, b.value);
+  if (lo > hi) lo = log ? 1 : 0, hi = log ? 10 : 1;  // nothing to draw: an empty axis under the labels
+  if (!log) lo = std::min(lo, 0.0), hi = std::max(hi, 0.0);
+  Scale sx = make_scale(c.value, lo, hi);
+
+  std::vector<std::string> groups;  // in order of first appearance; each its palette colour
+  for (const Bar& b : c.bars)
+    if (std::find(groups.begin(), groups.end(), b.group) == groups.end()) groups.push_back(b.group);
+  const auto colour_of = [&](const Bar& b) {
+    const size_t g = static_cast<size_t>(std::find(groups.begin(), groups.end(), b.group) - groups.begin());
+    return std::string(kPalette[g % std::size(kPalette)]);
+  };
+  const auto value_text = [&](const Bar& b) {
+    if (!b.note.empty()) return b.note;
+    if (!drawable(b.value, log)) return std::string("n/a");
+    if (b.value == 0) return std::string("0");
+    return compact(b.value, std::pow(10.0, std::floor(std::log10(std::fabs(b.value))) - 2));  // 3 significant digits
+  };
+
+  // Layout: category labels left (at most 40% of the width), the value texts and, with two or more
+  // groups, the legend right of the plot.
+  double label_w = 0, value_w = 0, group_w = 0;
+  for (const Bar& b : c.bars) {
+    label_w = std::max(label_w, text_width(b.label, kTickFont));
+    value_w = std::max(value_w, text_width(value_text(b), kTickFont));
+  }
+  for (const std::string& g : groups) group_w = std::max(group_w, text_width(g, kTickFont));
+  label_w = std::min(label_w, 0.4 * W);
+  const bool legend = groups.size() >= 2 && 0.25 * W >= kLegendGap + kLegendSwatch + text_width("abc…", kTickFont) + 4;
+  const double legend_w = legend ? std::min(kLegendGap + kLegendSwatch + group_w + 8, 0.25 * W) : 0;
+  const double value_room = std::min(value_w + 10, 0.2 * W);
+  const double L = 10 + label_w + 8, T = top;
+  const double last_x_label = text_width(sx.ticks.back().label, kTickFont) / 2 + 6;
+  const double right = std::max(value_room + legend_w, std::min(last_x_label, 0.2 * W));
+  const double pw = std::max(10.0, W - L - right);
+  const double ph = kRow * static_cast<double>(c.bars.size()), B = T + ph;
+  auto px = [&](double v) { return L + sx.frac(std::clamp(v, sx.lo, sx.hi)) * pw; };
+
+  std::vector<double> xpos;
+  for (const auto& t : sx.ticks) xpos.push_back(px(t.v));
+  thin_labels(sx.ticks, xpos, x_label_extent);
+  o += "<g stroke-width=\"1\">\n";
+  for (size_t i = 0; i < sx.ticks.size(); ++i)
+    o += svg_line(xpos[i], T, xpos[i], B, sx.ticks[i].major ? "stroke=\"#dddddd\"" : "stroke=\"#eeeeee\"");
+  o += "</g>\n";
+  // The value axis and the categories' baseline; no frame on the right, where the values are written.
+  o += svg_line(L, B, L + pw, B, "stroke=\"#444444\"") + svg_line(L, T, L, B, "stroke=\"#444444\"");
+  o += "<g class=\"x-axis\" text-anchor=\"middle\">\n";
+  for (size_t i = 0; i < sx.ticks.size(); ++i) {
+    o += svg_line(xpos[i], B, xpos[i], B + 5, "stroke=\"#444444\"");
+    if (!sx.ticks[i].label.empty())
+      o += "<text x=\"" + coord(xpos[i]) + "\" y=\"" + coord(B + 19) + "\">" + esc(sx.ticks[i].label) + "</text>\n";
+  }
+  o += "</g>\n";
+  if (!c.value.label.empty()) {  // centred under the plot; nothing else is that low, so it may be wider
+    const double room = 2 * std::min(L + pw / 2, W - L - pw / 2) - 10;
+    o += "<text x=\"" + coord(L + pw / 2) + "\" y=\"" + coord(H - 10) + "\" text-anchor=\"middle\" font-size=\"" +
+         std::to_string(kLabelFont) + "\">" + esc(fit(c.value.label, std::max(pw, room), kLabelFont)) + "</text>\n";
+  }
+
+  // Bars start at zero on a linear axis (or at its fixed minimum above zero), at the axis' low end
+  // on a log one.
+  const double base = log ? sx.lo : std::clamp(0.0, sx.lo, sx.hi);
+  const auto mid = [&](size_t i) { return T + kRow * static_cast<double>(i) + kRow / 2; };
+  o += "<g class=\"categories\" text-anchor=\"end\">\n";
+  for (size_t i = 0; i < c.bars.size(); ++i)
+    o += "<text x=\"" + coord(L - 8) + "\" y=\"" + coord(mid(i) + 4) + "\">" + esc(fit(c.bars[i].label, label_w, kTickFont)) +
+         "</text>\n";
+  o += "</g>\n";
+  for (size_t i = 0; i < c.bars.size(); ++i) {
+    const Bar& b = c.bars[i];
+    if (!drawable(b.value, log)) continue;
+    const double x0 = px(std::min(base, b.value)), x1 = px(std::max(base, b.value));
+    const std::string colour = colour_of(b);
+    o += "<rect class=\"bar\" x=\"" + coord(x0) + "\" y=\"" + coord(mid(i) - kBar / 2) + "\" width=\"" +
+         coord(std::max(0.0, x1 - x0)) + "\" height=\"" + coord(kBar) + "\" " +
+         (b.hollow ? "fill=\"#ffffff\" stroke=\"" + colour + "\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\""
+                   : "fill=\"" + colour + "\"") +
+         "/>\n";
+  }
+  o += "<g class=\"bar-value\">\n";
+  for (size_t i = 0; i < c.bars.size(); ++i) {
+    const Bar& b = c.bars[i];
+    const bool drawn = drawable(b.value, log);
+    const double x = (drawn ? px(std::max(base, b.value)) : px(base)) + 4;
+    o += "<text x=\"" + coord(x) + "\" y=\"" + coord(mid(i) + 4) + "\"" + (drawn && b.note.empty() ? "" : " fill=\"#666666\"") +
+         ">" + esc(fit(value_text(b), W - x, kTickFont)) + "</text>\n";
+  }
+  o += "</g>\n";
+
+  if (legend) {
+    const double lx = L + pw + value_room + kLegendGap, name_room = W - lx - kLegendSwatch - 4;
+    const size_t rows = static_cast<size_t>(std::max(1.0, std::floor(ph / kLegendRow)));
+    const size_t shown = groups.size() <= rows ? groups.size() : rows - 1;
+    o += "<g class=\"legend\">\n";
+    for (size_t g = 0; g < shown; ++g) {
+      const double y = T + 10 + static_cast<double>(g) * kLegendRow;
+      o += "<rect x=\"" + coord(lx + 5) + "\" y=\"" + coord(y - 6) + "\" width=\"12\" height=\"12\" fill=\"" +
+           kPalette[g % std::size(kPalette)] + "\"/>\n";
+      o += "<text x=\"" + coord(lx + kLegendSwatch) + "\" y=\"" + coord(y + 4) + "\">" + esc(fit(groups[g], name_room, kTickFont)) +
+           "</text>\n";
+    }
+    if (shown < groups.size())
+      o += "<text x=\"" + coord(lx + kLegendSwatch) + "\" y=\"" + coord(T + 14 + static_cast<double>(shown) * kLegendRow) +
+           "\" fill=\"#666666\">" + esc(fit("+" + std::to_string(groups.size() - shown) + " more", name_room, kTickFont)) +
+           "</text>\n";
+    o += "</g>\n";
+  }
+  o += "</svg>\n";
   return o;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
-// Static line charts for the benchmark report (`vaebench report`): samples/s against batch size
-// per backend (log-log), test loss against epoch and against wall time, posterior statistics
-// (μ RMS, σ mean) against epoch.
+// Static charts for the benchmark report (`vaebench report`): line charts of samples/s against
+// batch size per backend (log-log), test loss against epoch and against wall time, posterior
+// statistics (μ RMS, σ mean) against epoch; and horizontal bar charts (the summary's best
+// samples/s per backend), drawn with the same scales, ticks, palette and text rules.
 //
 // Why SVG: a chart is one small text file with no runtime. It can be inlined into report.html and
 // viewed offline, and GitHub shows it when report.md references it as `![..](file.svg)`. GitHub
@@ -55,5 +56,29 @@ struct Chart {
 // A chart without any drawable point still renders, with its title and a centred "no data".
 // Throws std::invalid_argument only for width or height below 100.
 std::string render_svg(const Chart& chart);
+
+// One bar of a bar chart: a category (e.g. "libtorch-eager (cpu, fp32)") and its value.
+struct Bar {
+  std::string label;   // left of the bar
+  double value = 0;    // no bar where it would be skipped as a point value (see Series)
+  std::string group;   // bars of one group share a colour; with two or more groups a legend names them
+  bool hollow = false; // outlined and dashed, not filled (a peer implementation, as dashed series)
+  std::string note;    // written where the value would be, e.g. "failed"; empty: the value itself
+};
+
+struct BarChart {
+  std::string title;
+  Axis value;             // the horizontal value axis; a linear one starts at 0 unless min is set
+  std::vector<Bar> bars;  // drawn top to bottom in this order
+  int width = 720;
+  int height = 0;         // 0: from the number of bars (24 px each plus title and axis)
+};
+
+// A complete standalone SVG document, under the same rules as render_svg(const Chart&). Classes:
+// "x-axis" (value tick labels), "categories" (the bar labels), "bar" (one <rect> per drawn bar),
+// "bar-value" (the value or note after each bar), "legend" (with two or more groups). A chart
+// without bars renders its title and "no data". Throws std::invalid_argument for a width below
+// 100 or a given height below 100.
+std::string render_svg(const BarChart& chart);
 
 }  // namespace vae::report

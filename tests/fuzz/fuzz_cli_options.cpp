@@ -40,6 +40,7 @@ extern "C" int fuzz_cli_options_one(const uint8_t* data, size_t size) {
     if (layout.total() == 0) __builtin_trap();
     (void)data_options.kind();
     (void)data_options.binarize_mode();
+    (void)data_options.image_options();
   } catch (const CLI::Error&) {
   } catch (const vae::Error&) {
   }

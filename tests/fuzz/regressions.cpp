@@ -12,6 +12,7 @@
 extern "C" int fuzz_idx_one(const uint8_t* data, size_t size);
 extern "C" int fuzz_safetensors_one(const uint8_t* data, size_t size);
 extern "C" int fuzz_cli_options_one(const uint8_t* data, size_t size);
+extern "C" int fuzz_image_one(const uint8_t* data, size_t size);
 
 namespace {
 
@@ -40,5 +41,6 @@ void run_all(const std::string& target, int (*one)(const uint8_t*, size_t)) {
 TEST(FuzzRegressions, IdxReader) { run_all("fuzz_idx", fuzz_idx_one); }
 TEST(FuzzRegressions, SafetensorsParser) { run_all("fuzz_safetensors", fuzz_safetensors_one); }
 TEST(FuzzRegressions, CliOptions) { run_all("fuzz_cli_options", fuzz_cli_options_one); }
+TEST(FuzzRegressions, ImageDecoders) { run_all("fuzz_image", fuzz_image_one); }
 
 }  // namespace
