@@ -372,8 +372,11 @@ int run(int argc, char** argv) {
         for (Kind kind : kinds)
           for (int batch : kind == Kind::TrainEpoch ? epoch_batches : batches) {
             const Case c{kind, info.name, device, precision, batch, peak_tflops(peak, precision), element_bytes};
+            // A model other than the MLP is part of the name, so two models' runs in one file stay
+            // apart (the Python peer names them the same way).
             const std::string name = to_string(kind) + "/" + info.name + "/" + device + "/" + precision +
-                                     "/batch:" + std::to_string(batch);
+                                     (s.config.is_mlp() ? "" : "/model:" + s.config.model) + "/batch:" +
+                                     std::to_string(batch);
             benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { run_case(st, c); })
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);

@@ -261,7 +261,8 @@ def derive_layers(spec):
     """Every layer of a layers JSON in order (encoder, mu, logvar, decoder, output) with its shapes;
     UsageError naming the layer for a model that cannot be built."""
     if not isinstance(spec, dict) or set(spec) != {"input", "latent", "encoder", "decoder"}:
-        raise UsageError(f"model JSON: expected keys input, latent, encoder, decoder; got {sorted(spec or {})}")
+        got = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
+        raise UsageError(f"model JSON: expected keys input, latent, encoder, decoder; got {got}")
     shape = tuple(spec["input"])
     if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
         raise UsageError(f"model JSON: input {spec['input']!r} is not [C, H, W]")
@@ -815,7 +816,7 @@ def model_summary(cfg):
         return f"{cfg['input_dim']}-{cfg['hidden']}-{cfg['latent']}-{cfg['decoder_hidden']} {cfg['activation']}"
     spec = cfg["layers"]
     return (f"{'x'.join(map(str, spec['input']))}, {len(spec['encoder'])} encoder layers, z{spec['latent']}, "
-            f"{len(spec['decoder'])} decoder layers, {sum(p.macs for p in derive_layers(spec)) / 1e6:.1f} M MACs/image")
+            f"{len(spec['decoder'])} decoder layers, {sum(p.macs for p in derive_layers(spec)) / 1e6:.3g} M MACs/image")
 
 
 def bench_images(cfg, args, device):

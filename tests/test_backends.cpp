@@ -18,6 +18,8 @@
 #include "registered_backends.h"
 #include "compare.h"
 #include "tolerances.h"
+#include "gradient_compare.h"
+#include "model/layers.h"
 #include "libtorch/torch_adam.h"
 
 namespace vae {
@@ -367,6 +369,49 @@ TEST(TorchAdam, TheCapturableStepOfAnFp64BackendIsDoublePrecisionAdam) {
   EXPECT_LT(rel, 1e-12) << "capturable Adam at fp64 is off by " << rel << " norm-wise";
   // Next to float32 parameters the counter is float32, as Python's Adam keeps it.
   EXPECT_EQ(libtorch::capturable_step_counter(param.to(torch::kFloat32)).scalar_type(), torch::kFloat32);
+}
+
+// A bias before batch norm has an identically zero gradient: both sides hold rounding noise,
+// judged against the layer's weight gradient. Noise passes; a gradient a real mistake would
+// leave there (a dropped mean term: of the weight gradient's order) fails, named; every other
+// tensor is judged norm-wise as before.
+TEST(GradientCompare, ABiasBeforeBatchNormIsJudgedAgainstItsWeightGradient) {
+  const VaeConfig c = conv_model("conv-bn");
+  const ParamLayout layout(c);
+  std::vector<double> want(layout.total());
+  for (size_t i = 0; i < want.size(); ++i) want[i] = std::sin(0.7 * double(i)) * 1e-2;
+  size_t bias = 0, weight = 0;
+  for (const DerivedLayer& l : layout.model().layers())
+    if (l.bn_weight) {
+      bias = l.bias;
+      weight = l.weight;
+      break;
+    }
+  const ParamView& b = layout.views()[bias];
+  for (size_t i = 0; i < b.size; ++i) want[b.offset + i] = 1e-12 * double(i % 3);  // rounding noise
+  double weight_norm = 0;
+  for (size_t i = 0; i < layout.views()[weight].size; ++i)
+    weight_norm += std::pow(want[layout.views()[weight].offset + i], 2);
+  weight_norm = std::sqrt(weight_norm);
+  std::vector<double> noise = want, mistake = want;
+  for (size_t i = 0; i < b.size; ++i) {
+    noise[b.offset + i] = -1e-12 * double(i % 5);
+    mistake[b.offset + i] = 0.05 * weight_norm / std::sqrt(double(b.size));
+  }
+  const tol::Tolerance& fp32 = tol::backend(tol::Quantity::Gradient, "fp32");
+  const Comparison ok = compare_gradient_tensor("grad." + b.name, layout, bias, noise, want, fp32);
+  EXPECT_TRUE(ok.passed) << ok.norm_rel;
+  EXPECT_NE(ok.note.find("before batch norm"), std::string::npos) << ok.note;
+  EXPECT_FALSE(compare_normwise("grad." + b.name, {noise.begin() + long(b.offset), noise.begin() + long(b.offset + b.size)},
+                                {want.begin() + long(b.offset), want.begin() + long(b.offset + b.size)}, fp32)
+                   .passed)
+      << "noise against noise: the plain norm-wise check cannot judge this tensor";
+  const Comparison bad = compare_gradient_tensor("grad." + b.name, layout, bias, mistake, want, fp32);
+  EXPECT_FALSE(bad.passed) << bad.norm_rel;
+  EXPECT_EQ(gradient_scale_view(layout, weight), weight);  // other tensors: judged on their own
+  const Comparison w = compare_gradient_tensor("grad.w", layout, weight, mistake, want, fp32);
+  EXPECT_TRUE(w.passed);
+  EXPECT_TRUE(w.note.empty());
 }
 
 TEST(RemoveTree, RemovesNestedContentAndIgnoresAMissingPath) {

@@ -43,6 +43,45 @@ TEST(Cli, IllegalModelOptionsAreRefusedWithTheOptionNamed) {
   }
 }
 
+// Models given as layers: bad stacks are refused naming the option, the layer and what fits.
+TEST(Cli, BadLayerOptionsAreRefusedNamingTheLayerAndWhatFits) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"--model conv-cifar", "unknown"},
+      {"--encoder conv32k4s2p1:relu", "--encoder given without --decoder"},
+      {"--model conv-mnist --encoder conv8k3s1p0:relu --decoder dense784:none", "give one of them"},
+      {"--encoder conv32k4s2:relu --decoder dense784:none", "--encoder"},
+      // The seed ConvVAE's decoder as printed: 3 -> 6 -> 12 -> 24, not 28.
+      {"--encoder conv32k4s2p1:relu,conv64k4s2p1:relu,conv128k4s2p1:relu "
+       "--decoder dense128x3x3:none,convT64k4s2p1:relu,convT32k4s2p1:relu,convT1k4s2p1:none",
+       "output_padding 1 on decoder layer 1 gives 3->7->14->28"},
+      {"--model conv-celeba64", "--model conv-celeba64: its input 3x64x64 has 12288 values per image, the data has 784"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CommandResult r = vaebench(std::string("validate --no-training-path ") + args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
+  }
+}
+
+// A stack given on the command line is validated like a preset; a backend that cannot run the
+// model says so instead of failing, and `backends` lists it.
+TEST(Cli, ConvolutionalStacksValidateAndUnsupportedBackendsSaySo) {
+  const CommandResult r = vaebench(
+      "validate --backend libtorch-eager --device cpu --no-training-path --batch 3 --latent 4 "
+      "--encoder conv4k3s2p1:relu,conv6k3s1p0+bn:tanh --decoder dense6x14x14:none,convT3k4s2p1:relu,conv1k3s1p1:none");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("custom 1x28x28 | conv4k3s2p1:relu,conv6k3s1p0+bn:tanh | z4"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("FAIL"), std::string::npos) << r.output;
+  const CommandResult fused =
+      vaebench("validate --backend fused-cuda --device cuda-emu --no-training-path --model conv-mnist --batch 2");
+  EXPECT_NE(fused.output.find("not supported for this model (fused-cuda's kernels run dense layers only"),
+            std::string::npos)
+      << fused.output;
+  const CommandResult listed = vaebench("backends --model conv-celeba64");
+  EXPECT_EQ(listed.status, 0) << listed.output;
+  EXPECT_NE(listed.output.find("model conv-celeba64: not supported for this model"), std::string::npos) << listed.output;
+}
+
 TEST(Cli, MissingDataNamesTheFile) {
   const CommandResult r = vaebench("info --data /nonexistent/mnist");
   EXPECT_EQ(r.status, 2);

@@ -79,6 +79,7 @@ std::vector<ValidationCase> backend_matrix() {
   m.push_back({"conv-odd-b5", conv_model("conv-odd"), 5});
   m.push_back({"conv-dense-between-b5", conv_model("conv-dense-between"), 5});
   for (int batch : {2, 16}) m.push_back({"conv-bn-b" + std::to_string(batch), conv_model("conv-bn"), batch});
+  m.push_back({"conv-bn-k3-b2", conv_model("conv-bn-k3"), 2});
   m.push_back({"conv-celeba64-b2", conv_model("conv-celeba64"), 2});
   return m;
 }

@@ -51,6 +51,12 @@ VaeConfig conv_model(const std::string& name) {
     c = layered(name, {1, 28, 28}, "conv8k4s2p1+bn:relu,conv16k4s2p1+bn:relu",
                 "dense16x7x7:none,convT8k4s2p1+bn:relu,convT1k4s2p1:none", 10);
     c.seed = 5;
+  } else if (name == "conv-bn-k3") {
+    c = conv_model("conv-bn");
+    c.model = name;
+    c.samples = 3;
+    c.beta = 2.0;
+    c.seed = 6;
   } else {
     throw std::invalid_argument("no convolutional validation model named " + name);
   }

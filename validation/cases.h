@@ -24,7 +24,8 @@ std::vector<ValidationCase> reference_matrix();
 // The convolutional models the matrices run, by name: "conv-mnist" (the preset), "conv-odd"
 // (k3 s1 p0 and k5 s2 p2, output padding, tanh, Gaussian, K = 3, beta 0.5, latent 7),
 // "conv-dense-between" (an odd 1x13x11 input, a dense layer reshaped between two convs),
-// "conv-bn" (batch norm in encoder and decoder), "conv-celeba64" (the preset, 3x64x64).
+// "conv-bn" (batch norm in encoder and decoder), "conv-bn-k3" (the same with K = 3: the
+// decoder's batch norm normalises over all K*B samples), "conv-celeba64" (the preset, 3x64x64).
 VaeConfig conv_model(const std::string& name);
 
 // A matrix case on data of input_dim values per image: an MLP takes the data's image size;

@@ -82,8 +82,8 @@ void Backend::set_train_data(const Split& split, Binarize binarize, uint64_t bin
                 std::to_string(config_.input_dim));
   if (split.count == 0) throw Error(name() + ": the training split is empty");
   if (layout_.model().buffers().total() > 0)
-    throw Error(name() + ": training a model with batch norm is not supported yet (its running statistics are not "
-                "kept by the backends); its validation path (evaluate, gradients, train_step) is");
+    throw Error(name() + ": training a model with batch norm is not supported yet: the backends do not keep its "
+                "running statistics (validating it, evaluate/gradients/train_step on given inputs, is supported)");
   train_split_ = &split;
   train_binarize_ = binarize;
   train_binarize_seed_ = binarize_seed;

@@ -55,6 +55,12 @@ std::shared_ptr<const ModelSpec> layers_for(const ModelOptions& o, int input_dim
 }
 }  // namespace
 
+int ModelOptions::natural_input_dim() const {
+  if (!input_shape.empty()) return int(parse_shape(input_shape, "--input-shape").numel());
+  if (model != "mlp" && encoder.empty() && decoder.empty()) return int(preset_spec(model).input.numel());
+  return 784;
+}
+
 VaeConfig ModelOptions::config(const Split& data) const {
   return config(int(data.dim()), std::array<int64_t, 3>{int64_t(data.channels), int64_t(data.rows), int64_t(data.cols)});
 }

@@ -35,6 +35,9 @@ struct ModelOptions {
   VaeConfig config(int input_dim, std::optional<std::array<int64_t, 3>> data_shape = std::nullopt) const;
   // The same for the images of `data`.
   VaeConfig config(const Split& data) const;
+  // Values per image of the model asked for when there is no data to ask: a preset's input,
+  // --input-shape's, else MNIST's 784.
+  int natural_input_dim() const;
 };
 
 struct DataOptions {
