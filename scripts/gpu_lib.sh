@@ -23,6 +23,13 @@ relink_carried_libraries() {  # LIB_DIR
   done
 }
 
+# Bytes of the files git tracks in the checkout at $1 (what the device tool carries besides
+# .deps). Summed per file: `xargs du -c` splits a long list into several runs, each with its
+# own total, and the last total alone undercounts.
+tracked_tree_bytes() {
+  git -C "$1" ls-files -z | (cd "$1" && xargs -0 stat -c %s 2>/dev/null) | awk '{s += $1} END {print s + 0}'
+}
+
 # Remote side: our binaries, and only they, find the carried libraries and the machine's
 # LibTorch and CUDA libraries, through their RUNPATH. Nothing goes into LD_LIBRARY_PATH, so the
 # machine's own tools (python3, compute-sanitizer, nvidia-smi) and what our binaries start

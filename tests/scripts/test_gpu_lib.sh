@@ -66,5 +66,18 @@ else
   [[ -z ${LD_LIBRARY_PATH:-} || ${LD_LIBRARY_PATH} != *"$tmp"* ]] || fail "LD_LIBRARY_PATH names the carried folder"
 fi
 
+# --- the carried tree's size ---------------------------------------------------------------
+# More files than one xargs run takes: the total must be of all of them.
+if command -v git >/dev/null; then
+  repo="$tmp/repo"
+  mkdir -p "$repo"
+  git -C "$repo" init -q
+  for i in $(seq 1 3000); do printf 'x%.0s' $(seq 1 $((i % 7 + 1))) > "$repo/file-with-a-long-name-to-fill-the-argument-list-$i.txt"; done
+  git -C "$repo" add -A >/dev/null
+  want=$(find "$repo" -name '*.txt' -printf '%s\n' | awk '{s += $1} END {print s}')
+  got=$(tracked_tree_bytes "$repo")
+  [[ $got == "$want" ]] || fail "tracked_tree_bytes: $got bytes, the 3000 files hold $want"
+fi
+
 if ((failures)); then echo "$failures check(s) failed"; exit 1; fi
 echo "scripts/gpu_lib.sh: deadline and library checks passed"
