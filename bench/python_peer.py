@@ -924,7 +924,10 @@ def cmd_train(args):
     device = setup_torch(args)
     train_images = load_split(args.data, "train", device)
     test_images = load_split(args.data, "t10k", device)
-    runner = Runner(args.mode, device, args.seed)
+    cfg = preset_config(args.model) if args.model != "mlp" else DEFAULT_CONFIG
+    if is_layered(cfg) and math.prod(cfg["layers"]["input"]) != train_images.shape[1]:
+        raise UsageError(f"--model {args.model}: its input {cfg['layers']['input']} is not MNIST's 1x28x28")
+    runner = Runner(args.mode, device, args.seed, cfg)
     n = train_images.shape[0]
     epochs, ttq, diverged, wall, step = [], None, None, 0.0, 0
     for epoch in range(1, args.epochs + 1):
@@ -960,9 +963,9 @@ def cmd_train(args):
         "format": "vaebench training history v1",
         "backend": {"name": args.mode, "device": device.type, "precision": "fp32",
                     "torch_threads": torch.get_num_threads()},
-        "config": {"activation": "relu", "beta": 1.0, "decoder_hidden": [HIDDEN], "hidden": [HIDDEN],
-                   "init": "torch", "input_dim": INPUT_DIM, "latent": LATENT, "likelihood": "bernoulli",
-                   "samples": 1, "seed": args.seed},
+        "config": ({"activation": "relu", "beta": 1.0, "decoder_hidden": [HIDDEN], "hidden": [HIDDEN],
+                    "init": "torch", "input_dim": INPUT_DIM, "latent": LATENT, "likelihood": "bernoulli",
+                    "samples": 1, "seed": args.seed} if not is_layered(cfg) else dict(cfg, seed=args.seed)),
         "training": {"backend": args.mode, "batch": args.batch, "epochs": args.epochs, "lr": 0.001,
                      "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-08, "seed": args.seed,
                      "device": device.type, "precision": "fp32", "binarize": "none",
@@ -1156,6 +1159,8 @@ def build_parser():
 
     t = sub.add_parser("train", parents=[common], help="train and record the test-loss curve")
     t.add_argument("--mode", choices=MODES, default="python-eager")
+    t.add_argument("--model", choices=MODELS, default="mlp",
+                   help="the architecture (a preset, as vaebench's --model); the recipe is the same")
     t.add_argument("--epochs", type=positive(int), default=10)
     t.add_argument("--batch", type=positive(int), default=128)
     t.add_argument("--target-loss", type=float, default=None, help="test loss (nats) for time to quality")
