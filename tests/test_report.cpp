@@ -390,6 +390,16 @@ TEST(ReportGenerator, SummaryGroupsThroughputByModel) {
   EXPECT_NE(md.find("| torchscript [conv-mnist] | cpu | fp32 | not validated |"), std::string::npos) << md;
   const std::string svg = slurp(out + "/summary-throughput.svg");
   EXPECT_NE(svg.find(">libtorch-eager [conv-mnist] (cpu, fp32)<"), std::string::npos) << svg;
+  // Training runs of another model are named with it too (time to quality, the curves).
+  EXPECT_NE(top.find("| libtorch-eager | cpu | 12.0 s | 4 |"), std::string::npos) << top;
+  {
+    ReportInputs conv = in;
+    conv.trainings[0].history["config"]["model"] = "conv-mnist";
+    write_report(conv, tmp.file("conv-train"));
+    const std::string cmd = slurp(tmp.file("conv-train") + "/report.md");
+    EXPECT_NE(section(cmd, "## Summary", "## Run").find("| libtorch-eager [conv-mnist] | cpu | 12.0 s | 4 |"),
+              std::string::npos) << cmd;
+  }
   EXPECT_NE(svg.find("<g class=\"legend\">"), std::string::npos) << svg;
   EXPECT_NE(svg.find(">conv-mnist</text>"), std::string::npos) << svg;
 }

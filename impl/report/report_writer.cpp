@@ -382,7 +382,14 @@ std::string run_backend(const json& history) { return history.at("backend").valu
 std::string run_device(const json& history) {
   return device_class(history.at("backend").value("device", std::string("cpu")));
 }
-std::string run_label(const json& history) { return run_backend(history) + " (" + run_device(history) + ")"; }
+// The backend's name, with the model when it is not the MLP ("libtorch-eager [conv-mnist]"), as
+// the throughput rows name it.
+std::string run_name(const json& history) {
+  const std::string model = model_of(history);
+  return run_backend(history) + (model == "mlp" ? "" : " [" + model + "]");
+}
+
+std::string run_label(const json& history) { return run_name(history) + " (" + run_device(history) + ")"; }
 
 Series series_of(const std::string& name, bool dashed) {
   Series s;
@@ -759,7 +766,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       const json& last = h["epochs"].empty() ? json::object() : h["epochs"].back();
       const bool reached = q["reached"].get<bool>();
       const bool diverged = h.contains("diverged") && !h["diverged"].is_null();
-      t.push_back({Cell(backend), Cell(device), Cell(std::to_string(h["epochs"].size())),
+      t.push_back({Cell(run_name(h)), Cell(device), Cell(std::to_string(h["epochs"].size())),
                    Cell(reached ? fixed(q["train_seconds"].get<double>(), 2) + " s" : (diverged ? "diverged" : "not reached"),
                         reached ? Mark::None : Mark::Fail),
                    Cell(reached ? std::to_string(q["epoch"].get<int>()) : "—"),
@@ -768,7 +775,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                             ? fixed(h["iw"]["test_nll"].get<double>(), 2) + " (S=" + std::to_string(h["iw"]["samples"].get<int>()) + ")"
                             : "—"),
                    Cell(last.contains("samples_per_second") ? format_rate(last["samples_per_second"].get<double>()) : "—"), Cell(raw)});
-      ttq_summary.push_back({Cell(backend), Cell(device),
+      ttq_summary.push_back({Cell(run_name(h)), Cell(device),
                              Cell(reached ? fixed(q["train_seconds"].get<double>(), 1) + " s" : (diverged ? "diverged" : "not reached"),
                                   reached ? Mark::None : Mark::Fail),
                              Cell(reached ? std::to_string(q["epoch"].get<int>()) : "—")});
@@ -776,7 +783,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
               << (reached ? fixed(q["train_seconds"].get<double>(), 1) + " s of training (epoch " +
                                 std::to_string(q["epoch"].get<int>()) + ")"
                           : std::string(diverged ? "diverged" : "not reached"));
-      ttq.push_back({{"backend", backend}, {"device", device}, {"time_to_quality", q},
+      ttq.push_back({{"backend", backend}, {"model", model_of(h)}, {"device", device}, {"time_to_quality", q},
                      {"final_test_loss", last.contains("test") ? last["test"]["loss"] : json(nullptr)},
                      {"iw", h.value("iw", json(nullptr))}});
       trainings.push_back(h);
