@@ -61,6 +61,26 @@ struct ConvGeometry {
   void check() const;
   // "conv2d(1->32, k4 s2 p1) on 28x28" / "conv_transpose2d(128->64, k4 s2 p1 op1) on 3x3".
   std::string describe() const;
+
+  // A plain or transposed conv from PyTorch's arguments, on an H x W input.
+  static ConvGeometry conv2d(int in_channels, int out_channels, int h, int w, int kernel, int stride, int padding) {
+    ConvGeometry g;
+    g.in_channels = in_channels;
+    g.out_channels = out_channels;
+    g.in_h = h;
+    g.in_w = w;
+    g.kernel = kernel;
+    g.stride = stride;
+    g.padding = padding;
+    return g;
+  }
+  static ConvGeometry conv_transpose2d(int in_channels, int out_channels, int h, int w, int kernel, int stride,
+                                       int padding, int output_padding) {
+    ConvGeometry g = conv2d(in_channels, out_channels, h, w, kernel, stride, padding);
+    g.transposed = true;
+    g.output_padding = output_padding;
+    return g;
+  }
 };
 
 // y [batch, Cout, out_h, out_w] from x [batch, Cin, in_h, in_w]; bias may be nullptr.

@@ -50,17 +50,11 @@ LinearLayer linear(const ParamLayout& layout, const DerivedLayer& l) {
 
 // A conv or transposed-conv layer's geometry, from the shapes the model derived.
 ConvGeometry geometry(const DerivedLayer& l) {
-  ConvGeometry g;
-  g.in_channels = int(l.in.c);
-  g.out_channels = l.spec.out;
-  g.in_h = int(l.in.h);
-  g.in_w = int(l.in.w);
-  g.kernel = l.spec.kernel;
-  g.stride = l.spec.stride;
-  g.padding = l.spec.padding;
-  g.output_padding = l.spec.output_padding;
-  g.transposed = l.spec.kind == LayerKind::ConvTranspose2d;
-  return g;
+  const int c = int(l.in.c), h = int(l.in.h), w = int(l.in.w);
+  const LayerSpec& s = l.spec;
+  return s.kind == LayerKind::ConvTranspose2d
+             ? ConvGeometry::conv_transpose2d(c, s.out, h, w, s.kernel, s.stride, s.padding, s.output_padding)
+             : ConvGeometry::conv2d(c, s.out, h, w, s.kernel, s.stride, s.padding);
 }
 
 double sigmoid(double o) {

@@ -32,24 +32,8 @@ Vec random_vec(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0) {
   return v;
 }
 
-ConvGeometry conv(int cin, int cout, int h, int w, int k, int s, int p) {
-  ConvGeometry g;
-  g.in_channels = cin;
-  g.out_channels = cout;
-  g.in_h = h;
-  g.in_w = w;
-  g.kernel = k;
-  g.stride = s;
-  g.padding = p;
-  return g;
-}
-
-ConvGeometry tconv(int cin, int cout, int h, int w, int k, int s, int p, int op) {
-  ConvGeometry g = conv(cin, cout, h, w, k, s, p);
-  g.transposed = true;
-  g.output_padding = op;
-  return g;
-}
+constexpr auto conv = &ConvGeometry::conv2d;
+constexpr auto tconv = &ConvGeometry::conv_transpose2d;
 
 // The layer by its definition, one term at a time. y gets the result; abs_sum the sum of
 // |terms| per output entry (|bias| + sum |w x|), which bounds the rounding error of any

@@ -93,24 +93,8 @@ double bn_dx_scale(int batch, int channels, int hw, const Vec& x, const Vec& gam
   return norm(terms);
 }
 
-ConvGeometry conv(int cin, int cout, int h, int w, int k, int s, int p) {
-  ConvGeometry g;
-  g.in_channels = cin;
-  g.out_channels = cout;
-  g.in_h = h;
-  g.in_w = w;
-  g.kernel = k;
-  g.stride = s;
-  g.padding = p;
-  return g;
-}
-
-ConvGeometry tconv(int cin, int cout, int h, int w, int k, int s, int p, int op) {
-  ConvGeometry g = conv(cin, cout, h, w, k, s, p);
-  g.transposed = true;
-  g.output_padding = op;
-  return g;
-}
+constexpr auto conv = &ConvGeometry::conv2d;
+constexpr auto tconv = &ConvGeometry::conv_transpose2d;
 
 struct ConvCase {
   std::string name;
