@@ -12,9 +12,10 @@ Models given as layers (impl/model/layers.h; a config's "layers", as case metada
 `bench --model conv-mnist|conv-celeba64`, the seeds' ConvVAE and CelebAVAE) are built as LayeredVAE: one
 nn.Linear / nn.Conv2d / nn.ConvTranspose2d per layer with nn.BatchNorm2d as its child "bn", named as
 vaebench names the parameters (enc.<i>.weight, enc.<i>.bn.weight, enc.mu.*, dec.out.*, ...), so a case
-file's param.<name> tensors load by name (every one checked). Batch norm runs in training mode wherever
-the cases are computed and trained (the batch's statistics; the running statistics it updates are never
-read there); the `eval` benchmark puts the model in eval mode, as PyTorch evaluation does.
+file's param.<name> and buffer.<name> tensors load by name (every one checked). Batch norm runs in
+training mode wherever the cases are computed and trained (the batch's statistics, updating the running
+statistics, which a case's results report as running.<name>); the `eval` benchmark and the test-set
+evaluation put the model in eval mode, as PyTorch evaluation does.
 Pixels are uint8/255 in float32 (no binarisation). Backends ("modes"):
   python-eager                     plain PyTorch;
   python-compile                   step function and model wrapped in torch.compile (default mode);
@@ -1002,24 +1003,24 @@ def read_case(path):
 
 
 def load_case_params(model, names, t, path):
-    """Every parameter of the model from the case file's param.<name> tensors, by name (state_dict
-    names are the flat layout's); UsageError for any parameter missing on either side, a wrong order
-    or shape. Batch norm's running statistics are buffers, not in the case file: they keep their
-    initial values (mean 0, var 1), which a training-mode forward does not read."""
+    """Every parameter of the model from the case file's param.<name> tensors and batch norm's
+    running statistics from its buffer.<name> tensors, by name (state_dict names are the flat
+    layout's and nn.BatchNorm2d's); UsageError for any tensor missing on either side, a wrong order
+    or shape."""
     model_names = [n for n, _ in model.named_parameters()]
     if model_names != names:
         raise UsageError(f"{path}: parameters {names} do not match the model's {model_names}")
     in_file = sorted(k[len("param."):] for k in t if k.startswith("param."))
     if in_file != sorted(names):
         raise UsageError(f"{path}: param.* tensors {in_file} are not the `parameters` metadata {sorted(names)}")
+    state = {n: t["param." + n] for n in names}
+    state |= {k[len("buffer."):]: v for k, v in t.items() if k.startswith("buffer.")}
     try:
-        result = model.load_state_dict({n: t["param." + n] for n in names}, strict=False)
+        result = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # a shape mismatch
         raise UsageError(f"{path}: {str(e).strip()}") from e
-    buffers = {n for n, _ in model.named_buffers()}
-    missing = [k for k in result.missing_keys if k not in buffers]
-    if missing or result.unexpected_keys:
-        raise UsageError(f"{path}: parameters not loaded: missing {missing}, unexpected {result.unexpected_keys}")
+    if result.missing_keys or result.unexpected_keys:
+        raise UsageError(f"{path}: state not loaded: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
 
 
 def compute_case(mode, device, path, dtype=torch.float32):
@@ -1038,6 +1039,8 @@ def compute_case(mode, device, path, dtype=torch.float32):
     runner = fresh_runner()
     recon, kl = (v.clone() for v in runner.per_image(x, noise(t["eps"])))
     out = {"out.recon": recon, "out.kl": kl, "out.loss": recon + cfg["beta"] * kl, "out.elbo": -(recon + kl)}
+    # That forward ran in training mode: batch norm updated its running statistics once.
+    out.update({"running." + n: b.detach().clone() for n, b in runner.model.named_buffers()})
     runner.train_step(x, noise(t["eps"]))  # the timed step function; its backward leaves the gradient
     out.update({"grad." + n: p.grad.detach().clone() for n, p in runner.model.named_parameters()})
     steps = adam["steps"]
@@ -1046,7 +1049,8 @@ def compute_case(mode, device, path, dtype=torch.float32):
         losses = [runner.train_step(x, noise(t["adam.eps"][s]))[0].item() for s in range(steps)]
         out["adam.loss"] = torch.tensor(losses, dtype=dtype)
         out.update({"adam.param." + n: p.detach().clone() for n, p in runner.model.named_parameters()})
-    return {k: v.to(dtype).contiguous().cpu() for k, v in out.items()}
+    # num_batches_tracked stays an integer (I64), as in a state_dict.
+    return {k: (v if k.endswith("num_batches_tracked") else v.to(dtype)).contiguous().cpu() for k, v in out.items()}
 
 
 def cmd_cases(args):

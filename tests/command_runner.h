@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include "io/remove_tree.h"
+
 namespace vae::testing {
 
 struct CommandResult {
@@ -32,7 +34,7 @@ inline CommandResult vaebench(const std::string& args) { return run(std::string(
 // An empty directory under the system temp dir, unique to this process.
 inline std::filesystem::path fresh_dir(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / ("vaebench-test-" + name + "-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
+  vae::remove_tree(dir.string());  // not remove_all: see io/remove_tree.h (binaries that link LibTorch)
   std::filesystem::create_directories(dir);
   return dir;
 }

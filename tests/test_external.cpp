@@ -370,5 +370,61 @@ TEST(ExternalCli, ExportComputeElsewhereValidate) {
   }
 }
 
+// A model with batch norm through the case files: the case holds the running statistics'
+// initial values (buffer.*), the Python peer loads them with the parameters and reports the
+// statistics its training-mode forward left (running.*), which are judged per layer; a
+// running variance updated with the biased batch variance fails that layer by name, and a file
+// without running.* is judged on the rest with a note.
+TEST(ExternalCli, BatchNormRunningStatisticsAreExportedAndJudged) {
+  if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON)";
+  using vae::testing::run;
+  using vae::testing::vaebench;
+  TempDir tmp;
+  const std::filesystem::path dir = tmp.file("");
+  const std::string cases = (dir / "cases").string(), peer = (dir / "peer").string();
+  const std::string matrix = " --matrix reference --case conv-bn-b2 --adam-steps 2";
+  ASSERT_EQ(vaebench("cases export " + cases + matrix).status, 0);
+  const SafetensorsFile c = read_safetensors(cases + "/conv-bn-b2.safetensors");
+  EXPECT_EQ(c.at("buffer.enc.0.bn.running_var").shape, (std::vector<int64_t>{8}));
+  EXPECT_EQ(c.at("buffer.enc.0.bn.running_var").to_double(), std::vector<double>(8, 1.0));
+  EXPECT_EQ(c.metadata.at("buffers").substr(0, 26), "[\"enc.0.bn.running_mean\",\"");
+
+  const auto py = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/bench/python_peer.py cases " + cases +
+                      " --threads 1 --modes python-eager --out " + peer);
+  ASSERT_EQ(py.status, 0) << py.output;
+  const std::string results = peer + "/python-eager";
+  const auto v = vaebench("validate --external peer=" + results + matrix);
+  ASSERT_EQ(v.status, 0) << v.output;
+  for (const char* row : {"running.enc.0.bn ", "running.enc.1.bn ", "running.dec.1.bn "})
+    EXPECT_NE(v.output.find(row), std::string::npos) << row << "\n" << v.output;
+
+  const std::string file = results + "/conv-bn-b2.safetensors";
+  const SafetensorsFile honest = read_safetensors(file);
+  SafetensorsFile r = honest;
+  // The biased variance: n = 2 * 14 * 14 = 392 values per channel in encoder layer 0.
+  Tensor& var = find(r, "running.enc.0.bn.running_var");
+  std::vector<double> v0 = var.to_double();
+  for (double& x : v0) x = 0.9 + (x - 0.9) * 391.0 / 392.0;
+  const std::vector<float> f(v0.begin(), v0.end());
+  var = Tensor::from(var.name, var.shape, f.data());
+  write_safetensors(file, r);
+  const auto bad = vaebench("validate --external peer=" + results + matrix);
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  const size_t row = bad.output.find("running.enc.0.bn ");
+  ASSERT_NE(row, std::string::npos) << bad.output;
+  const std::string line = bad.output.substr(row, bad.output.find('\n', row) - row);
+  EXPECT_NE(line.find("FAIL"), std::string::npos) << line;
+  EXPECT_NE(bad.output.find("running.enc.1.bn "), std::string::npos);
+
+  r = honest;
+  r.tensors.erase(std::remove_if(r.tensors.begin(), r.tensors.end(),
+                                 [](const Tensor& t) { return t.name.rfind("running.", 0) == 0; }),
+                  r.tensors.end());
+  write_safetensors(file, r);
+  const auto without = vaebench("validate --external peer=" + results + matrix);
+  EXPECT_EQ(without.status, 0) << without.output;
+  EXPECT_NE(without.output.find("running statistics (optional) were not judged"), std::string::npos) << without.output;
+}
+
 }  // namespace
 }  // namespace vae

@@ -10,7 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "command_runner.h"
+#include "common/error.h"
+#include "io/remove_tree.h"
+#include "data/dataset.h"
+#include "data/pixels.h"
 #include "model/checkpoint.h"
+#include "model/layers.h"
+#include "train/evaluator.h"
 #include "pictures/png.h"
 
 namespace vae {
@@ -75,7 +81,7 @@ TEST(Train, WritesHistoryCheckpointAndPictures) {
     EXPECT_GT(dark, 1000) << f;
     EXPECT_GT(bright, 50) << f;
   }
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
 }
 
 TEST(Train, ResumeGivesTheSameResultAsAnUninterruptedRun) {
@@ -99,8 +105,54 @@ TEST(Train, ResumeGivesTheSameResultAsAnUninterruptedRun) {
   EXPECT_EQ(mismatch.status, 2);
   EXPECT_NE(mismatch.output.find("batch, seed, KL warm-up and binarization must stay the same"), std::string::npos)
       << mismatch.output;
-  std::filesystem::remove_all(straight);
-  std::filesystem::remove_all(resumed);
+  remove_tree(straight);
+  remove_tree(resumed);
+}
+
+// A model with batch norm: its running statistics are model state. They are in the checkpoint
+// under nn.BatchNorm2d's names, counted per step; --resume restores them (else the resumed run's
+// evaluation and its later updates part from the straight run's); the test loss of the history
+// is evaluation's, normalised by them and not by the test batch's statistics.
+TEST(Train, BatchNormRunningStatisticsAreCheckpointedResumedAndEvaluatedBy) {
+  const auto straight = fresh_dir("bn-straight"), resumed = fresh_dir("bn-resumed");
+  const std::string common = "--encoder conv4k4s2p1+bn:relu --decoder dense4x14x14:none,convT1k4s2p1:none "
+                             "--latent 2 --batch 500 --threads 1 --no-pictures --iw-samples 0";
+  ASSERT_EQ(vaebench("train " + common + " --epochs 2 --out " + straight.string()).status, 0);
+  ASSERT_EQ(vaebench("train " + common + " --epochs 1 --out " + resumed.string()).status, 0);
+  const auto r = vaebench("train " + common + " --resume --epochs 2 --out " + resumed.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const Checkpoint a = load_checkpoint((straight / "checkpoint.safetensors").string());
+  const Checkpoint b = load_checkpoint((resumed / "checkpoint.safetensors").string());
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.running_stats, b.running_stats);
+  const nlohmann::json ha = read_json(straight / "history.json"), hb = read_json(resumed / "history.json");
+  EXPECT_EQ(ha["epochs"][1]["test"], hb["epochs"][1]["test"]);
+
+  const ParamLayout layout(a.config);
+  const BufferLayout& buffers = layout.model().buffers();
+  ASSERT_EQ(a.running_stats.size(), buffers.total());
+  EXPECT_EQ(a.running_stats[buffers.view("enc.0.bn.num_batches_tracked").offset], 240.0);  // 2 x 120 steps
+  const BufferView& var = buffers.view("enc.0.bn.running_var");
+  for (size_t i = var.offset; i < var.offset + var.size; ++i) EXPECT_NE(a.running_stats[i], 1.0) << "not updated";
+  // The file holds them as a PyTorch state_dict does.
+  const SafetensorsFile f = read_safetensors((straight / "checkpoint.safetensors").string());
+  EXPECT_EQ(f.at("enc.0.bn.num_batches_tracked").dtype, DType::I64);
+  EXPECT_EQ(f.at("enc.0.bn.running_mean").shape, (std::vector<int64_t>{4}));
+
+  // The history's test loss is the evaluation by the checkpoint's running statistics; by the
+  // initial ones (what ignoring them amounts to at the start) it is another number.
+  const Dataset mnist = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
+  const Evaluator evaluator(a.config, "cpu", torch::kFloat32);
+  const uint64_t seed = ha["training"]["seed"].get<uint64_t>();
+  const Binarize binarize = parse_binarize(ha["training"]["binarize"].get<std::string>());
+  const TestMetrics by_running = evaluator.test_metrics({a.params, a.running_stats}, mnist.test, binarize, seed, seed + 1);
+  const TestMetrics by_initial =
+      evaluator.test_metrics({a.params, buffers.initial_values()}, mnist.test, binarize, seed, seed + 1);
+  EXPECT_NEAR(by_running.loss, ha["epochs"][1]["test"]["loss"].get<double>(), 1e-9 * by_running.loss);
+  EXPECT_GT(std::abs(by_initial.loss - by_running.loss), 1.0);
+  EXPECT_THROW(evaluator.test_metrics({a.params, {}}, mnist.test, binarize, seed, seed + 1), Error);
+  remove_tree(straight);
+  remove_tree(resumed);
 }
 
 // Crash safety: the process is SIGKILLed in the middle of writing its 2nd checkpoint (the
@@ -146,8 +198,8 @@ TEST(Train, KillDuringCheckpointWriteLeavesALoadableCheckpointAndResumeIsExact) 
     EXPECT_EQ(ha["epochs"][e]["train"], hb["epochs"][e]["train"]) << "epoch " << e + 1;
     EXPECT_EQ(ha["epochs"][e]["test"], hb["epochs"][e]["test"]) << "epoch " << e + 1;
   }
-  std::filesystem::remove_all(straight);
-  std::filesystem::remove_all(killed);
+  remove_tree(straight);
+  remove_tree(killed);
 }
 
 // A batch too large for the memory there is: a clear message with the size, exit 2, no crash.
@@ -170,7 +222,7 @@ TEST(Train, BatchTooLargeForMemoryGivesAClearMessage) {
             std::string::npos) << r.output;
   EXPECT_NE(r.output.find("use a smaller --batch"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "checkpoint.safetensors"));
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
 }
 
 // Every CPU backend detects non-finite values itself (first_nonfinite), so each is driven
@@ -198,7 +250,7 @@ TEST(Train, DivergenceStopsWithTheStepAndKeepsTheLastGoodCheckpoint) {
     EXPECT_GT(h["diverged"]["step"].get<int64_t>(), 120);
     EXPECT_LE(h["diverged"]["step"].get<int64_t>(), 125);
     EXPECT_EQ(h["diverged"]["epoch"], 2);
-    std::filesystem::remove_all(dir);
+    remove_tree(dir);
   }
 }
 
@@ -215,7 +267,7 @@ TEST(Train, BadOptionsAreRefused) {
     EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
     EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
   }
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
 }
 
 }  // namespace

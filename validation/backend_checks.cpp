@@ -6,6 +6,8 @@
 #include <limits>
 
 #include "gradient_compare.h"
+#include "running_stats_compare.h"
+#include "model/layers.h"
 #include "adam.h"
 #include "backend/registry.h"
 #include "tolerances.h"
@@ -94,6 +96,14 @@ ExpectedOutputs expected_outputs(const ValidationCase& c, const CaseInputs& in, 
   reference->set_params(in.params);
   e.losses = reference->gradients(in.x, c.batch, in.eps, e.grad);
   const AdamOptions adam;
+  if (reference->layout().model().buffers().total() > 0) {
+    // A training step updates the running statistics by its forward, before the update of the
+    // parameters: the step's running statistics are those of the forward at in.params.
+    reference->train_step(in.x, c.batch, in.eps, adam);
+    e.running = reference->running_stats();
+    reference->set_params(in.params);
+    reference->set_running_stats(reference->layout().model().buffers().initial_values());
+  }
   for (int s = 1; s <= adam_steps; ++s) {
     e.step_losses.push_back(reference->train_step(in.x, c.batch, adam_step_eps(c, s), adam));
     e.step_params.push_back(reference->params());
@@ -170,21 +180,30 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
   const size_t steps = expected.step_params.size();
   const std::unique_ptr<Backend> reference = create_backend("reference", c.config, "cpu", "fp64");
   const auto& views = backend.layout().views();
+  const BufferLayout& buffers = backend.layout().model().buffers();
   std::vector<Comparison> loss_steps, step_steps, moment_steps, count_steps, drift_steps;
-  std::vector<std::vector<Comparison>> grad_steps(views.size());
-  std::vector<double> p0 = backend.params();
+  std::vector<std::vector<Comparison>> grad_steps(views.size()), running_steps;
+  backend.set_running_stats(buffers.initial_values());
+  std::vector<double> p0 = backend.params(), r0 = backend.running_stats();
   AdamState st0 = backend.adam_state();
   for (size_t s = 0; s < steps; ++s) {
     const std::vector<double> eps = adam_step_eps(c, int(s) + 1);
     const BatchLosses l = backend.train_step(in.x, c.batch, eps, adam);
     const std::vector<double> g = backend.last_gradient();
-    std::vector<double> p1 = backend.params();
+    std::vector<double> p1 = backend.params(), r1 = backend.running_stats();
     AdamState st1 = backend.adam_state();
 
-    // (A) the loss before the step and the gradient, at the backend's own point.
+    // (A) the loss before the step, the gradient and batch norm's running statistics after
+    // it, from the backend's own point (a reference training step from p0, st0, r0).
     reference->set_params(p0);
-    std::vector<double> g_ref;
-    const BatchLosses l_ref = reference->gradients(in.x, c.batch, eps, g_ref);
+    reference->set_adam_state(st0);
+    reference->set_running_stats(r0);
+    const BatchLosses l_ref = reference->train_step(in.x, c.batch, eps, adam);
+    const std::vector<double> g_ref = reference->last_gradient();
+    const std::vector<Comparison> running = compare_running_stats(
+        "adam.running", buffers, r1, reference->running_stats(), r0, tol::backend(tol::Quantity::RunningStats, precision));
+    running_steps.resize(running.size());
+    for (size_t k = 0; k < running.size(); ++k) running_steps[k].push_back(running[k]);
     loss_steps.push_back(compare_normwise("adam.loss", l.loss, l_ref.loss, tol::backend(tol::Quantity::Recon, precision)));
     for (size_t k = 0; k < views.size(); ++k)
       grad_steps[k].push_back(compare_gradient_tensor("adam.grad." + views[k].name, backend.layout(), k, g, g_ref,
@@ -207,10 +226,12 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
     drift_steps.push_back(drift);
 
     p0 = std::move(p1);
+    r0 = std::move(r1);
     st0 = std::move(st1);
   }
   if (steps > 0) {
     const std::string suffix = " (worst of " + std::to_string(steps) + " Adam steps)";
+    for (const std::vector<Comparison>& layer : running_steps) out.push_back(worst_of(layer, layer.front().quantity + suffix));
     out.push_back(worst_of(loss_steps, "adam.loss" + suffix));
     // The gradients along the trajectory are judged by their median step: at any step a
     // ReLU pre-activation may lie within fp32 rounding of the kink, and fp32 may then take

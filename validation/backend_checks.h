@@ -22,6 +22,10 @@ struct ExpectedOutputs {
   std::vector<double> grad;
   std::vector<BatchLosses> step_losses;          // before Adam step s (1..steps)
   std::vector<std::vector<double>> step_params;  // after Adam step s
+  // Batch norm's running statistics after one training-mode forward at the initial parameters
+  // with the case's eps, from their initial values (what a results file's running.* holds);
+  // empty without batch norm.
+  std::vector<double> running;
 };
 ExpectedOutputs expected_outputs(const ValidationCase& c, const CaseInputs& in, int adam_steps = 10);
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend_checks.h"
+#include "model/layers.h"
 #include "model/params.h"
 
 namespace vae {
@@ -25,12 +26,21 @@ SafetensorsFile case_file(const ValidationCase& c, const CaseInputs& in, int ada
     f.tensors.push_back(Tensor::from("param." + v.name, v.shape, in.params.data() + v.offset));
     names.push_back(v.name);
   }
+  // Batch norm's running statistics at their initial values (nn.BatchNorm2d's), so the file
+  // is the whole state_dict; num_batches_tracked F64 like every tensor here.
+  nlohmann::json buffer_names = nlohmann::json::array();
+  const std::vector<double> running = layout.model().buffers().initial_values();
+  for (const BufferView& b : layout.model().buffers().views()) {
+    f.tensors.push_back(Tensor::from("buffer." + b.name, b.shape, running.data() + b.offset));
+    buffer_names.push_back(b.name);
+  }
   nlohmann::json config = to_json(cfg);
   config["batch"] = c.batch;
   f.metadata["format"] = kCaseFormat;
   f.metadata["case"] = c.name;
   f.metadata["config"] = config.dump();
   f.metadata["parameters"] = names.dump();
+  if (!buffer_names.empty()) f.metadata["buffers"] = buffer_names.dump();
   f.metadata["adam"] = nlohmann::json{{"steps", adam_steps}, {"lr", adam.lr}, {"beta1", adam.beta1},
                                       {"beta2", adam.beta2}, {"eps", adam.eps}}.dump();
   f.metadata["x_source"] = in.x_source;

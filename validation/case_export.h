@@ -3,7 +3,8 @@
 // (`vaebench cases export`, docs/case-format.md): everything needed to compute the case and
 // nothing that could be copied -- inputs x [B, D], noise eps [K, B, Z], the noise of each
 // Adam step adam.eps [N, K, B, Z], the initial parameters param.<name> ([out, in] weights),
-// and as metadata the configuration, the Adam hyper-parameters and the parameter order.
+// batch norm's initial running statistics buffer.<name> (models with batch norm), and as
+// metadata the configuration, the Adam hyper-parameters and the parameter (and buffer) order.
 #include <string>
 
 #include "cases.h"

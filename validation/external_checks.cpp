@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "gradient_compare.h"
+#include "running_stats_compare.h"
+#include "model/layers.h"
 #include "common/error.h"
 #include "io/safetensors.h"
 #include "model/results_file.h"
@@ -61,6 +63,25 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
     const tol::Tolerance& g = tol(tol::Quantity::Gradient);
     out.push_back(t.usable() ? compare_gradient_tensor("grad." + v.name, layout, k, t.values, expected.grad, g)
                              : failed_comparison("grad." + v.name, g, t.problem));
+  }
+  const BufferLayout& buffers = layout.model().buffers();
+  if (buffers.total() > 0 && !file.has_running) {
+    r.notes.push_back("batch norm's running statistics (optional) were not judged: the file has no running.* tensors");
+  } else if (buffers.total() > 0) {
+    std::vector<double> running;
+    std::string problems;
+    for (const BufferView& b : buffers.views()) {
+      const ResultsTensor& t = file.tensors.at("running." + b.name);
+      if (!t.usable()) problems += (problems.empty() ? "" : "; ") + ("running." + b.name + ": " + t.problem);
+      running.insert(running.end(), t.values.begin(), t.values.end());
+    }
+    const tol::Tolerance& tr = tol(tol::Quantity::RunningStats);
+    if (!problems.empty())
+      out.push_back(failed_comparison("running (batch norm)", tr, problems));
+    else
+      for (Comparison& cmp : compare_running_stats("running", buffers, running, expected.running,
+                                                   buffers.initial_values(), tr))
+        out.push_back(std::move(cmp));
   }
   if (!file.has_adam) {
     r.notes.push_back(std::string("the Adam steps (optional) were not judged: ") +

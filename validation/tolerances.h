@@ -73,6 +73,7 @@ enum class Quantity {
   Gradient,    // each gradient tensor of sum_b loss_b
   AdamLoss,    // free-running losses after Adam steps (training-path tests; not check_backend)
   AdamParams,  // free-running parameters after Adam steps (training-path tests; not check_backend)
+  RunningStats,  // batch norm's running statistics after a training step (validation/running_stats_compare.h)
 };
 
 // fp64 backends (LibTorch in double): the same argument as kTorchFloat64, for every quantity.
@@ -127,6 +128,31 @@ inline constexpr Tolerance kFp32AdamParams{
     "error times lr/|p| ~ 1e-3/3e-2. Holds only while no gradient entry sits below fp32 noise "
     "(one such entry moves by ~lr the wrong way: ~4e-5 with |p| ~ 24 norm-wise), which is why "
     "check_backend judges each step locally instead (see above) and reports this drift unjudged."};
+
+// Batch norm's running statistics after a training step: (1-m) r + m s, with s the batch
+// mean, or the unbiased variance, over N = B*H*W values (K*B*H*W in the decoder) of a layer's
+// pre-norm output (momentum m = 0.1). Judged per layer (validation/running_stats_compare.h):
+// the mean against sqrt(||mean||^2 + ||m*sigma||^2), sigma the batch's standard deviation
+// (a mean near zero has no relative accuracy: its error is a share of the spread it cancels),
+// the variance against what the step added, sqrt(||m*sigma^2||^2 + (0.01 ||var||)^2), and
+// num_batches_tracked exactly. Measured on the CPU over the batch-norm cases of the backend
+// matrix (libtorch-eager and torchscript): worst 31 % (conv-bn-k3 b2, enc.0: the variance,
+// where storing the running variance in fp32 is itself ~6e-6 of that scale).
+inline constexpr Tolerance kFp32RunningStats{
+    "fp32-running-stats", 2e-5, 0.0, 0.0,
+    "Each pre-norm value carries the forward chain's error up to its layer (<= the whole "
+    "chain's sqrt(n)*u ~ 4e-6, see fp32-losses); the batch sums add sqrt(N)*u relative to the "
+    "spread (N = 16*14*14 = 3136 in the matrix: 3.4e-6) and the variance doubles a value's "
+    "relative error; storing the result in fp32 adds u |var| per entry, <= 6e-6 of the "
+    "variance's scale. ~1.5e-5 in all; 2e-5 still sees a biased variance (m sigma^2 / N against "
+    "m sigma^2: 2.6e-3 at N = 392), a wrong momentum (O(1)) or a mean over the wrong axes."};
+inline constexpr Tolerance kTf32RunningStats{
+    "tf32-running-stats", 5e-3, 0.0, 0.0,
+    "The pre-norm values come from tf32 convolutions (see tf32-losses: ~2e-3 four GEMMs deep, "
+    "less for the first layers); their batch sums are fp32. 5e-3 as tf32-losses."};
+inline constexpr Tolerance kBf16RunningStats{
+    "bf16-running-stats", 4e-2, 0.0, 0.0,
+    "As tf32-running-stats with bf16's u = 3.9e-3 on the operands: 4e-2 as bf16-losses."};
 
 // tf32 (CUDA tensor cores): GEMM inputs rounded to a 10-bit mantissa (u = 4.9e-4), products
 // accumulated in fp32. Not yet measured on a GPU; these bounds are argued, not fitted.
@@ -364,11 +390,14 @@ inline std::string precision_list() {
 // Throws std::invalid_argument for a precision with no tolerances.
 inline const Tolerance& backend(Quantity q, const std::string& precision) {
   if (precision == "fp64") return kBackendFp64;
-  static_assert(int(Quantity::AdamParams) == 4, "the tables below are indexed in Quantity order");
+  static_assert(int(Quantity::RunningStats) == 5, "the tables below are indexed in Quantity order");
   const Tolerance* set = nullptr;
-  static const Tolerance* const fp32[] = {&kFp32Losses, &kFp32Kl, &kFp32Gradient, &kFp32AdamLoss, &kFp32AdamParams};
-  static const Tolerance* const tf32[] = {&kTf32Losses, &kTf32Kl, &kTf32Gradient, &kTf32AdamLoss, &kTf32AdamParams};
-  static const Tolerance* const bf16[] = {&kBf16Losses, &kBf16Kl, &kBf16Gradient, &kBf16AdamLoss, &kBf16AdamParams};
+  static const Tolerance* const fp32[] = {&kFp32Losses,    &kFp32Kl,         &kFp32Gradient,
+                                          &kFp32AdamLoss,  &kFp32AdamParams, &kFp32RunningStats};
+  static const Tolerance* const tf32[] = {&kTf32Losses,    &kTf32Kl,         &kTf32Gradient,
+                                          &kTf32AdamLoss,  &kTf32AdamParams, &kTf32RunningStats};
+  static const Tolerance* const bf16[] = {&kBf16Losses,    &kBf16Kl,         &kBf16Gradient,
+                                          &kBf16AdamLoss,  &kBf16AdamParams, &kBf16RunningStats};
   if (precision == "fp32") set = fp32[int(q)];
   if (precision == "tf32") set = tf32[int(q)];
   if (precision == "bf16") set = bf16[int(q)];

@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "gradient_compare.h"
+#include "running_stats_compare.h"
+#include "model/layers.h"
 #include "backend/registry.h"
 #include "backend_checks.h"
 #include "common/error.h"
@@ -116,6 +118,17 @@ std::vector<TrainingCase> training_cases() {
   conv.noise_seed = 16;
   conv.steps = {{0, 12, 1.0}, {0, 5, 1.0}, {0, 12, 1.0}};
   out.push_back(conv);
+
+  // Batch norm in the encoder and decoder: the running statistics each step updates are
+  // compared, and eval_batch normalises by them; the KL warm-up, a batch that changes.
+  TrainingCase bn;
+  bn.name = "train-conv-bn-scaled";
+  bn.config = conv_model("conv-bn");
+  bn.binarize = Binarize::None;
+  bn.shuffle_seed = 17;
+  bn.noise_seed = 18;
+  bn.steps = {{0, 8, 0.5}, {0, 3, 1.0}, {0, 8, 1.0}};
+  out.push_back(bn);
   return out;
 }
 
@@ -146,10 +159,12 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
   reference->set_train_data(train, c.binarize, c.binarize_seed);
 
   const auto& views = backend.layout().views();
+  const BufferLayout& buffers = backend.layout().model().buffers();
   std::vector<Comparison> loss_steps, recon_steps, kl_steps, count_steps, adam_params, adam_moments, adam_counts;
-  std::vector<std::vector<Comparison>> grad_steps(views.size());
+  std::vector<std::vector<Comparison>> grad_steps(views.size()), running_steps;
   StepImages images(train.count, c.shuffle_seed);
-  std::vector<double> p0 = backend.params();
+  backend.set_running_stats(buffers.initial_values());
+  std::vector<double> p0 = backend.params(), r0 = backend.running_stats();
   AdamState st0 = backend.adam_state();
   int epoch_handed_over = -1;
   for (const TrainingStep& step : c.steps) {
@@ -165,14 +180,19 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
     backend.train_batch(indices, uint64_t(step.epoch), o);
     const std::vector<double> g = backend.last_gradient();
     const TrainSums sums = backend.take_train_sums();
-    std::vector<double> p1 = backend.params();
+    std::vector<double> p1 = backend.params(), r1 = backend.running_stats();
     AdamState st1 = backend.adam_state();
 
     reference->set_params(p0);
     reference->set_adam_state(st0);
+    reference->set_running_stats(r0);
     reference->train_batch(indices, uint64_t(step.epoch), o);
     const std::vector<double> g_ref = reference->last_gradient();
     const TrainSums want = reference->take_train_sums();
+    const std::vector<Comparison> running = compare_running_stats(
+        "train.running", buffers, r1, reference->running_stats(), r0, tol::backend(tol::Quantity::RunningStats, precision));
+    running_steps.resize(running.size());
+    for (size_t k = 0; k < running.size(); ++k) running_steps[k].push_back(running[k]);
 
     loss_steps.push_back(sums_comparison("train.loss", sums.loss, want.loss, tol::Quantity::Recon, precision));
     recon_steps.push_back(sums_comparison("train.recon", sums.recon, want.recon, tol::Quantity::Recon, precision));
@@ -189,10 +209,12 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
     adam_moments.push_back(a.exp_avg_sq);
     adam_counts.push_back(a.count);
     p0 = std::move(p1);
+    r0 = std::move(r1);
     st0 = std::move(st1);
   }
   if (!c.steps.empty()) {
     const std::string suffix = " (worst of " + std::to_string(c.steps.size()) + " steps)";
+    for (const std::vector<Comparison>& layer : running_steps) out.push_back(worst_of(layer, layer.front().quantity + suffix));
     out.push_back(worst_of(loss_steps, "train.loss" + suffix));
     out.push_back(worst_of(recon_steps, "train.recon" + suffix));
     out.push_back(worst_of(kl_steps, "train.kl" + suffix));
@@ -217,6 +239,7 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
     const TrainSums got = backend.take_train_sums();
     reference->set_params(p0);
     reference->set_adam_state(st0);
+    reference->set_running_stats(r0);  // evaluation normalises by them
     reference->eval_batch(indices, uint64_t(last.epoch), c.noise_seed);
     const TrainSums want = reference->take_train_sums();
     out.push_back(sums_comparison("eval.loss", got.loss, want.loss, tol::Quantity::Recon, precision));

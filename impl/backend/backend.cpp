@@ -32,6 +32,32 @@ void Backend::set_adam_state(const AdamState& state) {
   set_adam_state_impl(state);
 }
 
+std::vector<double> Backend::running_stats() const {
+  std::vector<double> stats = running_stats_impl();
+  if (stats.size() != layout_.model().buffers().total())
+    throw Error(name() + ": running statistics have " + std::to_string(stats.size()) + " values, the model's " +
+                "batch norm needs " + std::to_string(layout_.model().buffers().total()));
+  return stats;
+}
+
+void Backend::set_running_stats(const std::vector<double>& stats) {
+  const BufferLayout& buffers = layout_.model().buffers();
+  if (stats.size() != buffers.total())
+    throw Error(name() + ": running statistics have " + std::to_string(stats.size()) + " values, the model's " +
+                "batch norm needs " + std::to_string(buffers.total()));
+  for (const BufferView& v : buffers.views())
+    for (size_t i = v.offset; i < v.offset + v.size; ++i) {
+      const double s = stats[i];
+      const bool is_var = v.name.size() >= 11 && v.name.compare(v.name.size() - 11, 11, "running_var") == 0;
+      const bool ok = std::isfinite(s) && (v.is_count ? s >= 0 && s == std::floor(s) : !is_var || s >= 0);
+      if (!ok)
+        throw Error(name() + ": running statistic " + v.name + "[" + std::to_string(i - v.offset) + "] = " +
+                    std::to_string(s) + " is not " + (v.is_count ? "a count" : is_var ? "a variance" : "finite"));
+    }
+  after_step_ = false;
+  set_running_stats_impl(stats);
+}
+
 void Backend::check_inputs(const std::vector<double>& x, int batch, const std::vector<double>& eps) const {
   if (batch < 1) throw Error(name() + ": batch must be >= 1, got " + std::to_string(batch));
   const size_t want_x = size_t(batch) * size_t(config_.input_dim);
@@ -81,9 +107,6 @@ void Backend::set_train_data(const Split& split, Binarize binarize, uint64_t bin
     throw Error(name() + ": training images have " + std::to_string(split.dim()) + " pixels, the model's input is " +
                 std::to_string(config_.input_dim));
   if (split.count == 0) throw Error(name() + ": the training split is empty");
-  if (layout_.model().buffers().total() > 0)
-    throw Error(name() + ": training a model with batch norm is not supported yet: the backends do not keep its "
-                "running statistics (validating it, evaluate/gradients/train_step on given inputs, is supported)");
   train_split_ = &split;
   train_binarize_ = binarize;
   train_binarize_seed_ = binarize_seed;

@@ -75,6 +75,16 @@ class Backend {
   AdamState adam_state() const;
   void set_adam_state(const AdamState& state);
 
+  // Batch norm's running statistics (the model's BufferLayout, ModelLayers::buffers(): running
+  // means and variances, num_batches_tracked), widened to double: model state, not parameters,
+  // as in nn.BatchNorm2d. A training step (train_step, train_batch) normalises by the batch's
+  // statistics and updates these (momentum 0.1, unbiased variance); evaluate and gradients
+  // (the validation path) use the batch's and leave them; eval_batch normalises by them, as
+  // evaluation does. A new backend starts at PyTorch's initial values (mean 0, variance 1,
+  // count 0); set_params does not touch them. Empty for a model without batch norm.
+  std::vector<double> running_stats() const;
+  void set_running_stats(const std::vector<double>& stats);
+
   // --- validation path -------------------------------------------------------------------
   // x: [batch, D] row-major; eps: [K, batch, Z].
   BatchLosses evaluate(const std::vector<double>& x, int batch, const std::vector<double>& eps);
@@ -141,6 +151,10 @@ class Backend {
   virtual std::vector<double> params_impl() const = 0;
   virtual AdamState adam_state_impl() const = 0;
   virtual void set_adam_state_impl(const AdamState& state) = 0;
+  // A backend that runs batch-norm models keeps the running statistics; the defaults serve
+  // models without batch norm only (the public methods refuse them otherwise).
+  virtual std::vector<double> running_stats_impl() const { return {}; }
+  virtual void set_running_stats_impl(const std::vector<double>& /*stats*/) {}
   virtual BatchLosses evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) = 0;
   virtual BatchLosses gradients_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                                      std::vector<double>& grad) = 0;

@@ -93,10 +93,11 @@ class CudaGraphBackend final : public LibTorchBackend {
     sum_images_ += g.x.size(0);
   }
 
-  // The body that is captured: one whole training step reading only static tensors.
+  // The body that is captured: one whole training step reading only static tensors (batch
+  // norm's running statistics are updated in place in running_, which stays put).
   libtorch::Losses captured_step(Captured& g, bool with_adam) {
     const torch::Tensor x = g.idx.defined() ? train_images_.index_select(0, g.idx) : g.x;
-    libtorch::Losses l = compute_losses(params_, x, g.eps);
+    libtorch::Losses l = compute_losses(params_, x, g.eps, BatchNormMode::BatchStatsUpdate);
     l.loss = l.recon + (config().beta * kl_weight_) * l.kl;
     l.elbo = -(l.recon + l.kl);
     const torch::Tensor grad = flat_gradient(l.loss.sum());
@@ -124,8 +125,16 @@ class CudaGraphBackend final : public LibTorchBackend {
     {
       // Warm-up on a side stream (lazy cuBLAS/autograd initialisation must not happen during
       // capture); forward and backward only, so the parameters and Adam state do not move.
+      // The warm-up runs the captured ops, running-statistics update included, so it restores
+      // them afterwards (capture itself records and runs nothing).
       c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromPool(false, device_.index()));
+      std::vector<torch::Tensor> running_before;
+      for (const torch::Tensor& t : running_) running_before.push_back(t.clone());
       for (int i = 0; i < 3; ++i) captured_step(*g, /*with_adam=*/false);
+      {
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < running_.size(); ++i) running_[i].copy_(running_before[i]);
+      }
       g->graph.capture_begin();
       g->out = captured_step(*g, /*with_adam=*/true);
       g->graph.capture_end();

@@ -61,6 +61,26 @@ LibTorchBackend::LibTorchBackend(const VaeConfig& config, const std::string& dev
                   " CUDA device(s)");
   }
   LibTorchBackend::set_params_impl(init_params(config, layout()));
+  const BufferLayout& buffers = layout().model().buffers();
+  const std::vector<double> initial = buffers.initial_values();
+  if (!initial.empty()) running_ = libtorch::split_buffers(buffers, to_device(initial, {int64_t(initial.size())}));
+}
+
+libtorch::BatchNormState LibTorchBackend::batch_norm_state(BatchNormMode mode) const {
+  if (mode == BatchNormMode::BatchStats) return {};
+  return {running_, mode == BatchNormMode::RunningStats};
+}
+
+std::vector<double> LibTorchBackend::running_stats_impl() const {
+  return running_.empty() ? std::vector<double>{} : to_host(libtorch::join_buffers(running_));
+}
+
+void LibTorchBackend::set_running_stats_impl(const std::vector<double>& stats) {
+  if (running_.empty()) return;
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> values =
+      libtorch::split_buffers(layout().model().buffers(), to_device(stats, {int64_t(stats.size())}));
+  for (size_t i = 0; i < running_.size(); ++i) running_[i].copy_(values[i]);  // in place (captured graphs)
 }
 
 torch::Tensor LibTorchBackend::to_device(const std::vector<double>& v, std::vector<int64_t> shape) const {
@@ -117,8 +137,9 @@ void LibTorchBackend::set_adam_state_impl(const AdamState& s) {
 }
 
 libtorch::Losses LibTorchBackend::compute_losses(const std::vector<torch::Tensor>& params, const torch::Tensor& x,
-                                                 const torch::Tensor& eps) {
-  return libtorch::forward(config(), libtorch::params_from_views(layout(), params), x, eps);
+                                                 const torch::Tensor& eps, BatchNormMode bn) {
+  return libtorch::forward(config(), libtorch::params_from_views(layout(), params), x, eps, nullptr,
+                           batch_norm_state(bn));
 }
 
 torch::Tensor LibTorchBackend::flat_gradient(const torch::Tensor& loss_sum) const {
@@ -132,7 +153,7 @@ torch::Tensor LibTorchBackend::flat_gradient(const torch::Tensor& loss_sum) cons
 libtorch::Losses LibTorchBackend::step(const torch::Tensor& x, const torch::Tensor& eps, double kl_weight,
                                        const AdamOptions* adam) {
   apply_matmul_precision();
-  libtorch::Losses l = compute_losses(params_, x, eps);
+  libtorch::Losses l = compute_losses(params_, x, eps, adam ? BatchNormMode::BatchStatsUpdate : BatchNormMode::BatchStats);
   l.loss = l.recon + (config().beta * kl_weight) * l.kl;
   l.elbo = -(l.recon + l.kl);
   const torch::Tensor grad = flat_gradient(l.loss.sum());
@@ -171,7 +192,8 @@ BatchLosses LibTorchBackend::evaluate_impl(const std::vector<double>& x, int bat
   torch::NoGradGuard no_grad;
   apply_matmul_precision();
   const VaeConfig& c = config();
-  libtorch::Losses l = compute_losses(params_, to_device(x, {batch, c.input_dim}), to_device(eps, {c.samples, batch, c.latent}));
+  libtorch::Losses l = compute_losses(params_, to_device(x, {batch, c.input_dim}),
+                                      to_device(eps, {c.samples, batch, c.latent}), BatchNormMode::BatchStats);
   l.loss = l.recon + c.beta * l.kl;
   l.elbo = -(l.recon + l.kl);
   return to_batch(l);
@@ -273,7 +295,8 @@ void LibTorchBackend::eval_batch_impl(const std::vector<size_t>& indices, uint64
   apply_matmul_precision();
   StepOptions noise;
   noise.noise_seed = noise_seed;
-  libtorch::Losses l = compute_losses(params_, gather_batch(indices, epoch), step_noise(int(indices.size()), noise));
+  libtorch::Losses l = compute_losses(params_, gather_batch(indices, epoch), step_noise(int(indices.size()), noise),
+                                      BatchNormMode::RunningStats);
   l.loss = l.recon + config().beta * l.kl;
   add_to_sums(l);
   sum_images_ += int64_t(indices.size());

@@ -66,12 +66,18 @@ class LibTorchBackend : public Backend {
   MemoryPeak memory_peak() const override;
 
  protected:
+  // How a call runs batch norm (models that have it): with the batch's statistics and
+  // running_ untouched (the validation path's forward and gradient), with the batch's while
+  // updating running_ (a training step), or with running_ (evaluation).
+  enum class BatchNormMode { BatchStats, BatchStatsUpdate, RunningStats };
+  libtorch::BatchNormState batch_norm_state(BatchNormMode mode) const;
+
   // Per-image recon and KL ([B] each) from the parameters, one tensor per view of the layout
   // (params_); x [B, D], eps [K, B, Z]. Autograd must be able to differentiate it with
   // respect to them. The default is the eager math (libtorch/vae_math); the TorchScript
   // backend runs its scripted function.
   virtual libtorch::Losses compute_losses(const std::vector<torch::Tensor>& params, const torch::Tensor& x,
-                                          const torch::Tensor& eps);
+                                          const torch::Tensor& eps, BatchNormMode bn);
   // The gradient of `loss_sum` in the flat layout. Taken with respect to the per-view leaves
   // and concatenated once: differentiating through narrow/view of one flat tensor instead
   // makes autograd zero-fill a flat-sized buffer per view (measured: +35% on a CPU step of
@@ -82,6 +88,8 @@ class LibTorchBackend : public Backend {
   std::vector<double> params_impl() const override;
   AdamState adam_state_impl() const override;
   void set_adam_state_impl(const AdamState& state) override;
+  std::vector<double> running_stats_impl() const override;
+  void set_running_stats_impl(const std::vector<double>& stats) override;
   BatchLosses evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) override;
   BatchLosses gradients_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                              std::vector<double>& grad) override;
@@ -115,7 +123,8 @@ class LibTorchBackend : public Backend {
   torch::Tensor step_noise(int batch, const StepOptions& options) const;
 
   // Forward, gradient of sum_b loss_b, then (when `adam`) one Adam step; records running
-  // sums and non-finite values. kl_weight multiplies config().beta. Returns the losses.
+  // sums and non-finite values. kl_weight multiplies config().beta. With `adam` it is a
+  // training step and updates batch norm's running statistics. Returns the losses.
   libtorch::Losses step(const torch::Tensor& x, const torch::Tensor& eps, double kl_weight, const AdamOptions* adam);
   // Adds one step's losses and gradient to the device-side running sums and the non-finite
   // record (the caller counts the images, which a replayed CUDA graph cannot do).
@@ -128,6 +137,9 @@ class LibTorchBackend : public Backend {
   TorchPrecision precision_;
   torch::Tensor flat_;         // parameters, the flat buffer (Adam updates it in place)
   std::vector<torch::Tensor> params_;  // one leaf per view, requires_grad, sharing flat_'s storage
+  // Batch norm's running statistics, one tensor per BufferLayout view in the dtype (empty
+  // without batch norm); updated in place, so a captured CUDA graph keeps pointing at them.
+  std::vector<torch::Tensor> running_;
   libtorch::AdamTensors adam_;
   int64_t adam_steps_ = 0;
   torch::Tensor last_grad_;    // the last step's gradient: last_gradient(), naming non-finite tensors

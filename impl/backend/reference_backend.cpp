@@ -14,7 +14,8 @@ namespace {
 class ReferenceBackend final : public Backend {
  public:
   explicit ReferenceBackend(const VaeConfig& config)
-      : Backend(config), model_(config), params_(init_params(config, layout())) {}
+      : Backend(config), model_(config), params_(init_params(config, layout())),
+        running_(layout().model().buffers().initial_values()) {}
 
   std::string name() const override { return "reference"; }
   std::string device() const override { return "cpu"; }
@@ -37,6 +38,9 @@ class ReferenceBackend final : public Backend {
     nonfinite_.reset();
   }
 
+  std::vector<double> running_stats_impl() const override { return running_; }
+  void set_running_stats_impl(const std::vector<double>& stats) override { running_ = stats; }
+
   BatchLosses evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) override {
     return to_batch(model_.forward(params_, as_matrix(x, batch), eps));
   }
@@ -49,7 +53,7 @@ class ReferenceBackend final : public Backend {
   BatchLosses train_step_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps,
                               const AdamOptions& options) override {
     std::vector<double> grad;
-    BatchLosses losses = gradients_impl(x, batch, eps, grad);
+    BatchLosses losses = to_batch(model_.forward_backward(params_, as_matrix(x, batch), eps, grad, 1.0, running()));
     adam_step(grad, options);
     last_grad_ = std::move(grad);
     return losses;
@@ -60,7 +64,7 @@ class ReferenceBackend final : public Backend {
     const int batch = int(indices.size());
     const std::vector<double> x = gather(indices, epoch), eps = next_step_eps(o.noise_seed, batch);
     std::vector<double> grad;
-    const ref::Losses l = model_.forward_backward(params_, as_matrix(x, batch), eps, grad, o.kl_weight);
+    const ref::Losses l = model_.forward_backward(params_, as_matrix(x, batch), eps, grad, o.kl_weight, running());
     adam_step(grad, o.adam);
     add_to_sums(l, batch);
     if (!nonfinite_) record_nonfinite(l, grad);
@@ -70,13 +74,16 @@ class ReferenceBackend final : public Backend {
   void eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) override {
     const int batch = int(indices.size());
     const std::vector<double> x = gather(indices, epoch);
-    add_to_sums(model_.forward(params_, as_matrix(x, batch), next_step_eps(noise_seed, batch)), batch);
+    add_to_sums(model_.forward(params_, as_matrix(x, batch), next_step_eps(noise_seed, batch), running()), batch);
   }
 
   TrainSums take_train_sums_impl() override { return std::exchange(sums_, TrainSums{}); }
   std::optional<NonFinite> first_nonfinite_impl() override { return nonfinite_; }
 
  private:
+  // The running statistics for the reference's calls: none in a model without batch norm.
+  std::vector<double>* running() { return running_.empty() ? nullptr : &running_; }
+
   std::vector<double> gather(const std::vector<size_t>& indices, uint64_t epoch) const {
     std::vector<double> x(indices.size() * size_t(config().input_dim));
     gather_train_images(indices, epoch, x.data());
@@ -126,6 +133,7 @@ class ReferenceBackend final : public Backend {
 
   ref::VaeReference model_;
   std::vector<double> params_;
+  std::vector<double> running_;  // batch norm's running statistics (empty without batch norm)
   std::unique_ptr<ref::Adam> adam_;
   std::vector<double> last_grad_;  // the last train_step's or train_batch's, for last_gradient()
   TrainSums sums_;

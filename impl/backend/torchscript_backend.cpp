@@ -26,7 +26,8 @@ std::string param(size_t view) { return "params[" + std::to_string(view) + "]"; 
 
 // The lines applying one layer to h, as libtorch/vae_math.cpp's apply_layer does (the same ops
 // in the same order: dense on the last dimension of a flat h, a conv on h viewed as
-// [N, C, H, W]; batch norm with the batch's statistics).
+// [N, C, H, W]; batch norm as bn_mode says: 0 the batch's statistics, 1 the batch's while
+// updating the running ones in `running` (and num_batches_tracked), 2 the running ones).
 // h arrives [N, C, H, W] when `in_spatial` (after a conv, or a dense layer reshaped), else flat.
 std::string layer_lines(const DerivedLayer& l, bool in_spatial) {
   std::ostringstream s;
@@ -46,9 +47,18 @@ std::string layer_lines(const DerivedLayer& l, bool in_spatial) {
       s << "    h = torch.conv_transpose2d(h, " << w << ", " << b << ", " << geometry << ", "
         << ints(l.spec.output_padding, l.spec.output_padding) << ")\n";
   }
-  if (l.bn_weight)
-    s << "    h = torch.batch_norm(h, " << param(*l.bn_weight) << ", " << param(*l.bn_bias) << ", None, None, True, "
-      << number(kBatchNormMomentum) << ", " << number(kBatchNormEps) << ", True)\n";
+  if (l.bn_weight) {
+    const auto running = [&](size_t k) { return "running[" + std::to_string(*l.bn_buffer + k) + "]"; };
+    const std::string wb = param(*l.bn_weight) + ", " + param(*l.bn_bias),
+                      tail = number(kBatchNormMomentum) + ", " + number(kBatchNormEps) + ", True)\n";
+    s << "    if bn_mode == 0:\n"
+      << "        h = torch.batch_norm(h, " << wb << ", None, None, True, " << tail
+      << "    else:\n"
+      << "        if bn_mode == 1:\n"
+      << "            " << running(2) << ".add_(1)\n"
+      << "        h = torch.batch_norm(h, " << wb << ", " << running(0) << ", " << running(1) << ", bn_mode == 1, "
+      << tail;
+  }
   if (l.spec.activation == LayerActivation::Relu) s << "    h = torch.relu(h)\n";
   if (l.spec.activation == LayerActivation::Tanh) s << "    h = torch.tanh(h)\n";
   return s.str();
@@ -59,7 +69,8 @@ std::string layer_lines(const DerivedLayer& l, bool in_spatial) {
 std::string torchscript_source(const VaeConfig& c) {
   const ParamLayout layout(c);
   std::ostringstream s;
-  s << "def vae_losses(params: List[Tensor], x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor]:\n";
+  s << "def vae_losses(params: List[Tensor], x: Tensor, eps: Tensor, running: List[Tensor], bn_mode: int)"
+       " -> Tuple[Tensor, Tensor]:\n";
   s << "    h = x\n";
   bool spatial = false;  // whether h is [N, C, H, W] here
   for (const DerivedLayer& l : layout.model().layers())
@@ -110,8 +121,12 @@ class TorchScriptBackend final : public LibTorchBackend {
 
  protected:
   libtorch::Losses compute_losses(const std::vector<torch::Tensor>& params, const torch::Tensor& x,
-                                  const torch::Tensor& eps) override {
-    const auto out = (*function_)({c10::List<torch::Tensor>(params), x, eps}).toTuple();
+                                  const torch::Tensor& eps, BatchNormMode bn) override {
+    const int64_t mode = running_.empty() || bn == BatchNormMode::BatchStats ? 0
+                         : bn == BatchNormMode::BatchStatsUpdate             ? 1
+                                                                             : 2;
+    const auto out =
+        (*function_)({c10::List<torch::Tensor>(params), x, eps, c10::List<torch::Tensor>(running_), mode}).toTuple();
     libtorch::Losses l;
     l.recon = out->elements()[0].toTensor();
     l.kl = out->elements()[1].toTensor();

@@ -12,7 +12,9 @@ namespace vae {
 
 BackendInfo torchscript_backend_info();
 
-// The TorchScript source of `vae_losses(params, x, eps) -> (recon[B], kl[B])` (params: one tensor per view of the layout) for a config.
+// The TorchScript source of `vae_losses(params, x, eps, running, bn_mode) -> (recon[B], kl[B])` (params: one tensor per
+// view of the layout; running: batch norm's buffers, one tensor each (none without); bn_mode 0 batch statistics, 1 batch
+// statistics updating `running`, 2 running statistics) for a config.
 std::string torchscript_source(const VaeConfig& config);
 
 }  // namespace vae

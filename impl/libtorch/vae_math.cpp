@@ -37,14 +37,12 @@ torch::Tensor apply_layer(const DerivedLayer& l, const ParamTensors& p, torch::T
   }
   if (l.bn_weight) {
     torch::Tensor mean, var;
-    if (bn.running.defined()) {
-      const auto& buffers = p.layout.model().buffers().views();
-      const BufferView &m = buffers[*l.bn_buffer], &v = buffers[*l.bn_buffer + 1], &count = buffers[*l.bn_buffer + 2];
-      mean = bn.running.narrow(0, int64_t(m.offset), int64_t(m.size));
-      var = bn.running.narrow(0, int64_t(v.offset), int64_t(v.size));
+    if (!bn.running.empty()) {
+      mean = bn.running.at(*l.bn_buffer);
+      var = bn.running.at(*l.bn_buffer + 1);
       if (!bn.evaluate) {
         torch::NoGradGuard no_grad;
-        bn.running.narrow(0, int64_t(count.offset), 1).add_(1);  // nn.BatchNorm2d's num_batches_tracked
+        bn.running.at(*l.bn_buffer + 2).add_(1);  // nn.BatchNorm2d's num_batches_tracked
       }
     }
     h = torch::batch_norm(h, p.views[*l.bn_weight], p.views[*l.bn_bias], mean, var, /*training=*/!bn.evaluate,
@@ -117,6 +115,21 @@ ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat) {
   for (const ParamView& v : layout.views())
     p.views.push_back(flat.narrow(0, int64_t(v.offset), int64_t(v.size)).view(v.shape));
   return p;
+}
+
+std::vector<torch::Tensor> split_buffers(const BufferLayout& buffers, const torch::Tensor& flat) {
+  TORCH_CHECK(flat.dim() == 1 && flat.numel() == int64_t(buffers.total()), "flat buffer tensor must have ",
+              buffers.total(), " elements, has shape ", flat.sizes());
+  std::vector<torch::Tensor> out;
+  for (const BufferView& b : buffers.views())
+    out.push_back(flat.narrow(0, int64_t(b.offset), int64_t(b.size)).reshape(b.shape).clone());
+  return out;
+}
+
+torch::Tensor join_buffers(const std::vector<torch::Tensor>& running) {
+  std::vector<torch::Tensor> flat;
+  for (const torch::Tensor& t : running) flat.push_back(t.detach().reshape({-1}));
+  return flat.empty() ? torch::Tensor() : torch::cat(flat);
 }
 
 size_t view_index(const ParamLayout& layout, size_t offset) {

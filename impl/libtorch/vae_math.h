@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "model/config.h"
+#include "model/layers.h"
 #include "model/params.h"
 
 namespace vae::libtorch {
@@ -30,14 +31,21 @@ size_t view_index(const ParamLayout& layout, size_t offset);
 
 // How batch norm runs, in models that have it. By default with the batch's statistics and no
 // running statistics touched (the validation path: a training-mode forward's value and
-// gradient). `running` is the model's buffer (ModelLayers::buffers(): running means and
-// variances, num_batches_tracked) as one 1-D tensor in the parameters' dtype and device; with
-// `evaluate` batch norm uses it instead of the batch's statistics (evaluation, sampling), else
-// a forward updates it in place as nn.BatchNorm2d's training step does.
+// gradient). `running` holds the model's buffers (ModelLayers::buffers(): running mean,
+// running variance, num_batches_tracked per layer), one tensor per buffer view in the
+// parameters' dtype and device, each with its own storage as nn.BatchNorm2d's buffers have
+// (views of one tensor would share its version counter, and autograd would refuse the
+// backward after the first in-place update). With `evaluate` batch norm uses them instead of
+// the batch's statistics (evaluation, sampling), else a forward updates them in place as
+// nn.BatchNorm2d's training step does.
 struct BatchNormState {
-  torch::Tensor running;
+  std::vector<torch::Tensor> running;
   bool evaluate = false;
 };
+// The buffer tensors of a flat buffer (BufferLayout order), each a copy with its own storage,
+// and the flat buffer back from them.
+std::vector<torch::Tensor> split_buffers(const BufferLayout& buffers, const torch::Tensor& flat);
+torch::Tensor join_buffers(const std::vector<torch::Tensor>& running);
 
 // The encoder's q(z|x) parameters for x [B, D]: mu and log-variance, [B, Z] each.
 struct Encoding {

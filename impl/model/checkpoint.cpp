@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "model/layers.h"
 #include "model/params.h"
 
 namespace vae {
@@ -20,13 +21,13 @@ Tensor make_tensor(const std::string& name, std::vector<int64_t> shape, const do
 }
 
 std::vector<double> read_tensor(const SafetensorsFile& f, const std::string& path, const std::string& name,
-                                const std::vector<int64_t>& shape) {
+                                const std::vector<int64_t>& shape, bool is_count = false) {
   const Tensor* t = f.find(name);
   if (!t) throw Error(path + ": checkpoint has no tensor '" + name + "'");
   if (t->shape != shape)
     throw Error(path + ": tensor '" + name + "' has shape " + shape_text(t->shape) + ", the config needs " +
                 shape_text(shape));
-  if (t->dtype != DType::F32 && t->dtype != DType::F64)
+  if (!is_count && t->dtype != DType::F32 && t->dtype != DType::F64)
     throw Error(path + ": tensor '" + name + "' is " + to_string(t->dtype) + ", expected F32 or F64");
   return t->to_double();
 }
@@ -38,9 +39,21 @@ void save_checkpoint(const std::string& path, const Checkpoint& c, DType dtype) 
   if (c.params.size() != layout.total())
     throw Error(path + ": checkpoint has " + std::to_string(c.params.size()) + " parameters, the config needs " +
                 std::to_string(layout.total()));
+  const BufferLayout& buffers = layout.model().buffers();
+  if (c.running_stats.size() != buffers.total())
+    throw Error(path + ": checkpoint has " + std::to_string(c.running_stats.size()) +
+                " batch-norm running statistics, the config needs " + std::to_string(buffers.total()));
   SafetensorsFile f;
   for (const ParamView& v : layout.views())
     f.tensors.push_back(make_tensor(v.name, v.shape, c.params.data() + v.offset, v.size, dtype));
+  for (const BufferView& b : buffers.views()) {
+    if (b.is_count) {
+      const int64_t count = int64_t(c.running_stats[b.offset]);
+      f.tensors.push_back(Tensor::from(b.name, b.shape, &count));
+    } else {
+      f.tensors.push_back(make_tensor(b.name, b.shape, c.running_stats.data() + b.offset, b.size, dtype));
+    }
+  }
   f.metadata = c.extra_metadata;
   f.metadata["format"] = kFormat;
   f.metadata["config"] = to_json(c.config).dump();
@@ -76,6 +89,16 @@ Checkpoint load_checkpoint(const std::string& path) {
   for (const ParamView& v : layout.views()) {
     const std::vector<double> values = read_tensor(f, path, v.name, v.shape);
     std::copy(values.begin(), values.end(), c.params.begin() + long(v.offset));
+  }
+  const BufferLayout& buffers = layout.model().buffers();
+  c.running_stats.resize(buffers.total());
+  for (const BufferView& b : buffers.views()) {
+    const Tensor* t = f.find(b.name);
+    if (b.is_count && t && (t->dtype != DType::I64 || !t->shape.empty()))
+      throw Error(path + ": tensor '" + b.name + "' must be an I64 scalar (num_batches_tracked), is " +
+                  to_string(t->dtype) + " " + shape_text(t->shape));
+    const std::vector<double> values = read_tensor(f, path, b.name, b.shape, b.is_count);
+    std::copy(values.begin(), values.end(), c.running_stats.begin() + long(b.offset));
   }
   if (f.find("adam.exp_avg") || f.find("adam.exp_avg_sq")) {
     AdamState s;

@@ -5,6 +5,9 @@
 // leaves the previous checkpoint intact.
 //
 // Tensors:  <view name>                 parameters, F32 or F64, the view's shape
+//           <buffer name>               batch norm's running statistics (models with batch norm),
+//                                       as nn.BatchNorm2d's state_dict: running_mean/_var F32 or
+//                                       F64 [C], num_batches_tracked I64 []
 //           adam.exp_avg, adam.exp_avg_sq  flat [N], only when Adam state is saved
 // Metadata: "format": "vaebench checkpoint v1", "config": VaeConfig JSON, "step": optimizer
 //           steps taken, plus any caller-supplied entries.
@@ -27,6 +30,7 @@ struct AdamState {
 struct Checkpoint {
   VaeConfig config;
   std::vector<double> params;     // flat, layout order
+  std::vector<double> running_stats;  // ModelLayers::buffers() order; empty without batch norm
   std::optional<AdamState> adam;
   std::map<std::string, std::string> extra_metadata;
 };

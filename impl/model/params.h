@@ -71,4 +71,11 @@ class ParamLayout {
 //   xavier: weight ~ U(-sqrt(6/(in+out)), +sqrt(6/(in+out))), bias = 0
 std::vector<double> init_params(const VaeConfig& config, const ParamLayout& layout);
 
+// A trained model as evaluation needs it: the flat parameters and batch norm's running
+// statistics (ModelLayers::buffers() layout; empty for a model without batch norm).
+struct ModelState {
+  std::vector<double> params;
+  std::vector<double> running_stats;
+};
+
 }  // namespace vae

@@ -2,7 +2,9 @@
 // Reading what an implementation outside this repository computed for one case (the results
 // file of docs/case-format.md): per-image out.recon, out.kl, out.loss, out.elbo [B];
 // grad.<name> for every parameter in the flat layout's shapes; optionally adam.loss [N] and
-// adam.param.<name> after N Adam steps. Any float dtype (F64, F32, BF16, F16).
+// adam.param.<name> after N Adam steps; optionally, for a model with batch norm, running.<name>
+// (its running statistics after the training-mode forward of out.*). Any float dtype (F64, F32,
+// BF16, F16; num_batches_tracked may also be I64 or I32).
 //
 // The reader never throws for a bad tensor: each expected tensor comes back with its values
 // or with the problem that made it unusable (missing, wrong shape, wrong dtype), so every
@@ -32,16 +34,18 @@ struct CaseResultsFile {
   std::map<std::string, ResultsTensor> tensors;
   std::vector<std::string> order;      // the keys of `tensors` in the order to report them
   bool has_adam = false;               // the file holds some adam.* tensor and adam_steps > 0
+  bool has_running = false;            // the file holds some running.* tensor and the model has batch norm
   std::vector<std::string> unexpected;  // tensors that are not part of the format
 };
 
-// The names an honest file holds, in report order; `adam_steps` 0 leaves out the Adam part.
+// The names an honest file holds, in report order; `adam_steps` 0 leaves out the Adam part,
+// `running` false the running statistics.
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_results_tensors(const ParamLayout& layout, int batch,
-                                                                                   int adam_steps);
+                                                                                   int adam_steps, bool running = false);
 
 // Sorts the tensors of `file` into the expected ones (see above) and the rest. Adam tensors
 // are expected as a whole once any of them is present (a partial Adam part reports the
-// missing ones), and must then have adam.loss of length `adam_steps`.
+// missing ones), and must then have adam.loss of length `adam_steps`; running.* likewise.
 CaseResultsFile read_case_results(const SafetensorsFile& file, const ParamLayout& layout, int batch, int adam_steps);
 
 }  // namespace vae

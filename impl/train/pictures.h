@@ -14,7 +14,7 @@ namespace vae {
 
 // Writes the pictures into `dir` (which must exist); returns the file names written.
 std::vector<std::string> write_pictures(const std::string& dir, const Evaluator& evaluator,
-                                        const std::vector<double>& params, const VaeConfig& config,
+                                        const ModelState& state, const VaeConfig& config,
                                         const Split& test, Binarize binarize, uint64_t seed);
 
 }  // namespace vae

@@ -158,6 +158,7 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
       throw Error("--resume: " + ck_path + " was trained on another dataset (SHA-256 " + r.dataset_sha256 + ")");
     backend->set_params(ck.params);
     backend->set_adam_state(*ck.adam);
+    backend->set_running_stats(ck.running_stats);
     history["epochs"] = r.epochs;
     first_epoch = r.epoch + 1;
     if (!history["epochs"].empty()) wall_before = history["epochs"].back()["wall_seconds"].get<double>();
@@ -219,8 +220,8 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
     progress.finish("loss " + fixed(sums.loss / double(sums.images), 2));
 
     const auto eval_start = Clock::now();
-    const std::vector<double> params = backend->params();
-    const TestMetrics test = evaluator.test_metrics(params, data.test, o.binarize, o.seed, o.seed + 1);
+    const ModelState state{backend->params(), backend->running_stats()};
+    const TestMetrics test = evaluator.test_metrics(state, data.test, o.binarize, o.seed, o.seed + 1);
     const double eval_seconds = seconds_since(eval_start);
     const double images = double(sums.images);
     const nlohmann::json record = {
@@ -241,7 +242,8 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
 
     Checkpoint ck;
     ck.config = config;
-    ck.params = params;
+    ck.params = state.params;
+    ck.running_stats = state.running_stats;
     ck.adam = backend->adam_state();
     ck.extra_metadata = {{"epoch", std::to_string(epoch)},
                          {"training", to_json(o).dump()},
@@ -262,16 +264,16 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
     if (reached && o.stop_at_target) break;
   }
 
-  const std::vector<double> params = backend->params();
+  const ModelState state{backend->params(), backend->running_stats()};
   if (o.iw_samples > 0) {
     const auto t = Clock::now();
-    const double nll = evaluator.iw_nll(params, data.test, o.binarize, o.seed, o.iw_samples, o.seed + 2);
+    const double nll = evaluator.iw_nll(state, data.test, o.binarize, o.seed, o.iw_samples, o.seed + 2);
     history["iw"] = {{"samples", o.iw_samples}, {"test_nll", nll}, {"seconds", seconds_since(t)}};
     log << "importance-weighted test NLL (S=" << o.iw_samples << "): " << fixed(nll, 2) << " nats per image ("
         << fixed(seconds_since(t), 1) << " s)\n";
   }
   if (o.pictures) {
-    for (const std::string& f : write_pictures(o.out_dir, evaluator, params, config, data.test, o.binarize, o.seed))
+    for (const std::string& f : write_pictures(o.out_dir, evaluator, state, config, data.test, o.binarize, o.seed))
       history["pictures"].push_back(f);
     log << "pictures: " << o.out_dir << "/{" << [&] {
       std::string s;
