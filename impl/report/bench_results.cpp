@@ -91,6 +91,13 @@ std::vector<BenchRow> read_bench_rows(const nlohmann::json& doc, const std::stri
     return m != v.end() && m->is_string() ? m->get<std::string>() : "mlp";
   };
   const std::string context_model = doc.contains("context") && doc["context"].is_object() ? model_at(doc["context"], "model") : "";
+  // The context's "dataset" is vaebench-bench's Dataset JSON (as a string): its "identity".
+  std::string context_data;
+  if (doc.contains("context") && doc["context"].is_object() && doc["context"].contains("dataset")) {
+    nlohmann::json ds = doc["context"]["dataset"];
+    if (ds.is_string()) ds = nlohmann::json::parse(ds.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (ds.is_object() && ds.contains("identity") && ds["identity"].is_string()) context_data = ds["identity"];
+  }
   for (const nlohmann::json& b : doc["benchmarks"]) {
     const std::string run_name = b.value("run_name", b.value("name", std::string()));
     if (run_name.empty()) throw Error(source + ": a benchmark entry has no name");
@@ -106,6 +113,7 @@ std::vector<BenchRow> read_bench_rows(const nlohmann::json& doc, const std::stri
           r.model = m;
           break;
         }
+      r.data = b.contains("data") && b["data"].is_string() ? b["data"].get<std::string>() : context_data;
       it = index.emplace(run_name, rows.size()).first;
       rows.push_back(r);
     }

@@ -40,6 +40,10 @@ struct BenchRow {
   std::optional<double> peak_memory_mib;  // the largest over repetitions (Backend::memory_peak)
   std::string timer;           // the label: steady_clock / cuda_events
   std::string model = "mlp";   // the model measured (see above)
+  // What it ran on: the entry's "data" (the Python peer writes one), else the identity of the
+  // document context's "dataset" (vaebench-bench's); empty when neither says. Synthetic images
+  // say so here ("synthetic 3x64x64 images ..., not a dataset").
+  std::string data;
 };
 
 // Throws vae::Error naming `source` when the document is not Google Benchmark JSON.

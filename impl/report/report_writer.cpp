@@ -559,6 +559,23 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       "Benchmark's manual time, after a warm-up. TFLOP/s counts the dense math exactly (impl/model/flops.h); % of "
       "peak uses the device's data-sheet peak, or says unknown. Python peers (dashed in the plots) run the "
       "pytorch/examples VAE, timed the same way.");
+  {
+    // What each model was timed on: a model without its data set runs on seeded synthetic
+    // images, which the report says beside its figures (and it shows no quality figure).
+    std::map<std::string, std::set<std::string>> data_of;
+    for (const BenchRow& r : rows)
+      if (!r.data.empty()) data_of[r.model].insert(r.data);
+    std::vector<std::string> models;
+    for (const auto& [m, d] : data_of) models.push_back(m);
+    std::sort(models.begin(), models.end(), model_before);
+    std::string text;
+    for (const std::string& m : models) {
+      std::string list;
+      for (const std::string& d : data_of[m]) list += (list.empty() ? "" : "; ") + d;
+      text += (text.empty() ? "" : " ") + m + ": " + list + ".";
+    }
+    if (!text.empty()) doc.paragraph("Data timed on, per model: " + text);
+  }
   json tj = json::array();
   if (tp.by_kind.empty()) doc.paragraph(no_benchmarks);
   summary << "\nthroughput, best samples/s per backend (speedup against libtorch-eager at that batch):";
