@@ -16,6 +16,9 @@
 #include "common/error.h"
 #include "backend_checks.h"
 #include "registered_backends.h"
+#include "common/counter_rng.h"
+#include "model/noise.h"
+#include "cases.h"
 #include "compare.h"
 #include "tolerances.h"
 #include "gradient_compare.h"
@@ -447,6 +450,50 @@ TEST(TrainingPath, BadRequestsNameWhatIsWrong) {
   short_state.exp_avg.resize(3);
   short_state.exp_avg_sq.resize(3);
   EXPECT_THROW(b->set_adam_state(short_state), Error);
+}
+
+// Batch norm's running statistics through the Backend interface, for every backend that runs
+// a batch-norm model here: PyTorch's initial values at first; a training step moves them (and
+// counts), the validation path's gradients do not; set_running_stats takes them back and
+// refuses a wrong count of values, a negative variance and a count that is not a whole number.
+TEST(RunningStats, AreKeptMovedByTrainingStepsAndCheckedWhenSet) {
+  const VaeConfig config = conv_model("conv-bn");
+  const ParamLayout layout(config);
+  const BufferLayout& buffers = layout.model().buffers();
+  const std::vector<double> initial = buffers.initial_values();
+  int backends = 0;
+  for (const testing::BackendEntry& e : testing::host_backends_one_precision(/*with_reference=*/true)) {
+    if (!testing::unsupported_reason(e.name, config).empty()) continue;
+    ++backends;
+    SCOPED_TRACE(e.name + "/" + e.device + "/" + e.precision);
+    const auto b = create_backend(e.name, config, e.device, e.precision);
+    EXPECT_EQ(b->running_stats(), initial);
+    const int batch = 3;
+    std::vector<double> x(size_t(batch) * size_t(config.input_dim));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = counter_uniform(3, 0, i);
+    const std::vector<double> eps = make_eps(4, 0, config.samples, batch, config.latent);
+    std::vector<double> grad;
+    b->gradients(x, batch, eps, grad);
+    EXPECT_EQ(b->running_stats(), initial) << "the validation path's gradient must not move them";
+    b->train_step(x, batch, eps, AdamOptions{});
+    const std::vector<double> moved = b->running_stats();
+    EXPECT_NE(moved, initial);
+    EXPECT_EQ(moved[buffers.view("dec.1.bn.num_batches_tracked").offset], 1.0);
+    b->set_running_stats(initial);
+    EXPECT_EQ(b->running_stats(), initial);
+    std::vector<double> bad = initial;
+    bad[buffers.view("enc.0.bn.running_var").offset] = -1;
+    EXPECT_THROW(b->set_running_stats(bad), Error);
+    bad = initial;
+    bad[buffers.view("enc.0.bn.num_batches_tracked").offset] = 0.5;
+    EXPECT_THROW(b->set_running_stats(bad), Error);
+    EXPECT_THROW(b->set_running_stats({1.0, 2.0}), Error);
+  }
+  EXPECT_GE(backends, 3) << "the reference and the LibTorch CPU backends run batch norm";
+  // A model without batch norm has none, and takes only none.
+  const auto mlp = create_backend("reference", small_config(), "cpu", "fp64");
+  EXPECT_TRUE(mlp->running_stats().empty());
+  EXPECT_THROW(mlp->set_running_stats({0.0}), Error);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -11,7 +12,9 @@
 
 #include "common/error.h"
 #include "model/checkpoint.h"
+#include "model/layers.h"
 #include "model/params.h"
+#include "io/safetensors.h"
 
 namespace vae {
 namespace {
@@ -132,6 +135,54 @@ TEST(Checkpoint, PythonSafetensorsOpensItWithNamedTensorsAndConfig) {
   std::fputs(script.c_str(), fp);
   std::fclose(fp);
   EXPECT_EQ(std::system((std::string(VAE_PYTHON) + " " + script_path + " " + path).c_str()), 0);
+}
+
+// A model with batch norm: the running statistics go in under nn.BatchNorm2d's state_dict
+// names (num_batches_tracked an I64 scalar) and come back; a checkpoint without them, or with a
+// float count, is refused naming the tensor.
+TEST(Checkpoint, BatchNormRunningStatisticsRoundTripAsAStateDict) {
+  TempDir dir;
+  Checkpoint c;
+  ModelSpec spec;
+  spec.input = {1, 6, 6};
+  spec.encoder = parse_layers("conv2k2s2p0+bn:relu", "encoder");
+  spec.decoder = parse_layers("dense18x3x3:none,convT1k2s2p0:none", "decoder");
+  spec.latent = 3;
+  c.config.model = "bn-small";
+  c.config.input_dim = 36;
+  c.config.latent = 3;
+  c.config.layers = std::make_shared<const ModelSpec>(std::move(spec));
+  const ParamLayout layout(c.config);
+  const BufferLayout& buffers = layout.model().buffers();
+  c.params = init_params(c.config, layout);
+  c.running_stats = buffers.initial_values();
+  c.running_stats[buffers.view("enc.0.bn.running_mean").offset] = 0.125;
+  c.running_stats[buffers.view("enc.0.bn.num_batches_tracked").offset] = 42;
+  const std::string path = (dir.path / "bn.safetensors").string();
+  save_checkpoint(path, c, DType::F32);
+  const Checkpoint back = load_checkpoint(path);
+  EXPECT_EQ(back.running_stats, c.running_stats);
+  const SafetensorsFile f = read_safetensors(path);
+  EXPECT_EQ(f.at("enc.0.bn.num_batches_tracked").dtype, DType::I64);
+  EXPECT_TRUE(f.at("enc.0.bn.num_batches_tracked").shape.empty());
+  EXPECT_EQ(f.at("enc.0.bn.running_var").dtype, DType::F32);
+
+  SafetensorsFile without = f;
+  without.tensors.erase(std::remove_if(without.tensors.begin(), without.tensors.end(),
+                                       [](const Tensor& t) { return t.name == "enc.0.bn.running_var"; }),
+                        without.tensors.end());
+  write_safetensors(path, without);
+  EXPECT_NE(error_of(path).find("no tensor 'enc.0.bn.running_var'"), std::string::npos) << error_of(path);
+  SafetensorsFile float_count = f;
+  for (Tensor& t : float_count.tensors)
+    if (t.name == "enc.0.bn.num_batches_tracked") {
+      const double v = 42;
+      t = Tensor::from(t.name, {}, &v);
+    }
+  write_safetensors(path, float_count);
+  EXPECT_NE(error_of(path).find("must be an I64 scalar"), std::string::npos) << error_of(path);
+  c.running_stats.pop_back();
+  EXPECT_THROW(save_checkpoint(path, c, DType::F32), Error);
 }
 
 }  // namespace
