@@ -182,7 +182,8 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
   const auto& views = backend.layout().views();
   const BufferLayout& buffers = backend.layout().model().buffers();
   std::vector<Comparison> loss_steps, step_steps, moment_steps, count_steps, drift_steps;
-  std::vector<std::vector<Comparison>> grad_steps(views.size()), running_steps;
+  std::vector<std::vector<Comparison>> grad_steps(views.size());
+  RunningStatsOverSteps running_steps;
   backend.set_running_stats(buffers.initial_values());
   std::vector<double> p0 = backend.params(), r0 = backend.running_stats();
   AdamState st0 = backend.adam_state();
@@ -200,10 +201,8 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
     reference->set_running_stats(r0);
     const BatchLosses l_ref = reference->train_step(in.x, c.batch, eps, adam);
     const std::vector<double> g_ref = reference->last_gradient();
-    const std::vector<Comparison> running = compare_running_stats(
-        "adam.running", buffers, r1, reference->running_stats(), r0, tol::backend(tol::Quantity::RunningStats, precision));
-    running_steps.resize(running.size());
-    for (size_t k = 0; k < running.size(); ++k) running_steps[k].push_back(running[k]);
+    running_steps.add(compare_running_stats("adam.running", buffers, r1, reference->running_stats(), r0,
+                                            tol::backend(tol::Quantity::RunningStats, precision)));
     loss_steps.push_back(compare_normwise("adam.loss", l.loss, l_ref.loss, tol::backend(tol::Quantity::Recon, precision)));
     for (size_t k = 0; k < views.size(); ++k)
       grad_steps[k].push_back(compare_gradient_tensor("adam.grad." + views[k].name, backend.layout(), k, g, g_ref,
@@ -231,7 +230,7 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
   }
   if (steps > 0) {
     const std::string suffix = " (worst of " + std::to_string(steps) + " Adam steps)";
-    for (const std::vector<Comparison>& layer : running_steps) out.push_back(worst_of(layer, layer.front().quantity + suffix));
+    for (Comparison& row : running_steps.worst(suffix)) out.push_back(std::move(row));
     out.push_back(worst_of(loss_steps, "adam.loss" + suffix));
     // The gradients along the trajectory are judged by their median step: at any step a
     // ReLU pre-activation may lie within fp32 rounding of the kink, and fp32 may then take

@@ -72,4 +72,15 @@ std::vector<Comparison> compare_running_stats(const std::string& prefix, const B
   return out;
 }
 
+void RunningStatsOverSteps::add(const std::vector<Comparison>& step_rows) {
+  layers_.resize(step_rows.size());
+  for (size_t k = 0; k < step_rows.size(); ++k) layers_[k].push_back(step_rows[k]);
+}
+
+std::vector<Comparison> RunningStatsOverSteps::worst(const std::string& suffix) const {
+  std::vector<Comparison> out;
+  for (const std::vector<Comparison>& layer : layers_) out.push_back(worst_of(layer, layer.front().quantity + suffix));
+  return out;
+}
+
 }  // namespace vae

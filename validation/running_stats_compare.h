@@ -27,4 +27,16 @@ std::vector<Comparison> compare_running_stats(const std::string& prefix, const B
                                               const std::vector<double>& got, const std::vector<double>& want,
                                               const std::vector<double>& before, const tol::Tolerance& tol);
 
+// The rows of compare_running_stats over successive training steps, reported as the worst
+// step per layer: "<row> (worst of N steps)".
+class RunningStatsOverSteps {
+ public:
+  void add(const std::vector<Comparison>& step_rows);
+  // One row per layer, named with `suffix` appended; none for a model without batch norm.
+  std::vector<Comparison> worst(const std::string& suffix) const;
+
+ private:
+  std::vector<std::vector<Comparison>> layers_;
+};
+
 }  // namespace vae

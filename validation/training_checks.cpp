@@ -161,7 +161,8 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
   const auto& views = backend.layout().views();
   const BufferLayout& buffers = backend.layout().model().buffers();
   std::vector<Comparison> loss_steps, recon_steps, kl_steps, count_steps, adam_params, adam_moments, adam_counts;
-  std::vector<std::vector<Comparison>> grad_steps(views.size()), running_steps;
+  std::vector<std::vector<Comparison>> grad_steps(views.size());
+  RunningStatsOverSteps running_steps;
   StepImages images(train.count, c.shuffle_seed);
   backend.set_running_stats(buffers.initial_values());
   std::vector<double> p0 = backend.params(), r0 = backend.running_stats();
@@ -189,10 +190,8 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
     reference->train_batch(indices, uint64_t(step.epoch), o);
     const std::vector<double> g_ref = reference->last_gradient();
     const TrainSums want = reference->take_train_sums();
-    const std::vector<Comparison> running = compare_running_stats(
-        "train.running", buffers, r1, reference->running_stats(), r0, tol::backend(tol::Quantity::RunningStats, precision));
-    running_steps.resize(running.size());
-    for (size_t k = 0; k < running.size(); ++k) running_steps[k].push_back(running[k]);
+    running_steps.add(compare_running_stats("train.running", buffers, r1, reference->running_stats(), r0,
+                                            tol::backend(tol::Quantity::RunningStats, precision)));
 
     loss_steps.push_back(sums_comparison("train.loss", sums.loss, want.loss, tol::Quantity::Recon, precision));
     recon_steps.push_back(sums_comparison("train.recon", sums.recon, want.recon, tol::Quantity::Recon, precision));
@@ -214,7 +213,7 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
   }
   if (!c.steps.empty()) {
     const std::string suffix = " (worst of " + std::to_string(c.steps.size()) + " steps)";
-    for (const std::vector<Comparison>& layer : running_steps) out.push_back(worst_of(layer, layer.front().quantity + suffix));
+    for (Comparison& row : running_steps.worst(suffix)) out.push_back(std::move(row));
     out.push_back(worst_of(loss_steps, "train.loss" + suffix));
     out.push_back(worst_of(recon_steps, "train.recon" + suffix));
     out.push_back(worst_of(kl_steps, "train.kl" + suffix));

@@ -32,19 +32,22 @@ void Backend::set_adam_state(const AdamState& state) {
   set_adam_state_impl(state);
 }
 
+void Backend::check_running_stats_size(size_t size) const {
+  const size_t want = layout_.model().buffers().total();
+  if (size != want)
+    throw Error(name() + ": running statistics have " + std::to_string(size) + " values, the model's batch norm needs " +
+                std::to_string(want));
+}
+
 std::vector<double> Backend::running_stats() const {
   std::vector<double> stats = running_stats_impl();
-  if (stats.size() != layout_.model().buffers().total())
-    throw Error(name() + ": running statistics have " + std::to_string(stats.size()) + " values, the model's " +
-                "batch norm needs " + std::to_string(layout_.model().buffers().total()));
+  check_running_stats_size(stats.size());
   return stats;
 }
 
 void Backend::set_running_stats(const std::vector<double>& stats) {
+  check_running_stats_size(stats.size());
   const BufferLayout& buffers = layout_.model().buffers();
-  if (stats.size() != buffers.total())
-    throw Error(name() + ": running statistics have " + std::to_string(stats.size()) + " values, the model's " +
-                "batch norm needs " + std::to_string(buffers.total()));
   for (const BufferView& v : buffers.views())
     for (size_t i = v.offset; i < v.offset + v.size; ++i) {
       const double s = stats[i];

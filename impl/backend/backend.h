@@ -193,6 +193,8 @@ class Backend {
   // check_indices, and a KL weight that is finite and >= 0: what a training step is given.
   void check_step(const std::vector<size_t>& indices, const StepOptions& options, const char* what) const;
   void check_inputs(const std::vector<double>& x, int batch, const std::vector<double>& eps) const;
+  // Running statistics must have as many values as the model's BufferLayout.
+  void check_running_stats_size(size_t size) const;
 
   VaeConfig config_;
   ParamLayout layout_;

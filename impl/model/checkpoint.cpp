@@ -27,6 +27,9 @@ std::vector<double> read_tensor(const SafetensorsFile& f, const std::string& pat
   if (t->shape != shape)
     throw Error(path + ": tensor '" + name + "' has shape " + shape_text(t->shape) + ", the config needs " +
                 shape_text(shape));
+  if (is_count && t->dtype != DType::I64)
+    throw Error(path + ": tensor '" + name + "' must be an I64 scalar (num_batches_tracked), is " +
+                to_string(t->dtype) + " " + shape_text(t->shape));
   if (!is_count && t->dtype != DType::F32 && t->dtype != DType::F64)
     throw Error(path + ": tensor '" + name + "' is " + to_string(t->dtype) + ", expected F32 or F64");
   return t->to_double();
@@ -93,10 +96,6 @@ Checkpoint load_checkpoint(const std::string& path) {
   const BufferLayout& buffers = layout.model().buffers();
   c.running_stats.resize(buffers.total());
   for (const BufferView& b : buffers.views()) {
-    const Tensor* t = f.find(b.name);
-    if (b.is_count && t && (t->dtype != DType::I64 || !t->shape.empty()))
-      throw Error(path + ": tensor '" + b.name + "' must be an I64 scalar (num_batches_tracked), is " +
-                  to_string(t->dtype) + " " + shape_text(t->shape));
     const std::vector<double> values = read_tensor(f, path, b.name, b.shape, b.is_count);
     std::copy(values.begin(), values.end(), c.running_stats.begin() + long(b.offset));
   }
