@@ -141,7 +141,8 @@ void VaeReference::layer_forward(const std::vector<double>& p, const DerivedLaye
     const double* gamma = p.data() + views[*l.bn_weight].offset;
     const double* beta = p.data() + views[*l.bn_bias].offset;
     const auto& buffers = layout_.model().buffers().views();
-    const BufferView& mean = buffers[*l.bn_buffer], &var = buffers[*l.bn_buffer + 1], &count = buffers[*l.bn_buffer + 2];
+    const BufferView &mean = buffers[l.bn_buffers->mean], &var = buffers[l.bn_buffers->var],
+                     &count = buffers[l.bn_buffers->count];
     if (bn.evaluate) {
       batch_norm_eval_forward(int(rows), channels, hw, pass.pre.data(), gamma, beta, bn.evaluate->data() + mean.offset,
                               bn.evaluate->data() + var.offset, kBatchNormEps, pass.out.data());

@@ -4,6 +4,8 @@
 // reason when it cannot run here.
 #include <gtest/gtest.h>
 
+#include "mnist_data.h"
+#include "sanitizer_tier.h"
 #include "backend/registry.h"
 #include "registered_backends.h"
 #include "common/device_names.h"
@@ -16,6 +18,8 @@
 
 namespace vae {
 namespace {
+
+using testing::mnist;
 
 struct MatrixEntry {
   std::string backend, device, precision;
@@ -49,29 +53,31 @@ std::vector<MatrixEntry> entries() {
   return out;
 }
 
-class BackendMatrix : public ::testing::TestWithParam<MatrixEntry> {
- protected:
-  static const Dataset& mnist() {
-    static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
-    return d;
-  }
-};
+// The sanitizer tier (sanitizer_tier.h): every backend, precision and layer kind runs there,
+// each code path once at a small size. Under ASan a batch-1000 case with its ten per-step
+// reference checks takes 65-150 s, an MLP batch-128 case 25-45 s (the same code as at batch 1
+// but for the batched path, which default-b128 runs), conv-celeba64 (4.5M parameters) minutes;
+// the convolutional layer kinds run there at batch 1-5 (conv-mnist b1, conv-odd b5,
+// conv-dense-between b5, conv-bn b2, conv-bn-k3 b2).
+std::string release_only(const MatrixEntry& e) {
+  const ValidationCase& c = e.vcase;
+  if (c.batch > 128) return "batch " + std::to_string(c.batch);
+  if (c.config.is_mlp() && c.batch > 1 && c.name != "default-b128")
+    return "MLP batch " + std::to_string(c.batch) + " other than default-b128";
+  if (!c.config.is_mlp() && (c.batch > 5 || c.config.model == "conv-celeba64"))
+    return "convolutional batch " + std::to_string(c.batch) + " or conv-celeba64";
+  return "";
+}
+
+const testing::TierSplit<MatrixEntry>& tiered_entries() {
+  static const testing::TierSplit<MatrixEntry> s = testing::split_by_tier(entries(), release_only);
+  return s;
+}
+
+class BackendMatrix : public ::testing::TestWithParam<MatrixEntry> {};
 
 TEST_P(BackendMatrix, MatchesTheReference) {
   const MatrixEntry& e = GetParam();
-#if defined(__SANITIZE_ADDRESS__)
-  // What the sanitizers check (every access, every operation's definedness) does not depend on
-  // the batch; the time does: a batch-1000 case with its ten per-step reference checks takes
-  // 65-150 s under ASan (11 CPU-minutes per backend). The Release build runs these cases.
-  if (e.vcase.batch > 128)
-    GTEST_SKIP() << "batch " << e.vcase.batch << " runs in the Release build (sanitizer time budget)";
-  // Convolutional models: every layer kind and code path runs here at a small batch (conv-mnist
-  // b1, conv-odd b5, conv-dense-between b5, conv-bn b2); the larger batches and the CelebA model
-  // (4.5M parameters, 6-13 s per backend in Release) only add time under the sanitizers.
-  if (!e.vcase.config.is_mlp() && (e.vcase.batch > 5 || e.vcase.config.model == "conv-celeba64"))
-    GTEST_SKIP() << e.vcase.name << " runs in the Release build (sanitizer time budget; its layer kinds run here at "
-                    "small batches)";
-#endif
   if (const std::string why = testing::unusable_reason(e.backend, e.device); !why.empty()) GTEST_SKIP() << why;
   if (const std::string why = testing::unsupported_reason(e.backend, e.vcase.config); !why.empty())
     GTEST_SKIP() << "not supported for this model: " << why;
@@ -89,13 +95,17 @@ TEST_P(BackendMatrix, MatchesTheReference) {
 }
 
 // The prefix keeps the CPU and GPU builds' test names apart in ctest.
-INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, BackendMatrix, ::testing::ValuesIn(entries()), [](const auto& info) {
+INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, BackendMatrix, ::testing::ValuesIn(tiered_entries().run), [](const auto& info) {
   const MatrixEntry& e = info.param;
   std::string s = e.backend + (e.device == "cpu" || e.device == "cuda" ? "" : "_" + e.device) + "_" + e.precision + "_" + e.vcase.name;
   for (char& ch : s)
     if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return s;
 });
+
+#if defined(__SANITIZE_ADDRESS__)
+VAE_TIER_REPORT_TEST(BackendMatrixTier, tiered_entries())
+#endif
 
 }  // namespace
 }  // namespace vae

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "mnist_data.h"
 #include "io/remove_tree.h"
 
 #include "adam.h"
@@ -28,10 +29,7 @@
 namespace vae {
 namespace {
 
-const Dataset& mnist() {
-  static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
-  return d;
-}
+using testing::mnist;
 
 VaeConfig small_config() {
   VaeConfig c;

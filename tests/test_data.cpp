@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "mnist_data.h"
 #include "common/error.h"
 #include "data/dataset.h"
 #include "data/idx.h"
@@ -273,10 +274,7 @@ TEST_F(CraftedFiles, ValidCraftedSetLoadsUnverified) {
 
 // ---- real datasets ----
 
-const Dataset& mnist() {
-  static const Dataset ds = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
-  return ds;
-}
+using testing::mnist;
 
 TEST(RealData, MnistLoadsAndIsVerified) {
   const Dataset& ds = mnist();

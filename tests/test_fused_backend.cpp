@@ -9,6 +9,7 @@
 #include <cmath>
 #include <optional>
 
+#include "mnist_data.h"
 #include "backend/registry.h"
 #include "registered_backends.h"
 #include "common/error.h"
@@ -28,10 +29,7 @@
 namespace vae {
 namespace {
 
-const Dataset& mnist() {
-  static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
-  return d;
-}
+using testing::mnist;
 
 // GTEST_SKIP returns from the function it is in, so this is a macro, not a function.
 #define SKIP_WITHOUT_DEVICE() \

@@ -147,8 +147,9 @@ TEST(ModelLayers, BatchNormRunningStatisticsAreSeparateBuffers) {
   EXPECT_EQ(b.views()[20].name, "dec.3.bn.num_batches_tracked");
   EXPECT_EQ(b.view("dec.1.bn.running_var").shape, (std::vector<int64_t>{128}));
   EXPECT_TRUE(b.view("dec.1.bn.num_batches_tracked").shape.empty());
-  EXPECT_TRUE(b.view("dec.1.bn.num_batches_tracked").is_count);
-  EXPECT_FALSE(b.view("dec.1.bn.running_mean").is_count);
+  EXPECT_TRUE(b.view("dec.1.bn.num_batches_tracked").is_count());
+  EXPECT_EQ(b.view("dec.1.bn.running_var").kind, BufferKind::RunningVar);
+  EXPECT_FALSE(b.view("dec.1.bn.running_mean").is_count());
   size_t offset = 0;
   for (const BufferView& v : b.views()) {
     EXPECT_EQ(v.offset, offset) << v.name;
@@ -164,7 +165,10 @@ TEST(ModelLayers, BatchNormRunningStatisticsAreSeparateBuffers) {
   }
   EXPECT_EQ(count.size, 1u);
   EXPECT_EQ(init[count.offset], 0.0);
-  EXPECT_EQ(m.layer("enc.2").bn_buffer, std::optional<size_t>(6));
+  ASSERT_TRUE(m.layer("enc.2").bn_buffers.has_value());
+  EXPECT_EQ(m.layer("enc.2").bn_buffers->mean, 6u);
+  EXPECT_EQ(m.layer("enc.2").bn_buffers->var, 7u);
+  EXPECT_EQ(m.layer("enc.2").bn_buffers->count, 8u);
   EXPECT_THROW(b.view("enc.0.bn.weight"), Error);  // a parameter, not a buffer
 }
 

@@ -137,7 +137,7 @@ TEST(Grid, TilesLandAtDocumentedPositions) {
   images[3 * h * w + w + 1] = 0.5f;    // tile 3, pixel (1, 1)
   images[0] = -2.0f;                   // clamped to 0
   images[1] = 7.0f;                    // clamped to 1
-  Image g = image_grid(images.data(), n, h, w, cols, pad);
+  Image g = image_grid(images.data(), n, {1, h, w}, cols, pad);
   EXPECT_EQ(g.channels, 1);
   EXPECT_EQ(g.width, cols * (w + pad) + pad);
   EXPECT_EQ(g.height, 3 * (h + pad) + pad);
@@ -159,17 +159,18 @@ TEST(Grid, TilesLandAtDocumentedPositions) {
 
 TEST(Grid, FewerImagesThanColumnsShrinksWidth) {
   std::vector<float> images(2 * 4, 1.0f);
-  Image g = image_grid(images.data(), 2, 2, 2, 8, 1);
+  Image g = image_grid(images.data(), 2, {1, 2, 2}, 8, 1);
   EXPECT_EQ(g.width, 2 * 3 + 1);
   EXPECT_EQ(g.height, 4);
 }
 
 TEST(Grid, RejectsBadArguments) {
   std::vector<float> images(4, 0.0f);
-  EXPECT_THROW(image_grid(images.data(), 0, 2, 2, 1), Error);
-  EXPECT_THROW(image_grid(images.data(), 1, 2, 2, 0), Error);
-  EXPECT_THROW(image_grid(images.data(), 1, 2, 2, 1, -1), Error);
-  EXPECT_THROW(image_grid(nullptr, 1, 2, 2, 1), Error);
+  EXPECT_THROW(image_grid(images.data(), 0, {1, 2, 2}, 1), Error);
+  EXPECT_THROW(image_grid(images.data(), 1, {1, 2, 2}, 0), Error);
+  EXPECT_THROW(image_grid(images.data(), 1, {1, 2, 2}, 1, -1), Error);
+  EXPECT_THROW(image_grid(nullptr, 1, {1, 2, 2}, 1), Error);
+  EXPECT_THROW(image_grid(images.data(), 1, {2, 2, 2}, 1), Error);  // neither grey nor RGB
 }
 
 TEST(Grid, ComparisonRowsAlternateOriginalsAndReconstructions) {
@@ -180,7 +181,7 @@ TEST(Grid, ComparisonRowsAlternateOriginalsAndReconstructions) {
       orig[k * h * w + i] = (10.0f + k) / 255.0f;
       recon[k * h * w + i] = (100.0f + k) / 255.0f;
     }
-  Image g = comparison_grid(orig.data(), recon.data(), n, h, w, cols, pad);
+  Image g = comparison_grid(orig.data(), recon.data(), n, {1, h, w}, cols, pad);
   EXPECT_EQ(g.height, 4 * (h + pad) + pad);
   EXPECT_EQ(g.width, cols * (w + pad) + pad);
   auto tile = [&](int row, int col) { return *g.at(pad + col * (w + pad), pad + row * (h + pad)); };
@@ -192,6 +193,26 @@ TEST(Grid, ComparisonRowsAlternateOriginalsAndReconstructions) {
   EXPECT_EQ(tile(3, 0), 102);
   EXPECT_EQ(tile(2, 1), kGridPadValue);
   EXPECT_EQ(tile(3, 1), kGridPadValue);
+}
+
+// The models' RGB output is planar (NCHW: the red plane, then green, then blue); the grid's
+// pixels are interleaved. A grid that read the planes as pixels would mix the colours.
+TEST(Grid, RgbTilesComeFromTheThreePlanes) {
+  const int h = 2, w = 3;
+  std::vector<float> images(2 * 3 * h * w);
+  for (int k = 0; k < 2; ++k)
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < h * w; ++i) images[size_t((k * 3 + c) * h * w + i)] = float(10 * k + 50 * c + i) / 255.0f;
+  Image g = image_grid(images.data(), 2, {3, h, w}, 2, 1);
+  ASSERT_EQ(g.channels, 3);
+  for (int k = 0; k < 2; ++k)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const uint8_t* p = g.at(1 + k * (w + 1) + x, 1 + y);
+        for (int c = 0; c < 3; ++c)
+          EXPECT_EQ(p[c], 10 * k + 50 * c + y * w + x) << "tile " << k << " (" << x << ", " << y << ") channel " << c;
+      }
+  EXPECT_EQ(g.at(0, 0)[2], kGridPadValue);
 }
 
 // ---------------------------------------------------------------------------------------

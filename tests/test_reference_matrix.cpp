@@ -2,6 +2,7 @@
 // pass every check (finite differences, LibTorch float64 autograd, Adam, importance sampling).
 #include <gtest/gtest.h>
 
+#include "mnist_data.h"
 #include "reference_checks.h"
 
 namespace vae {
@@ -12,13 +13,9 @@ void PrintTo(const ValidationCase& c, std::ostream* os) { *os << c.name; }
 
 namespace {
 
-class ReferenceMatrix : public ::testing::TestWithParam<ValidationCase> {
- protected:
-  static const Dataset& mnist() {
-    static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
-    return d;
-  }
-};
+using testing::mnist;
+
+class ReferenceMatrix : public ::testing::TestWithParam<ValidationCase> {};
 
 TEST_P(ReferenceMatrix, Passes) {
   const ValidationCase& c = GetParam();

@@ -3,6 +3,8 @@
 // with the last good checkpoint untouched.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -13,6 +15,7 @@
 #include "common/error.h"
 #include "io/remove_tree.h"
 #include "data/dataset.h"
+#include "data/image_folder.h"
 #include "data/pixels.h"
 #include "model/checkpoint.h"
 #include "model/layers.h"
@@ -107,6 +110,46 @@ TEST(Train, ResumeGivesTheSameResultAsAnUninterruptedRun) {
       << mismatch.output;
   remove_tree(straight);
   remove_tree(resumed);
+}
+
+// Colour images (an image folder, 3 channels) give colour pictures: the model's output is
+// planar (NCHW), the PNG interleaved, and a grey grid or one that read the planes as pixels
+// would draw other colours. A folder this small also has fewer test images than the grids
+// show (32 reconstructions, 16 interpolation ends); they are drawn from what there is.
+TEST(Train, ColourImageFolderGivesColourPictures) {
+  const auto dir = fresh_dir("rgb-train"), images = fresh_dir("rgb-images");
+  std::vector<std::string> test_names;
+  std::vector<Image> test_images;
+  for (int k = 0; k < 60; ++k) {
+    Image img(8, 8, 3, 0);
+    for (int y = 0; y < 8; ++y)
+      for (int x = 0; x < 8; ++x) {
+        uint8_t* p = img.at(x, y);
+        p[0] = uint8_t(4 * k), p[1] = uint8_t(30 * x), p[2] = uint8_t(30 * y);  // red: the image; green, blue: where
+      }
+    char name[32];
+    std::snprintf(name, sizeof name, "img%03d.png", k);
+    write_png((images / name).string(), img);
+    if (is_test_image_name(name)) test_names.push_back(name), test_images.push_back(img);
+  }
+  ASSERT_GE(test_images.size(), 2u) << "the file-name split put fewer than 2 of 60 images in the test split";
+  const auto r = vaebench("train --dataset images:" + images.string() + " --image-size 8 --image-crop 8 "
+                          "--input-shape 3x8x8 --encoder conv4k4s2p1:relu --decoder dense4x4x4:none,convT3k4s2p1:none "
+                          "--latent 2 --batch 9 --epochs 1 --iw-samples 0 --threads 1 --out " + dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* f : {"samples.png", "reconstructions.png", "interpolations.png"})
+    EXPECT_EQ(read_png((dir / f).string()).channels, 3) << f;
+  // The reconstructions' first row: the test images themselves (names in bytewise order), pad 2.
+  const Image recon = read_png((dir / "reconstructions.png").string());
+  ASSERT_EQ(recon.width, 2 + int(std::min<size_t>(8, test_images.size())) * (8 + 2));
+  for (size_t k = 0; k < std::min<size_t>(8, test_images.size()); ++k)
+    for (int y = 0; y < 8; ++y)
+      for (int x = 0; x < 8; ++x)
+        for (int c = 0; c < 3; ++c)
+          ASSERT_EQ(recon.at(2 + int(k) * 10 + x, 2 + y)[c], test_images[k].at(x, y)[c])
+              << test_names[k] << " (" << x << ", " << y << ") channel " << c;
+  remove_tree(dir);
+  remove_tree(images);
 }
 
 // A model with batch norm: its running statistics are model state. They are in the checkpoint

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mnist_data.h"
 #include "backend/registry.h"
 #include "registered_backends.h"
 #include "common/device_names.h"
@@ -17,10 +18,7 @@
 namespace vae {
 namespace {
 
-const Dataset& mnist() {
-  static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
-  return d;
-}
+using testing::mnist;
 
 std::vector<size_t> batch_indices(int step, int batch) {
   std::vector<size_t> idx;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "mnist_data.h"
 #include "backend/registry.h"
 #include "registered_backends.h"
 #include "common/device_names.h"
@@ -22,10 +23,7 @@
 namespace vae {
 namespace {
 
-const Dataset& mnist() {
-  static const Dataset d = load_dataset(VAE_SOURCE_DIR "/data/mnist", DatasetKind::Mnist);
-  return d;
-}
+using testing::mnist;
 
 struct TrainingEntry {
   std::string backend, device, precision;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/error.h"
+
 namespace vae {
 
 namespace {
@@ -33,6 +35,9 @@ std::vector<Comparison> compare_running_stats(const std::string& prefix, const B
   // BufferLayout keeps each batch-norm layer's three buffers together: mean, var, count.
   for (size_t i = 0; i + 2 < views.size(); i += 3) {
     const BufferView &mv = views[i], &vv = views[i + 1], &cv = views[i + 2];
+    if (mv.kind != BufferKind::RunningMean || vv.kind != BufferKind::RunningVar || cv.kind != BufferKind::BatchCount)
+      throw Error("compare_running_stats: buffers " + mv.name + ", " + vv.name + ", " + cv.name +
+                  " are not one layer's mean, variance and count");
     const std::string layer = mv.name.substr(0, mv.name.rfind(".running_mean"));
     const std::string quantity = prefix + "." + layer;
     const std::vector<double> gm = slice(got, mv), wm = slice(want, mv), gv = slice(got, vv), wv = slice(want, vv),

@@ -51,11 +51,11 @@ void Backend::set_running_stats(const std::vector<double>& stats) {
   for (const BufferView& v : buffers.views())
     for (size_t i = v.offset; i < v.offset + v.size; ++i) {
       const double s = stats[i];
-      const bool is_var = v.name.size() >= 11 && v.name.compare(v.name.size() - 11, 11, "running_var") == 0;
-      const bool ok = std::isfinite(s) && (v.is_count ? s >= 0 && s == std::floor(s) : !is_var || s >= 0);
+      const bool is_var = v.kind == BufferKind::RunningVar;
+      const bool ok = std::isfinite(s) && (v.is_count() ? s >= 0 && s == std::floor(s) : !is_var || s >= 0);
       if (!ok)
         throw Error(name() + ": running statistic " + v.name + "[" + std::to_string(i - v.offset) + "] = " +
-                    std::to_string(s) + " is not " + (v.is_count ? "a count" : is_var ? "a variance" : "finite"));
+                    std::to_string(s) + " is not " + (v.is_count() ? "a count" : is_var ? "a variance" : "finite"));
     }
   after_step_ = false;
   set_running_stats_impl(stats);

@@ -48,15 +48,16 @@ std::string layer_lines(const DerivedLayer& l, bool in_spatial) {
         << ints(l.spec.output_padding, l.spec.output_padding) << ")\n";
   }
   if (l.bn_weight) {
-    const auto running = [&](size_t k) { return "running[" + std::to_string(*l.bn_buffer + k) + "]"; };
+    const auto running = [](size_t k) { return "running[" + std::to_string(k) + "]"; };
     const std::string wb = param(*l.bn_weight) + ", " + param(*l.bn_bias),
                       tail = number(kBatchNormMomentum) + ", " + number(kBatchNormEps) + ", True)\n";
     s << "    if bn_mode == 0:\n"
       << "        h = torch.batch_norm(h, " << wb << ", None, None, True, " << tail
       << "    else:\n"
       << "        if bn_mode == 1:\n"
-      << "            " << running(2) << ".add_(1)\n"
-      << "        h = torch.batch_norm(h, " << wb << ", " << running(0) << ", " << running(1) << ", bn_mode == 1, "
+      << "            " << running(l.bn_buffers->count) << ".add_(1)\n"
+      << "        h = torch.batch_norm(h, " << wb << ", " << running(l.bn_buffers->mean) << ", "
+      << running(l.bn_buffers->var) << ", bn_mode == 1, "
       << tail;
   }
   if (l.spec.activation == LayerActivation::Relu) s << "    h = torch.relu(h)\n";

@@ -38,11 +38,11 @@ torch::Tensor apply_layer(const DerivedLayer& l, const ParamTensors& p, torch::T
   if (l.bn_weight) {
     torch::Tensor mean, var;
     if (!bn.running.empty()) {
-      mean = bn.running.at(*l.bn_buffer);
-      var = bn.running.at(*l.bn_buffer + 1);
+      mean = bn.running.at(l.bn_buffers->mean);
+      var = bn.running.at(l.bn_buffers->var);
       if (!bn.evaluate) {
         torch::NoGradGuard no_grad;
-        bn.running.at(*l.bn_buffer + 2).add_(1);  // nn.BatchNorm2d's num_batches_tracked
+        bn.running.at(l.bn_buffers->count).add_(1);  // nn.BatchNorm2d's num_batches_tracked
       }
     }
     h = torch::batch_norm(h, p.views[*l.bn_weight], p.views[*l.bn_bias], mean, var, /*training=*/!bn.evaluate,
@@ -54,7 +54,7 @@ torch::Tensor apply_layer(const DerivedLayer& l, const ParamTensors& p, torch::T
 // The encoder body's output, flat per image: [B, F].
 torch::Tensor encoder_body(const ParamTensors& p, const torch::Tensor& x, const BatchNormState& bn) {
   torch::Tensor h = x;
-  for (const DerivedLayer& l : p.layout.model().layers())
+  for (const DerivedLayer& l : p.layout->model().layers())
     if (l.role == LayerRole::Encoder) h = apply_layer(l, p, h, bn);
   return h.dim() == 4 ? h.flatten(1) : h;
 }
@@ -72,7 +72,7 @@ Encoded encode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x
 // Logits [..., D] for z [..., Z] (the decoder runs on the leading dimensions' product).
 torch::Tensor decode(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& z, const BatchNormState& bn) {
   torch::Tensor h = z;
-  for (const DerivedLayer& l : p.layout.model().layers())
+  for (const DerivedLayer& l : p.layout->model().layers())
     if (l.role == LayerRole::Decoder || l.role == LayerRole::Output) h = apply_layer(l, p, h, bn);
   std::vector<int64_t> shape(z.sizes().begin(), z.sizes().end() - 1);
   shape.push_back(c.input_dim);
@@ -95,7 +95,7 @@ torch::Tensor reconstruction_nll(const VaeConfig& c, const torch::Tensor& logits
 Encoding encode(const VaeConfig&, const ParamTensors& p, const torch::Tensor& x, const BatchNormState& bn) {
   const torch::Tensor h = encoder_body(p, x, bn);
   const auto head = [&](int index) {
-    for (const DerivedLayer& l : p.layout.model().layers())
+    for (const DerivedLayer& l : p.layout->model().layers())
       if (l.role == LayerRole::Head && l.index == index) return F::linear(h, p.views[l.weight], p.views[l.bias]);
     throw std::logic_error("the model has no head " + std::to_string(index));
   };
@@ -111,7 +111,7 @@ ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat) {
   resolve_mkl_vml_dispatch();  // every math path outside a backend starts here (vml_dispatch.h)
   TORCH_CHECK(flat.dim() == 1 && flat.numel() == int64_t(layout.total()), "flat parameter tensor must have ",
               layout.total(), " elements, has shape ", flat.sizes());
-  ParamTensors p{layout, {}};
+  ParamTensors p{&layout, {}};
   for (const ParamView& v : layout.views())
     p.views.push_back(flat.narrow(0, int64_t(v.offset), int64_t(v.size)).view(v.shape));
   return p;
@@ -142,7 +142,7 @@ size_t view_index(const ParamLayout& layout, size_t offset) {
 ParamTensors params_from_views(const ParamLayout& layout, const std::vector<torch::Tensor>& views) {
   TORCH_CHECK(views.size() == layout.views().size(), "expected ", layout.views().size(), " parameter tensors, got ",
               views.size());
-  return {layout, views};
+  return {&layout, views};
 }
 
 Losses forward(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps,

@@ -18,9 +18,10 @@ struct Losses {
 // Named views into a flat parameter tensor (1-D, layout.total() elements), one per view of
 // the layout in its shape (PyTorch's: [out, in] dense, [out, in, k, k] conv, [in, out, k, k]
 // transposed conv, [C] batch norm); they share its storage, so autograd through them lands in
-// flat.grad(). The math walks layout.model().layers().
+// flat.grad(). The math walks layout->model().layers(). The layout is the caller's (a
+// backend's or evaluator's, which outlives the step): borrowed, not copied on every step.
 struct ParamTensors {
-  ParamLayout layout;
+  const ParamLayout* layout = nullptr;
   std::vector<torch::Tensor> views;
 };
 ParamTensors view_params(const ParamLayout& layout, const torch::Tensor& flat);

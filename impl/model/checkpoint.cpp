@@ -50,7 +50,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c, DType dtype) 
   for (const ParamView& v : layout.views())
     f.tensors.push_back(make_tensor(v.name, v.shape, c.params.data() + v.offset, v.size, dtype));
   for (const BufferView& b : buffers.views()) {
-    if (b.is_count) {
+    if (b.is_count()) {
       const int64_t count = int64_t(c.running_stats[b.offset]);
       f.tensors.push_back(Tensor::from(b.name, b.shape, &count));
     } else {
@@ -96,7 +96,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   const BufferLayout& buffers = layout.model().buffers();
   c.running_stats.resize(buffers.total());
   for (const BufferView& b : buffers.views()) {
-    const std::vector<double> values = read_tensor(f, path, b.name, b.shape, b.is_count);
+    const std::vector<double> values = read_tensor(f, path, b.name, b.shape, b.is_count());
     std::copy(values.begin(), values.end(), c.running_stats.begin() + long(b.offset));
   }
   if (f.find("adam.exp_avg") || f.find("adam.exp_avg_sq")) {

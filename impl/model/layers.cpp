@@ -634,11 +634,12 @@ std::vector<double> BufferLayout::initial_values() const {
   return values;
 }
 
-void BufferLayout::add(const std::string& name, std::vector<int64_t> shape, double initial, bool is_count) {
+size_t BufferLayout::add(const std::string& name, std::vector<int64_t> shape, double initial, BufferKind kind) {
   size_t n = 1;
   for (int64_t d : shape) n *= size_t(d);
-  views_.push_back({name, std::move(shape), total_, n, initial, is_count});
+  views_.push_back({name, std::move(shape), total_, n, initial, kind});
   total_ += n;
+  return views_.size() - 1;
 }
 
 void ModelLayers::add_macs(const DerivedLayer& l) {
@@ -671,10 +672,11 @@ void ModelLayers::add_params(DerivedLayer& l) {
   if (s.batch_norm) {
     l.bn_weight = add(".bn.weight", {s.out}, size_t(s.out));
     l.bn_bias = add(".bn.bias", {s.out}, size_t(s.out));
-    l.bn_buffer = buffers_.views().size();
-    buffers_.add(l.prefix + ".bn.running_mean", {s.out}, 0.0, false);
-    buffers_.add(l.prefix + ".bn.running_var", {s.out}, 1.0, false);
-    buffers_.add(l.prefix + ".bn.num_batches_tracked", {}, 0.0, true);
+    DerivedLayer::BatchNormBuffers b;
+    b.mean = buffers_.add(l.prefix + ".bn.running_mean", {s.out}, 0.0, BufferKind::RunningMean);
+    b.var = buffers_.add(l.prefix + ".bn.running_var", {s.out}, 1.0, BufferKind::RunningVar);
+    b.count = buffers_.add(l.prefix + ".bn.num_batches_tracked", {}, 0.0, BufferKind::BatchCount);
+    l.bn_buffers = b;
   }
 }
 

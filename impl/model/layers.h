@@ -166,16 +166,25 @@ struct DerivedLayer {
   int64_t fan_in = 0, fan_out = 0;
   size_t weight = 0, bias = 0;   // indices into ModelLayers::views()
   std::optional<size_t> bn_weight, bn_bias;  // likewise, with batch norm
-  std::optional<size_t> bn_buffer;           // index of running_mean in buffers().views()
+  // Indices into ModelLayers::buffers().views() of the layer's running statistics, with batch norm.
+  struct BatchNormBuffers {
+    size_t mean = 0, var = 0, count = 0;
+  };
+  std::optional<BatchNormBuffers> bn_buffers;
 };
 
 // Batch-norm running statistics (state, not parameters), in one flat float64 buffer.
+// What a buffer is, so that no reader infers it from its name or its place in the layer's three.
+enum class BufferKind { RunningMean, RunningVar, BatchCount };
+
 struct BufferView {
   std::string name;            // "enc.0.bn.running_mean"
   std::vector<int64_t> shape;  // [C], or {} for num_batches_tracked
   size_t offset = 0, size = 0;
   double initial = 0;          // running_mean 0, running_var 1, num_batches_tracked 0
-  bool is_count = false;       // num_batches_tracked: an integer count (int64 in PyTorch)
+  BufferKind kind = BufferKind::RunningMean;
+  // num_batches_tracked: an integer count (int64 in PyTorch), not a float statistic.
+  bool is_count() const { return kind == BufferKind::BatchCount; }
 };
 
 class BufferLayout {
@@ -187,7 +196,8 @@ class BufferLayout {
 
  private:
   friend class ModelLayers;
-  void add(const std::string& name, std::vector<int64_t> shape, double initial, bool is_count);
+  // Returns the new view's index.
+  size_t add(const std::string& name, std::vector<int64_t> shape, double initial, BufferKind kind);
   std::vector<BufferView> views_;
   size_t total_ = 0;
 };

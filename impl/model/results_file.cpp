@@ -36,7 +36,7 @@ CaseResultsFile read_case_results(const SafetensorsFile& file, const ParamLayout
   }
   std::set<std::string> counts;  // num_batches_tracked: an integer count, I64 in PyTorch
   for (const BufferView& b : layout.model().buffers().views())
-    if (b.is_count) counts.insert("running." + b.name);
+    if (b.is_count()) counts.insert("running." + b.name);
   std::set<std::string> known;
   for (const auto& [name, shape] : expected_results_tensors(layout, batch, r.has_adam ? adam_steps : 0, r.has_running)) {
     known.insert(name);

@@ -100,19 +100,22 @@ void fill_rect(Image& img, int x0, int y0, int x1, int y1, const uint8_t rgb[3])
 // ---------------------------------------------------------------------------------------
 // Grids
 // ---------------------------------------------------------------------------------------
-void check_grid_args(const char* what, int n, int h, int w, int cols, int pad) {
-  if (n <= 0 || h <= 0 || w <= 0 || cols <= 0 || pad < 0)
-    throw Error(std::string(what) + ": bad arguments n=" + std::to_string(n) + " h=" + std::to_string(h) +
-                " w=" + std::to_string(w) + " cols=" + std::to_string(cols) + " pad=" + std::to_string(pad) +
-                " (n, h, w, cols must be positive, pad non-negative)");
+void check_grid_args(const char* what, int n, TileShape shape, int cols, int pad) {
+  const int h = shape.h, w = shape.w;
+  if (n <= 0 || h <= 0 || w <= 0 || cols <= 0 || pad < 0 || (shape.channels != 1 && shape.channels != 3))
+    throw Error(std::string(what) + ": bad arguments n=" + std::to_string(n) + " channels=" +
+                std::to_string(shape.channels) + " h=" + std::to_string(h) + " w=" + std::to_string(w) +
+                " cols=" + std::to_string(cols) + " pad=" + std::to_string(pad) +
+                " (n, h, w, cols must be positive, channels 1 or 3, pad non-negative)");
 }
 
-Image blank_grid(const char* what, int rows, int cols, int h, int w, int pad) {
+Image blank_grid(const char* what, int rows, int cols, TileShape shape, int pad) {
+  const int h = shape.h, w = shape.w;
   int64_t width = int64_t{cols} * (w + pad) + pad, height = int64_t{rows} * (h + pad) + pad;
   if (width > (1 << 16) || height > (1 << 16))  // PNG viewers give up long before this
     throw Error(std::string(what) + ": grid of " + std::to_string(width) + "x" + std::to_string(height) +
                 " pixels is too large");
-  return Image(static_cast<int>(width), static_cast<int>(height), 1, kGridPadValue);
+  return Image(static_cast<int>(width), static_cast<int>(height), shape.channels, kGridPadValue);
 }
 
 uint8_t to_byte(float v) {
@@ -121,11 +124,15 @@ uint8_t to_byte(float v) {
   return static_cast<uint8_t>(std::lround(v * 255.0f));
 }
 
-void place_tile(Image& grid, const float* tile, int row, int col, int h, int w, int pad) {
+// The tile is planar (channel c's plane at tile + c*h*w); the grid's pixels are interleaved.
+void place_tile(Image& grid, const float* tile, int row, int col, TileShape shape, int pad) {
+  const int h = shape.h, w = shape.w, c = shape.channels;
+  const size_t plane = size_t(h) * size_t(w);
   int x0 = pad + col * (w + pad), y0 = pad + row * (h + pad);
-  for (int y = 0; y < h; ++y, tile += w) {
+  for (int y = 0; y < h; ++y) {
     uint8_t* out = grid.at(x0, y0 + y);
-    for (int x = 0; x < w; ++x) out[x] = to_byte(tile[x]);
+    for (int x = 0; x < w; ++x)
+      for (int ch = 0; ch < c; ++ch) out[x * c + ch] = to_byte(tile[size_t(ch) * plane + size_t(y) * size_t(w) + size_t(x)]);
   }
 }
 
@@ -199,30 +206,27 @@ void draw_legend(Image& img, int size) {
 
 }  // namespace
 
-Image image_grid(const float* images, int n, int h, int w, int cols, int pad) {
-  check_grid_args("image_grid", n, h, w, cols, pad);
+Image image_grid(const float* images, int n, TileShape shape, int cols, int pad) {
+  check_grid_args("image_grid", n, shape, cols, pad);
   if (!images) throw Error("image_grid: images is null");
   cols = std::min(cols, n);
   int rows = (n + cols - 1) / cols;
-  Image grid = blank_grid("image_grid", rows, cols, h, w, pad);
-  const size_t tile_size = static_cast<size_t>(h) * static_cast<size_t>(w);
-  for (int k = 0; k < n; ++k)
-    place_tile(grid, images + static_cast<size_t>(k) * tile_size, k / cols, k % cols, h, w, pad);
+  Image grid = blank_grid("image_grid", rows, cols, shape, pad);
+  for (int k = 0; k < n; ++k) place_tile(grid, images + size_t(k) * shape.values(), k / cols, k % cols, shape, pad);
   return grid;
 }
 
-Image comparison_grid(const float* originals, const float* reconstructions, int n, int h, int w, int cols,
+Image comparison_grid(const float* originals, const float* reconstructions, int n, TileShape shape, int cols,
                       int pad) {
-  check_grid_args("comparison_grid", n, h, w, cols, pad);
+  check_grid_args("comparison_grid", n, shape, cols, pad);
   if (!originals || !reconstructions) throw Error("comparison_grid: originals or reconstructions is null");
   cols = std::min(cols, n);
   int pair_rows = (n + cols - 1) / cols;
-  Image grid = blank_grid("comparison_grid", 2 * pair_rows, cols, h, w, pad);
-  const size_t tile_size = static_cast<size_t>(h) * static_cast<size_t>(w);
+  Image grid = blank_grid("comparison_grid", 2 * pair_rows, cols, shape, pad);
   for (int k = 0; k < n; ++k) {
-    size_t offset = static_cast<size_t>(k) * tile_size;
-    place_tile(grid, originals + offset, 2 * (k / cols), k % cols, h, w, pad);
-    place_tile(grid, reconstructions + offset, 2 * (k / cols) + 1, k % cols, h, w, pad);
+    const size_t offset = size_t(k) * shape.values();
+    place_tile(grid, originals + offset, 2 * (k / cols), k % cols, shape, pad);
+    place_tile(grid, reconstructions + offset, 2 * (k / cols) + 1, k % cols, shape, pad);
   }
   return grid;
 }

@@ -12,16 +12,23 @@ namespace vae {
 // visible whether digits are white on black (MNIST) or the reverse.
 constexpr uint8_t kGridPadValue = 128;
 
-// Tiles n grey images of h×w values in [0,1] (row-major [n, h*w]; clamped, NaN drawn as 0,
-// v -> round(255 v)) into a grey grid of min(cols, n) columns and ceil(n / cols) rows.
-// Tile k's top-left pixel is (pad + (k % cols) * (w + pad), pad + (k / cols) * (h + pad));
-// unused cells of the last row are padding. Throws vae::Error for non-positive n, h, w, cols,
-// negative pad, or a null pointer.
-Image image_grid(const float* images, int n, int h, int w, int cols, int pad = 2);
+// One image's shape as the models see it: channels (1 grey, 3 RGB), then h×w, planar (NCHW).
+struct TileShape {
+  int channels = 1, h = 0, w = 0;
+  size_t values() const { return size_t(channels) * size_t(h) * size_t(w); }
+};
 
-// Originals and reconstructions ([n, h*w] each) as pairs of rows with the image_grid layout:
+// Tiles n images of shape.values() values in [0,1] ([n, C*h*w], each image channel-major as the
+// models' NCHW output; clamped, NaN drawn as 0, v -> round(255 v)) into a grid of min(cols, n)
+// columns and ceil(n / cols) rows: grey for one channel, RGB (channels interleaved, as PNG
+// stores them) for three. Tile k's top-left pixel is (pad + (k % cols) * (w + pad),
+// pad + (k / cols) * (h + pad)); unused cells of the last row are padding. Throws vae::Error
+// for non-positive n, h, w, cols, channels other than 1 or 3, negative pad, or a null pointer.
+Image image_grid(const float* images, int n, TileShape shape, int cols, int pad = 2);
+
+// Originals and reconstructions ([n, C*h*w] each) as pairs of rows with the image_grid layout:
 // grid row 2r holds originals r*cols .. r*cols+cols-1 and row 2r+1 their reconstructions.
-Image comparison_grid(const float* originals, const float* reconstructions, int n, int h, int w, int cols,
+Image comparison_grid(const float* originals, const float* reconstructions, int n, TileShape shape, int cols,
                       int pad = 2);
 
 // Scatter-plot layout: the plot area is size×size pixels with its top-left at
