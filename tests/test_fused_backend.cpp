@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "mnist_data.h"
+#include "sanitizer_tier.h"
 #include "backend/registry.h"
 #include "registered_backends.h"
 #include "common/error.h"
@@ -91,7 +92,10 @@ class ScopedEnv {
 
 TEST(FUSED_SUITE(FusedBackend), HundredStepsAreBitwiseIdenticalRunToRunAndUnderEveryThreadOrder) {
   SKIP_WITHOUT_DEVICE();
-  const TrainingRun first = train("fused-cuda", FUSED_DEVICE, "fp32", small_config(), 100, 24, 25, Binarize::Dynamic);
+  // The sanitizer tier runs the same steps, fewer of them (under ASan 100 steps took 114 s): one
+  // window of every batch size and each worker count; the Release build runs all 100.
+  const int steps = testing::kSanitizerBuild ? 30 : 100, window = testing::kSanitizerBuild ? 10 : 25;
+  const TrainingRun first = train("fused-cuda", FUSED_DEVICE, "fp32", small_config(), steps, 24, window, Binarize::Dynamic);
   // On the GPU: run to run. On the CPU executor: also under other thread orders and worker counts.
   std::vector<std::pair<std::string, std::string>> environments = {{"", ""}};
 #ifndef VAE_TEST_ON_CUDA
@@ -100,7 +104,7 @@ TEST(FUSED_SUITE(FusedBackend), HundredStepsAreBitwiseIdenticalRunToRunAndUnderE
   for (const auto& [seed, workers] : environments) {
     std::optional<ScopedEnv> s, w;
     if (!seed.empty()) s.emplace("VAE_EMU_SEED", seed), w.emplace("VAE_EMU_WORKERS", workers);
-    const TrainingRun again = train("fused-cuda", FUSED_DEVICE, "fp32", small_config(), 100, 24, 25, Binarize::Dynamic);
+    const TrainingRun again = train("fused-cuda", FUSED_DEVICE, "fp32", small_config(), steps, 24, window, Binarize::Dynamic);
     EXPECT_EQ(again.params, first.params) << "thread-order seed '" << seed << "', workers '" << workers << "'";
     EXPECT_EQ(again.exp_avg_sq, first.exp_avg_sq) << "thread-order seed '" << seed << "'";
     ASSERT_EQ(again.sums.size(), first.sums.size());
@@ -209,6 +213,8 @@ TEST(FUSED_SUITE(FusedBackend), AProfiledStepListsEveryKernelCallWithItsCost) {
 }
 
 TEST(FUSED_SUITE(FusedBackend), ShortTrainingFollowsLibTorchEager) {
+  // 104 s under ASan; fused-cuda's training steps run there in the test above, eager's elsewhere.
+  VAE_RELEASE_TIER_ONLY(true, "300 training steps beside libtorch-eager");
   SKIP_WITHOUT_DEVICE();
   const VaeConfig c = small_config();
   const TrainingRun fused = train("fused-cuda", FUSED_DEVICE, "fp32", c, 300, 32, 50, Binarize::None);
