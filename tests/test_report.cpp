@@ -302,6 +302,24 @@ TEST(ReportGenerator, ShowsNotJudgedRowsAsNotJudgedAndLeavesThemOutOfTheVerdict)
             std::string::npos) << bmd;
 }
 
+// A backend timed on steps only (the reference in scripts/run's quick mode, whose epochs take
+// minutes) keeps its summary row, in the kind it was timed in, beside the others' epochs.
+TEST(ReportGenerator, SummaryKeepsABackendTimedOnStepsOnly) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  ReportInputs in = synthetic_inputs();
+  add_bench(in.bench, "train_step/reference/cpu/fp64", 128, {0.100, 0.100, 0.100});        // 1.28k samples/s
+  add_bench(in.bench, "train_step/libtorch-eager/cpu/fp32", 128, {0.010, 0.010, 0.010});  // 12.8k
+  write_report(in, out);
+  const std::string top = section(slurp(out + "/report.md"), "## Summary", "## Run");
+  EXPECT_NE(top.find("| mlp | reference | cpu | fp64 | not validated | train_step | 128 | 1.28k | 0.10x |"),
+            std::string::npos) << top;
+  // The others keep their headline, whole epochs.
+  EXPECT_NE(top.find("| mlp | libtorch-eager | cpu | fp32 | PASS 1/1 | train_epoch | 128 | 12.8k | 1.00x |"),
+            std::string::npos) << top;
+  EXPECT_EQ(top.find("| mlp | libtorch-eager | cpu | fp32 | PASS 1/1 | train_step"), std::string::npos) << top;
+}
+
 // The summary at the top is tables and a figure: each backend with its validation verdict and
 // its best throughput, in Markdown tables and HTML <table>s, and the bar chart embedded.
 TEST(ReportGenerator, SummaryIsTablesAndAFigure) {
@@ -381,8 +399,10 @@ TEST(ReportGenerator, SummaryGroupsThroughputByModel) {
   EXPECT_NE(top.find("| mlp | libtorch-eager | cpu | fp32 | PASS 1/1 | train_epoch | 128 | 12.8k | 1.00x |"), std::string::npos) << top;
   EXPECT_NE(top.find("| conv-mnist | libtorch-eager | cpu | fp32 | **FAIL 0/1** | train_epoch | 128 | 3.20k | 1.00x |"),
             std::string::npos) << top;
-  // conv-mnist's torchscript row is a train_step one, which is not conv-mnist's headline measurement.
-  EXPECT_EQ(top.find("| conv-mnist | torchscript |"), std::string::npos) << top;
+  // conv-mnist's torchscript was timed on steps only: its row says so, with no ratio (eager has no
+  // conv-mnist step to compare with), instead of the backend missing from the summary.
+  EXPECT_NE(top.find("| conv-mnist | torchscript | cpu | fp32 | not validated | train_step | 64 | 64.0k |"),
+            std::string::npos) << top;
   EXPECT_LT(top.find("| mlp | libtorch-eager"), top.find("| conv-mnist | libtorch-eager"));  // the MLP first
   // The sections below keep the models apart too.
   EXPECT_NE(md.find("| libtorch-eager [conv-mnist] | cpu | fp32 | **FAIL 0/1** | 3.20k ±0.0% |"), std::string::npos) << md;

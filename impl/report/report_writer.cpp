@@ -319,7 +319,9 @@ SummaryTables summary_tables(const std::vector<ValidationBackend>& validation, c
                                   {"not_judged", unjudged_json}, {"passed", v.passed}});
   }
 
-  // Throughput: per model its headline kind, then each backend at its best batch.
+  // Throughput: per model, each backend in its headline kind (the first of kKinds it was timed
+  // in: a backend timed on steps only, as the reference's quick run, still has its row), at its
+  // best batch.
   std::vector<std::string> models;
   for (const auto& [kind, by_row] : tp.by_kind)
     for (const auto& [key, m] : by_row)
@@ -327,13 +329,13 @@ SummaryTables summary_tables(const std::vector<ValidationBackend>& validation, c
   std::sort(models.begin(), models.end(), model_before);
   std::set<std::string> kinds;
   for (const std::string& model : models) {
+    std::set<std::string> placed;  // the model's backends (label) that have their row
     for (const std::string& kind : kKinds) {
       const auto kit = tp.by_kind.find(kind);
       if (kit == tp.by_kind.end()) continue;
-      bool any = false;
       for (const auto& [key, by_batch] : kit->second) {
-        if (key.model != model) continue;
-        any = true;
+        if (key.model != model || !placed.insert(key.label()).second) continue;
+        kinds.insert(kind);
         const BenchRow* best = best_of(by_batch);
         std::optional<double> speedup;
         if (best)
@@ -359,10 +361,6 @@ SummaryTables summary_tables(const std::vector<ValidationBackend>& validation, c
         bar.value = best ? best->median_samples_per_second : std::numeric_limits<double>::quiet_NaN();
         if (!best) bar.note = "failed";
         st.chart.bars.push_back(bar);
-      }
-      if (any) {
-        kinds.insert(kind);
-        break;
       }
     }
   }
@@ -883,9 +881,9 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     if (st.throughput.empty()) {
       top.paragraph(no_benchmarks);
     } else {
-      top.paragraph("Throughput, per model: each backend at its best batch size, in the model's headline "
-                    "measurement (train_epoch, else train_step, else eval), with its validation verdict on that "
-                    "model's cases:");
+      top.paragraph("Throughput, per model: each backend at its best batch size, in its headline measurement "
+                    "(train_epoch where it was timed on whole epochs, else train_step, else eval), with its "
+                    "validation verdict on that model's cases:");
       top.table({"model", "backend", "device", "precision", "validation", "measured", "best batch", "samples/s",
                  "vs libtorch-eager"},
                 st.throughput);
