@@ -111,9 +111,7 @@ INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, BackendMatrix, ::testing::ValuesIn(tie
   return s;
 });
 
-#if defined(__SANITIZE_ADDRESS__)
 VAE_TIER_REPORT_TEST(BackendMatrixTier, tiered_entries())
-#endif
 
 }  // namespace
 }  // namespace vae

@@ -214,7 +214,7 @@ TEST(FUSED_SUITE(FusedBackend), AProfiledStepListsEveryKernelCallWithItsCost) {
 
 TEST(FUSED_SUITE(FusedBackend), ShortTrainingFollowsLibTorchEager) {
   // 104 s under ASan; fused-cuda's training steps run there in the test above, eager's elsewhere.
-  VAE_RELEASE_TIER_ONLY(true, "300 training steps beside libtorch-eager");
+  VAE_RELEASE_TIER_ONLY("300 training steps beside libtorch-eager");
   SKIP_WITHOUT_DEVICE();
   const VaeConfig c = small_config();
   const TrainingRun fused = train("fused-cuda", FUSED_DEVICE, "fp32", c, 300, 32, 50, Binarize::None);

@@ -21,7 +21,8 @@ using testing::mnist;
 // and the conv-mnist preset (finite differences over its 0.4M parameters) 110 s, the same code.
 std::string release_only(const ValidationCase& c) {
   if (c.batch > 5) return "batch " + std::to_string(c.batch);
-  if (c.config.model == "conv-mnist") return "the conv-mnist preset (its layer kinds are proven on conv-odd, conv-dense-between, conv-bn)";
+  if (c.config.model == "conv-mnist")
+    return "the conv-mnist preset (its layer kinds are proven on conv-odd, conv-dense-between, conv-bn)";
   return "";
 }
 
@@ -51,9 +52,7 @@ INSTANTIATE_TEST_SUITE_P(Matrix, ReferenceMatrix, ::testing::ValuesIn(tiered_cas
   return s;
 });
 
-#if defined(__SANITIZE_ADDRESS__)
 VAE_TIER_REPORT_TEST(ReferenceMatrixTier, tiered_cases())
-#endif
 
 }  // namespace
 }  // namespace vae

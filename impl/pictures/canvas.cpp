@@ -132,7 +132,8 @@ void place_tile(Image& grid, const float* tile, int row, int col, TileShape shap
   for (int y = 0; y < h; ++y) {
     uint8_t* out = grid.at(x0, y0 + y);
     for (int x = 0; x < w; ++x)
-      for (int ch = 0; ch < c; ++ch) out[x * c + ch] = to_byte(tile[size_t(ch) * plane + size_t(y) * size_t(w) + size_t(x)]);
+      for (int ch = 0; ch < c; ++ch)
+        out[x * c + ch] = to_byte(tile[size_t(ch) * plane + size_t(y) * size_t(w) + size_t(x)]);
   }
 }
 

@@ -40,7 +40,8 @@ std::vector<std::string> write_pictures(const std::string& dir, const Evaluator&
   std::vector<float> originals(first.size() * test.dim());
   gather_scaled(test, first, originals.data());
   const std::vector<float> recon = evaluator.decode_mean(state, evaluator.encode_mean(state, test, first, binarize, seed));
-  written.push_back(write(dir, "reconstructions.png", comparison_grid(originals.data(), recon.data(), int(first.size()), shape, 8)));
+  written.push_back(
+      write(dir, "reconstructions.png", comparison_grid(originals.data(), recon.data(), int(first.size()), shape, 8)));
 
   // Pairs of consecutive test digits (different classes, as the test set is shuffled).
   constexpr int kRows = 8, kSteps = 10;
