@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "device/device.h"
+#include "kernels/batch_norm/batch_norm_check.h"
+#include "kernels/conv/conv_check.h"
 #include "kernels/gemm_check.h"
 
 namespace vae::bench::kernels {
@@ -15,12 +17,20 @@ struct Selection {
   std::vector<vae::kernels::gemm::check::Shape> shapes;       // empty: model layers + odd shapes
   std::string activation = "default";                          // or identity, relu, tanh, all
   bool cublas = false;                                         // bench: time cuBLAS beside ours
+  // --family conv / batch_norm: the given layers (--conv-shape / --bn-shape), else every
+  // preset's layers of the family at `batch` plus the family's odd cases.
+  std::vector<vae::kernels::conv::check::Case> conv_cases;
+  std::vector<vae::kernels::batch_norm::check::Case> bn_cases;
+  int batch = 8;
 };
 
 // Every selected version against double precision; prints a table, returns the exit status
 // (0: all passed). seeds: thread orders (CPU executor) or repeated runs (GPU) that must give
 // bitwise-identical results.
 int check(const Selection& selection, int seeds);
+// The same for the conv and batch-norm families (--family conv, --family batch_norm).
+int check_conv(const Selection& selection, int seeds);
+int check_batch_norm(const Selection& selection, int seeds);
 
 // Times every selected version on a GPU (validated first); benchmark_args go to Google
 // Benchmark. Refuses on the CPU executor.

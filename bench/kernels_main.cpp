@@ -1,9 +1,11 @@
 // vaebench-kernels: our CUDA kernels, checked and timed one family at a time.
 //
-//   vaebench-kernels check [--device cuda|cuda-emu] [--family gemm] [--version N]
+//   vaebench-kernels check [--device cuda|cuda-emu] [--family gemm|conv|batch_norm] [--version N]
 //                          [--shape M,N,K]... [--activation A] [--seeds S]
+//                          [--conv-shape B:CxHxW:layer]... [--bn-shape B:C:HW:act]... [--batch B]
 //       every version against a double-precision reference, on the default model's layer
-//       shapes and odd shapes (or the given ones); a table, exit 1 on any failure.
+//       shapes and odd shapes (or the given ones); conv / batch_norm: every preset's layers of
+//       the family at --batch and odd cases (or the given ones); a table, exit 1 on any failure.
 //   vaebench-kernels bench [same selection] [--cublas] [--benchmark_* ...]
 //       Google Benchmark on a GPU with CUDA-event timing, each version validated first;
 //       --cublas adds cuBLAS's bare products (fp32, TF32) as a comparison.
@@ -16,19 +18,18 @@
 
 int main(int argc, char** argv) {
   using namespace vae::bench::kernels;
-  CLI::App app{"vaebench-kernels: check and time our CUDA kernels (GEMM family)"};
+  CLI::App app{"vaebench-kernels: check and time our CUDA kernels (GEMM, conv and batch-norm families)"};
   app.require_subcommand(1);
   Selection selection;
   std::string device = "auto", family = "gemm";
-  std::vector<std::string> shapes;
+  std::vector<std::string> shapes, conv_shapes, bn_shapes;
   int version = 0, seeds = 1;
 
   const auto add_selection = [&](CLI::App* cmd) {
     cmd->add_option("--device", device, "cuda (a GPU), cuda-emu (the CPU executor), or auto: cuda if usable")
         ->check(CLI::IsMember({"auto", "cuda", "cuda-emu"}));
-    cmd->add_option("--family", family, "kernel family")->check(CLI::IsMember({"gemm"}));
-    cmd->add_option("--version", version, "one version (default: all)")
-        ->check(CLI::Range(vae::kernels::gemm::kFirstVersion, vae::kernels::gemm::kLastVersion));
+    cmd->add_option("--family", family, "kernel family")->check(CLI::IsMember({"gemm", "conv", "batch_norm"}));
+    cmd->add_option("--version", version, "one version of the family (default: all)")->check(CLI::PositiveNumber);
     cmd->add_option("--shape", shapes, "M,N,K = batch, outputs, inputs (repeatable; default: model layers and odd shapes)")
         ->each([](const std::string& s) {
           try {
@@ -37,6 +38,29 @@ int main(int argc, char** argv) {
             throw CLI::ValidationError(e.what());
           }
         });
+    cmd->add_option("--conv-shape", conv_shapes,
+                    "--family conv: B:CxHxW:layer, a batch, input and one conv/convT layer in the model's text form, "
+                    "e.g. 2:3x5x9:convT7k3s2p1o1:tanh (repeatable; default: the conv presets' layers and odd geometries)")
+        ->each([](const std::string& s) {
+          try {
+            vae::kernels::conv::check::parse_case(s);
+          } catch (const vae::Error& e) {
+            throw CLI::ValidationError(e.what());
+          }
+        });
+    cmd->add_option("--bn-shape", bn_shapes,
+                    "--family batch_norm: B:C:HW[:act], a batch, channels, pixels per channel and the activation "
+                    "after it, e.g. 16:64:256:relu (repeatable; default: the presets' batch norms and odd sizes)")
+        ->each([](const std::string& s) {
+          try {
+            vae::kernels::batch_norm::check::parse_case(s);
+          } catch (const vae::Error& e) {
+            throw CLI::ValidationError(e.what());
+          }
+        });
+    cmd->add_option("--batch", selection.batch,
+                    "--family conv / batch_norm: the batch of the presets' layers (default 8)")
+        ->check(CLI::Range(1, 1 << 16));
     cmd->add_option("--activation", selection.activation,
                     "for --shape and odd shapes: identity, relu, tanh or all (default: relu forward, tanh backward)")
         ->check(CLI::IsMember({"default", "identity", "relu", "tanh", "all"}));
@@ -61,9 +85,29 @@ int main(int argc, char** argv) {
       selection.device = device == "cuda" ? vae::device::Kind::cuda : vae::device::Kind::emu;
       if (selection.device == vae::device::Kind::cuda && !gpu) throw vae::Error("--device cuda: " + why);
     }
-    if (version) selection.version = version;
+    if (version) {
+      // Each throws naming the family's range.
+      if (family == "conv") vae::kernels::conv::version_from_int(version);
+      else if (family == "batch_norm") vae::kernels::batch_norm::version_from_int(version);
+      else vae::kernels::gemm::version_from_int(version);
+      selection.version = version;
+    }
+    if (family != "conv" && !conv_shapes.empty()) throw vae::Error("--conv-shape is for --family conv");
+    if (family != "batch_norm" && !bn_shapes.empty()) throw vae::Error("--bn-shape is for --family batch_norm");
+    if (family != "gemm" && !shapes.empty())
+      throw vae::Error("--shape M,N,K is for --family gemm; conv takes --conv-shape, batch_norm --bn-shape");
+    for (const std::string& s : conv_shapes) selection.conv_cases.push_back(vae::kernels::conv::check::parse_case(s));
+    for (const std::string& s : bn_shapes) selection.bn_cases.push_back(vae::kernels::batch_norm::check::parse_case(s));
     for (const std::string& s : shapes) selection.shapes.push_back(vae::kernels::gemm::check::parse_shape(s));
-    if (check_cmd->parsed()) return check(selection, seeds);
+    if (check_cmd->parsed()) {
+      if (family == "conv") return check_conv(selection, seeds);
+      if (family == "batch_norm") return check_batch_norm(selection, seeds);
+      return check(selection, seeds);
+    }
+    if (family != "gemm")
+      throw vae::Error("bench --family " + family +
+                       ": not built yet (the timing beside cuDNN needs a GPU session; issue 21); check --family " +
+                       family + " judges every version");
     return bench(selection, bench_cmd->remaining());
   } catch (const std::exception& e) {
     std::cerr << "vaebench-kernels: " << e.what() << "\n";

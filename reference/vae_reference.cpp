@@ -48,15 +48,6 @@ LinearLayer linear(const ParamLayout& layout, const DerivedLayer& l) {
   return {l.prefix, int(l.in.numel()), l.spec.out, layout.views()[l.weight].offset, layout.views()[l.bias].offset};
 }
 
-// A conv or transposed-conv layer's geometry, from the shapes the model derived.
-ConvGeometry geometry(const DerivedLayer& l) {
-  const int c = int(l.in.c), h = int(l.in.h), w = int(l.in.w);
-  const LayerSpec& s = l.spec;
-  return s.kind == LayerKind::ConvTranspose2d
-             ? ConvGeometry::conv_transpose2d(c, s.out, h, w, s.kernel, s.stride, s.padding, s.output_padding)
-             : ConvGeometry::conv2d(c, s.out, h, w, s.kernel, s.stride, s.padding);
-}
-
 double sigmoid(double o) {
   if (o >= 0) return 1.0 / (1.0 + std::exp(-o));
   const double e = std::exp(o);
@@ -132,7 +123,7 @@ void VaeReference::layer_forward(const std::vector<double>& p, const DerivedLaye
     pass.pre = affine(p, linear(layout_, l), pass.in);
   } else {
     pass.pre.resize(rows, l.out.numel());
-    conv_forward(geometry(l), int(rows), pass.in.data(), p.data() + views[l.weight].offset,
+    conv_forward(conv_geometry(l), int(rows), pass.in.data(), p.data() + views[l.weight].offset,
                  p.data() + views[l.bias].offset, pass.pre.data());
   }
   pass.out = pass.pre;
@@ -260,7 +251,7 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
     if (l.spec.kind == LayerKind::Dense) return backprop_affine(linear(layout_, l), pass.in, d, need_input_grad);
     Matrix dx;
     if (need_input_grad) dx.resize(rows, pass.in.cols());
-    conv_backward(geometry(l), int(rows), pass.in.data(), p.data() + views[l.weight].offset, d.data(),
+    conv_backward(conv_geometry(l), int(rows), pass.in.data(), p.data() + views[l.weight].offset, d.data(),
                   need_input_grad ? dx.data() : nullptr, grad.data() + views[l.weight].offset,
                   grad.data() + views[l.bias].offset);
     return dx;

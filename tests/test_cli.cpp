@@ -63,9 +63,9 @@ TEST(Cli, BadLayerOptionsAreRefusedNamingTheLayerAndWhatFits) {
   }
 }
 
-// A stack given on the command line is validated like a preset; a backend that cannot run the
-// model says so instead of failing, and `backends` lists it.
-TEST(Cli, ConvolutionalStacksValidateAndUnsupportedBackendsSaySo) {
+// A stack given on the command line is validated like a preset; every backend runs the
+// convolutional models now (fused-cuda too, issue 21), and `backends` lists none as unsupported.
+TEST(Cli, ConvolutionalStacksValidateOnEveryBackend) {
   const CommandResult r = vaebench(
       "validate --backend libtorch-eager --device cpu --no-training-path --batch 3 --latent 4 "
       "--encoder conv4k3s2p1:relu,conv6k3s1p0+bn:tanh --decoder dense6x14x14:none,convT3k4s2p1:relu,conv1k3s1p1:none");
@@ -74,12 +74,11 @@ TEST(Cli, ConvolutionalStacksValidateAndUnsupportedBackendsSaySo) {
   EXPECT_EQ(r.output.find("FAIL"), std::string::npos) << r.output;
   const CommandResult fused =
       vaebench("validate --backend fused-cuda --device cuda-emu --no-training-path --model conv-mnist --batch 2");
-  EXPECT_NE(fused.output.find("not supported for this model (fused-cuda's kernels run dense layers only"),
-            std::string::npos)
-      << fused.output;
+  EXPECT_EQ(fused.status, 0) << fused.output;
+  EXPECT_NE(fused.output.find("PASS fused-cuda (cuda-emu, fp32): 1/1"), std::string::npos) << fused.output;
   const CommandResult listed = vaebench("backends --model conv-celeba64");
   EXPECT_EQ(listed.status, 0) << listed.output;
-  EXPECT_NE(listed.output.find("model conv-celeba64: not supported for this model"), std::string::npos) << listed.output;
+  EXPECT_EQ(listed.output.find("not supported for this model"), std::string::npos) << listed.output;
 }
 
 TEST(Cli, MissingDataNamesTheFile) {
@@ -209,7 +208,16 @@ TEST(Cli, FusedCudaOnTheCpuExecutorPassesHoldOutShapesAndItsExportReproduces) {
   };
   const std::vector<HoldOut> hold_outs = {
       {"--hidden 37,23 --decoder-hidden 29 --latent 40 --samples 3 --activation relu --beta 0.7 --batch 6 --seed 5", "fp32"},
-      {"--hidden 50 --latent 3 --activation tanh --likelihood gaussian --beta 2 --samples 2 --batch 1 --seed 8", "tf32"}};
+      {"--hidden 50 --latent 3 --activation tanh --likelihood gaussian --beta 2 --samples 2 --batch 1 --seed 8", "tf32"},
+      // Convolutional stacks: k3 s1 p0 and k5 s2 p2 down (28 -> 26 -> 13), batch norm on both
+      // sides, output padding, K = 2; then a dense layer between convs, a k6 s4 transposed conv
+      // as the output layer, the Gaussian likelihood, tf32.
+      {"--encoder conv5k3s1p0:relu,conv7k5s2p2+bn:tanh --decoder dense6x7x7:none,convT5k3s2p1o1+bn:relu,convT1k4s2p1:none "
+       "--latent 5 --samples 2 --beta 0.5 --batch 3 --seed 4",
+       "fp32"},
+      {"--encoder conv6k4s2p1:tanh,dense30:tanh --decoder dense24:tanh,dense6x7x7:none,convT1k6s4p1:none --latent 4 "
+       "--likelihood gaussian --batch 2 --seed 9",
+       "tf32"}};
   for (const HoldOut& h : hold_outs) {
     SCOPED_TRACE(h.options);
     const auto dir = fresh_dir("fused-hold-out");

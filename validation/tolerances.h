@@ -226,6 +226,31 @@ inline constexpr GemmTolerance kGemmTf32{
     "for n = 785, worst case for the operand rounding); norm-wise 5*2^-11 + ... = 2.5e-3 "
     "(expected ~4e-4). A dropped term (~1/sqrt(n) = 3.6e-2 norm-wise) is still 10x over."};
 
+// The conv family (kernels/conv/conv_check.cpp) is judged by these bounds as the implicit
+// GEMM it is: n is its direction's depth (C_in·k² forward, C_out·k² for dX, B·H_out·W_out for
+// dW), the scale the same conv run on |x|, |w|, |dY|.
+//
+// Batch norm (kernels/batch_norm/batch_norm_check.cpp): the same two bounds with n = B·H·W, the
+// length of every per-channel sum, and scales that carry each sum's error into its output.
+// Per channel, with m̄ = Σ|x|/n and xhat = (x - mean)·rstd:
+//   mean          Σx/n: m̄.
+//   rstd          1/sqrt(var + eps), var = Σ(x - mean)²/n a sum of squares (no cancellation;
+//                 the mean's error δ enters only as δ²): relative, scale rstd.
+//   y             gamma·xhat + beta, then the activation (|act'| <= 1): the mean's error through
+//                 |gamma|·rstd·m̄, rstd's relative error through |gamma|·|xhat|, plus |beta|.
+//   running stats (1-m)·r + m·s: (1-m)|r| + m·(the statistic's scale); the count is exact.
+//   evaluation    no sum: n = 8 roundings (subtract, divide, sqrt, scale, shift, activation),
+//                 scale |gamma|·(|x| + |running_mean|)/sqrt(running_var + eps) + |beta|.
+//   backward      judged on the saved float mean and rstd the kernel reads: dbeta = Σg, scale
+//                 Σ|dY|; dgamma = Σ g·xhat, scale Σ|dY|·|xhat|; dx = gamma·rstd·(g - dbeta/n
+//                 - xhat·dgamma/n), scale |gamma|·rstd·(|dY| + Σ|dY|/n + |xhat|·Σ|dY||xhat|/n).
+// Each adds |want|. The norm-wise check is relative to ||scale||, not ||want||: batch norm's
+// outputs cancel by construction (with n = 2 each xhat is ±1 and dx is 0 in exact arithmetic;
+// y's error is the mean's, amplified by rstd·m̄, not proportional to |y|), and the errors of
+// the sums are ~ sqrt(n)·u of the scale, which the bound gives a factor of five as for the GEMM.
+// A missing term (1/n of a sum's scale) fails while 1/n exceeds the element-wise bound,
+// 8·sqrt(n + 4)·u: every n below ~16000 (the CPU executor's checks use n <= 4207).
+
 // The GEMM tolerance of a kernel precision ("fp32", "tf32"); throws std::invalid_argument.
 inline const GemmTolerance& gemm(const std::string& precision) {
   if (precision == "fp32") return kGemmFp32;

@@ -8,11 +8,15 @@
 #include "common/error.h"
 #include "device/device.h"
 #include "kernels/adam.h"
+#include "kernels/batch_norm/batch_norm.h"
+#include "kernels/conv/conv.h"
 #include "kernels/data.h"
 #include "kernels/gemm.h"
 #include "kernels/latent.h"
+#include "kernels/layer_activation.h"
 #include "kernels/likelihood.h"
 #include "kernels/step_records.h"
+#include "model/layers.h"
 
 namespace vae {
 
@@ -28,9 +32,17 @@ k::gemm::Version gemm_version(const std::string& precision) {
   return precision == "tf32" ? k::gemm::Version::tf32_wmma : k::gemm::Version::split_k;
 }
 
-k::gemm::Activation gemm_activation(Activation a) {
-  return a == Activation::Relu ? k::gemm::Activation::relu : k::gemm::Activation::tanh;
+// The conv version each precision runs (kernels/conv/conv.cu lists them): v3 splits the
+// weight gradient's B·H·W depth where the output has too few blocks; v4 is v3 on tensor cores.
+k::conv::Version conv_version(const std::string& precision) {
+  return precision == "tf32" ? k::conv::Version::tf32_wmma : k::conv::Version::register_blocked;
 }
+constexpr k::batch_norm::Version kBatchNormVersion = k::batch_norm::Version::block_per_channel;
+
+// How batch norm runs in one pass: the batch's statistics (the validation path's value and
+// gradient), the same and the running statistics updated (a training step), or the running
+// statistics (evaluation: test metrics, sampling).
+enum class BatchNormMode { batch, batch_update, running };
 
 // The device keeps the flat layout but for the encoder heads: [mu.weight, mu.bias,
 // logvar.weight, logvar.bias] become [mu.weight, logvar.weight, mu.bias, logvar.bias], so
@@ -60,11 +72,26 @@ struct HeadsPacking {
   }
 };
 
-// One dense layer's parameters and gradient in the device buffers.
+// One layer of the model (model/layers.h) as the step runs it: its sizes, its parameters'
+// offsets in the device buffers, and its batch norm's running statistics on the device.
 struct DeviceLayer {
-  int in = 0, out = 0;
+  LayerKind kind = LayerKind::Dense;
+  int in = 0, out = 0;          // features per image (C·H·W in and out)
+  ConvGeometry geometry;        // conv2d / conv_transpose2d, from model/layers
   size_t weight = 0, bias = 0;  // offsets in the device layout
-  k::gemm::Activation act = k::gemm::Activation::identity;
+  k::gemm::Activation act = k::gemm::Activation::identity;  // after batch norm when it has one
+  bool batch_norm = false;
+  int channels = 0, hw = 0;     // batch norm: the output's C and H·W
+  size_t bn_weight = 0, bn_bias = 0;          // offsets in the device layout
+  size_t running_mean = 0, running_var = 0;   // offsets in running_ (the model's BufferLayout)
+  size_t count = 0;                           // index in counts_
+  bool is_conv() const { return kind != LayerKind::Dense; }
+};
+
+// A layer's outputs for one batch size: y (after the activation), and with batch norm the
+// conv's output before it and the batch statistics the backward reads.
+struct LayerBuffers {
+  Array<float> y, pre, mean, rstd;
 };
 
 // Activations and scratch for one batch size, planned up front (sizes known before anything runs).
@@ -73,17 +100,19 @@ struct Workspace {
   Array<float> x;                       // [B, D] inputs (validation path: allocated at its first use), or
   Array<std::uint8_t> x_bytes;          // [B, D] gathered bytes (training path)
   Array<float> eps;                     // [K, B, Z]
-  std::vector<Array<float>> enc;        // [B, H_l]
+  std::vector<LayerBuffers> enc;       // [B, out_l]
   Array<float> heads;                   // [B, 2Z]; its gradient in place
   Array<float> z;                       // [K·B, Z]
-  std::vector<Array<float>> dec;        // [K·B, G_l]
-  Array<float> d_logits;                // [K·B, D] dL/dO (the output GEMM's likelihood epilogue:
-                                        // the logits themselves are never stored)
-  Array<float> row_nll;                 // [D/64 tiles][K·B] that epilogue's NLL row sums
+  std::vector<LayerBuffers> dec;       // [K·B, out_l]
+  Array<float> d_logits;                // [K·B, D] dL/dO. A dense output layer writes it from its
+                                        // GEMM's likelihood epilogue (the logits are never
+                                        // stored); a conv output layer writes the logits,
+                                        // which the likelihood turns into dL/dO in place
+  Array<float> row_nll;                 // [D/64 tiles][K·B] a dense output's NLL row sums
   Array<float> kl, recon, loss, elbo;   // [B]
   Array<float> grad_a, grad_b;          // ping-pong layer gradients
   Array<float> dz;                      // [K·B, Z] with K > 1 (K = 1: the GEMM's epilogue makes dH)
-  Array<float> gemm_workspace;
+  Array<float> gemm_workspace;          // the GEMM and conv kernels' split sums (one at a time)
   device::Graph train_step;             // captured on first use
   AdamOptions captured_adam;
 };
@@ -95,6 +124,7 @@ class FusedBackend final : public Backend {
         kind_(kind),
         precision_(precision),
         gemm_version_(gemm_version(precision)),
+        conv_version_(conv_version(precision)),
         stream_(kind, emu::Options::from_environment()),
         packing_(layout()) {
     plan_layers();
@@ -112,6 +142,12 @@ class FusedBackend final : public Backend {
     device::memset(stream_, cursor_.data(), 0, cursor_.bytes());
     write_kl_weight(1.0);
     set_params_impl(init_params(config, layout()));
+    const BufferLayout& buffers = layout().model().buffers();
+    if (buffers.total() > 0) {
+      running_ = Array<float>(kind_, buffers.total());
+      counts_ = Array<std::int64_t>(kind_, batch_norm_layers_);
+      set_running_stats_impl(buffers.initial_values());
+    }
   }
 
   std::string name() const override { return "fused-cuda"; }
@@ -126,13 +162,13 @@ class FusedBackend final : public Backend {
   MemoryPeak memory_peak() const override {
     size_t bytes = params_.bytes() + grad_.bytes() + exp_avg_.bytes() + exp_avg_sq_.bytes() + adam_state_.bytes() +
                    nonfinite_.bytes() + sums_.bytes() + kl_weight_.bytes() + cursor_.bytes() + images_.bytes() +
-                   order_.bytes();
+                   order_.bytes() + running_.bytes() + counts_.bytes();
     for (const auto& [batch, w] : workspaces_) {
       bytes += w.x.bytes() + w.x_bytes.bytes() + w.eps.bytes() + w.heads.bytes() + w.z.bytes() + w.d_logits.bytes() +
                w.row_nll.bytes() + w.kl.bytes() + w.recon.bytes() + w.loss.bytes() + w.elbo.bytes() + w.grad_a.bytes() +
                w.grad_b.bytes() + w.dz.bytes() + w.gemm_workspace.bytes();
-      for (const Array<float>& a : w.enc) bytes += a.bytes();
-      for (const Array<float>& a : w.dec) bytes += a.bytes();
+      for (const auto* layers : {&w.enc, &w.dec})
+        for (const LayerBuffers& b : *layers) bytes += b.y.bytes() + b.pre.bytes() + b.mean.bytes() + b.rstd.bytes();
     }
     return {double(bytes), kind_ == Kind::cuda ? "device: fused-cuda buffers" : "CPU-executor buffers (fused-cuda's)"};
   }
@@ -159,10 +195,38 @@ class FusedBackend final : public Backend {
     upload(exp_avg_sq_, s.exp_avg_sq);
   }
 
+  // The model's BufferLayout: running means and variances in running_ (float, as
+  // nn.BatchNorm2d keeps them in a float model), each layer's count in counts_ (int64).
+  std::vector<double> running_stats_impl() const override {
+    const BufferLayout& buffers = layout().model().buffers();
+    if (buffers.total() == 0) return {};
+    const std::vector<float> values = device::to_host(stream_, running_);
+    const std::vector<std::int64_t> counts = device::to_host(stream_, counts_);
+    std::vector<double> flat(values.begin(), values.end());
+    size_t count = 0;
+    for (const BufferView& v : buffers.views())
+      if (v.is_count()) flat[v.offset] = double(counts[count++]);
+    return flat;
+  }
+  void set_running_stats_impl(const std::vector<double>& flat) override {
+    const BufferLayout& buffers = layout().model().buffers();
+    if (buffers.total() == 0) return;
+    std::vector<float> values(flat.size(), 0.0f);
+    std::vector<std::int64_t> counts;
+    for (const BufferView& v : buffers.views())
+      for (size_t i = 0; i < v.size; ++i) {
+        if (v.is_count()) counts.push_back(std::int64_t(flat[v.offset + i]));
+        else values[v.offset + i] = float(flat[v.offset + i]);
+      }
+    device::copy_to_device(stream_, running_.data(), values.data(), running_.bytes());
+    device::copy_to_device(stream_, counts_.data(), counts.data(), counts_.bytes());
+    stream_.synchronize();  // the host vectors end here
+  }
+
   BatchLosses evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) override {
     Workspace& w = workspace(batch);
     load_inputs(w, x, eps);
-    forward(w, w.x.data(), nullptr);
+    forward(w, w.x.data(), nullptr, BatchNormMode::batch);
     output_likelihood(w, false, nullptr, w.x.data(), nullptr);
     return read_losses(w);
   }
@@ -171,7 +235,7 @@ class FusedBackend final : public Backend {
                              std::vector<double>& grad) override {
     Workspace& w = workspace(batch);
     load_inputs(w, x, eps);
-    forward(w, w.x.data(), nullptr);
+    forward(w, w.x.data(), nullptr, BatchNormMode::batch);
     output_likelihood(w, true, nullptr, w.x.data(), nullptr);
     backward(w, w.x.data(), nullptr);
     grad = download(grad_);
@@ -182,7 +246,7 @@ class FusedBackend final : public Backend {
                               const AdamOptions& adam) override {
     Workspace& w = workspace(batch);
     load_inputs(w, x, eps);
-    forward(w, w.x.data(), nullptr);
+    forward(w, w.x.data(), nullptr, BatchNormMode::batch_update);
     output_likelihood(w, true, nullptr, w.x.data(), nullptr);
     backward(w, w.x.data(), nullptr);
     adam_step(adam, false);
@@ -239,7 +303,7 @@ class FusedBackend final : public Backend {
     Workspace& w = workspace(int(indices.size()));
     place_batch(indices, epoch);  // eval does not move the cursor
     gather_and_noise(w, noise_seed);
-    forward(w, nullptr, w.x_bytes.data());
+    forward(w, nullptr, w.x_bytes.data(), BatchNormMode::running);
     output_likelihood(w, false, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/false);
   }
 
@@ -279,18 +343,46 @@ class FusedBackend final : public Backend {
     return a.lr == b.lr && a.beta1 == b.beta1 && a.beta2 == b.beta2 && a.eps == b.eps;
   }
 
+  // The model's layer list as the device runs it. The heads are one GEMM of width 2Z in the
+  // device layout (HeadsPacking: W_mu;W_lv then b_mu;b_lv); every other offset is the flat
+  // layout's, which HeadsPacking leaves in place.
   void plan_layers() {
-    const VaeConfig& c = config();
-    const auto layer = [&](const LinearLayer& l, k::gemm::Activation act) {
-      return DeviceLayer{l.in, l.out, l.weight_offset, l.bias_offset, act};
-    };
-    for (const LinearLayer& l : layout().encoder_hidden()) encoder_.push_back(layer(l, gemm_activation(c.activation)));
-    // The heads in the device layout (HeadsPacking): W_mu;W_lv then b_mu;b_lv.
+    const ModelLayers& model = layout().model();
+    const std::vector<ParamView>& views = model.views();
+    const BufferLayout& buffers = model.buffers();
+    for (const DerivedLayer& l : model.layers()) {
+      if (l.role == LayerRole::Head) continue;
+      DeviceLayer d;
+      d.kind = l.spec.kind;
+      d.in = int(l.in.numel());
+      d.out = int(l.out.numel());
+      if (d.is_conv()) d.geometry = conv_geometry(l);
+      d.weight = views[l.weight].offset;
+      d.bias = views[l.bias].offset;
+      d.act = k::kernel_activation(l.spec.activation);
+      if (l.spec.batch_norm) {
+        d.batch_norm = true;
+        d.channels = int(l.out.c);
+        d.hw = int(l.out.h * l.out.w);
+        d.bn_weight = views[*l.bn_weight].offset;
+        d.bn_bias = views[*l.bn_bias].offset;
+        d.running_mean = buffers.views()[l.bn_buffers->mean].offset;
+        d.running_var = buffers.views()[l.bn_buffers->var].offset;
+        d.count = batch_norm_layers_++;
+      }
+      if (l.role == LayerRole::Encoder) encoder_.push_back(d);
+      else if (l.role == LayerRole::Decoder) decoder_.push_back(d);
+      else out_ = d;
+    }
     const LinearLayer& mu = layout().mu();
-    heads_ = DeviceLayer{mu.in, 2 * mu.out, mu.weight_offset, mu.weight_offset + 2 * packing_.weight_size,
-                         k::gemm::Activation::identity};
-    for (const LinearLayer& l : layout().decoder_hidden()) decoder_.push_back(layer(l, gemm_activation(c.activation)));
-    out_ = layer(layout().out(), k::gemm::Activation::identity);
+    heads_.in = mu.in;
+    heads_.out = 2 * mu.out;
+    heads_.weight = mu.weight_offset;
+    heads_.bias = mu.weight_offset + 2 * packing_.weight_size;
+    // The latent sits between dense layers: the decoder's first layer reads z as a flat vector
+    // (model/layers refuses a conv there), which the latent backward epilogue needs.
+    const DeviceLayer& first_decoder = decoder_.empty() ? out_ : decoder_.front();
+    if (first_decoder.is_conv()) throw Error("fused-cuda: the decoder's first layer must be dense (it reads z)");
   }
 
   // The buffers of one batch size, allocated at its first use; the total is computed first
@@ -299,24 +391,34 @@ class FusedBackend final : public Backend {
     auto it = workspaces_.find(batch);
     if (it != workspaces_.end()) return it->second;
     const VaeConfig& c = config();
-    const size_t B = size_t(batch), KB = size_t(c.samples) * B, Z = size_t(c.latent), D = size_t(c.input_dim);
+    const int KB_int = c.samples * batch;
+    const size_t B = size_t(batch), KB = size_t(KB_int), Z = size_t(c.latent), D = size_t(c.input_dim);
+    // Gradients ping-pong between two buffers as wide as any layer's output (and dz).
     size_t widest = KB * Z;
     for (const DeviceLayer& l : encoder_) widest = std::max(widest, B * size_t(l.out));
     for (const DeviceLayer& l : decoder_) widest = std::max(widest, KB * size_t(l.out));
-    size_t gemm_floats = 0;
+    size_t scratch = 0;  // split sums of the GEMM and conv kernels, one launch at a time
     const auto need = [&](const DeviceLayer& l, int rows) {
-      for (auto pass : {k::gemm::Pass::forward, k::gemm::Pass::backward})
-        gemm_floats = std::max(gemm_floats, k::gemm::workspace_floats(gemm_version_, pass, rows, l.in, l.out));
+      if (l.is_conv()) {
+        for (auto pass : {k::conv::Pass::forward, k::conv::Pass::backward})
+          scratch = std::max(scratch, k::conv::workspace_floats(conv_version_, pass, l.geometry, rows));
+      } else {
+        for (auto pass : {k::gemm::Pass::forward, k::gemm::Pass::backward})
+          scratch = std::max(scratch, k::gemm::workspace_floats(gemm_version_, pass, rows, l.in, l.out));
+      }
+    };
+    const auto layer_floats = [](const DeviceLayer& l, size_t rows) {
+      return rows * size_t(l.out) * (l.batch_norm ? 2 : 1) + (l.batch_norm ? 2 * size_t(l.channels) : 0);
     };
     for (const DeviceLayer& l : encoder_) need(l, batch);
     need(heads_, batch);
-    for (const DeviceLayer& l : decoder_) need(l, int(KB));
-    need(out_, int(KB));
-    const size_t tiles = size_t(k::gemm::likelihood_tiles(c.input_dim));
+    for (const DeviceLayer& l : decoder_) need(l, KB_int);
+    need(out_, KB_int);
+    const size_t tiles = out_.is_conv() ? 0 : size_t(k::gemm::likelihood_tiles(c.input_dim));
     const size_t dz = c.samples > 1 ? KB * Z : 0;
-    size_t floats = KB * Z + B * 2 * Z + KB * Z + KB * D + tiles * KB + 4 * B + 2 * widest + dz + gemm_floats;
-    for (const DeviceLayer& l : encoder_) floats += B * size_t(l.out);
-    for (const DeviceLayer& l : decoder_) floats += KB * size_t(l.out);
+    size_t floats = KB * Z + B * 2 * Z + KB * Z + KB * D + tiles * KB + 4 * B + 2 * widest + dz + scratch;
+    for (const DeviceLayer& l : encoder_) floats += layer_floats(l, B);
+    for (const DeviceLayer& l : decoder_) floats += layer_floats(l, KB);
     const size_t bytes = floats * sizeof(float) + B * D;
     const size_t available = device::available_bytes(kind_);
     if (bytes > available)
@@ -326,12 +428,22 @@ class FusedBackend final : public Backend {
 
     Workspace& w = workspaces_[batch];
     w.batch = batch;
+    const auto buffers_for = [&](const DeviceLayer& l, size_t rows) {
+      LayerBuffers b;
+      b.y = Array<float>(kind_, rows * size_t(l.out));
+      if (l.batch_norm) {
+        b.pre = Array<float>(kind_, rows * size_t(l.out));
+        b.mean = Array<float>(kind_, size_t(l.channels));
+        b.rstd = Array<float>(kind_, size_t(l.channels));
+      }
+      return b;
+    };
     w.x_bytes = Array<std::uint8_t>(kind_, B * D);
     w.eps = Array<float>(kind_, KB * Z);
-    for (const DeviceLayer& l : encoder_) w.enc.emplace_back(kind_, B * size_t(l.out));
+    for (const DeviceLayer& l : encoder_) w.enc.push_back(buffers_for(l, B));
     w.heads = Array<float>(kind_, B * 2 * Z);
     w.z = Array<float>(kind_, KB * Z);
-    for (const DeviceLayer& l : decoder_) w.dec.emplace_back(kind_, KB * size_t(l.out));
+    for (const DeviceLayer& l : decoder_) w.dec.push_back(buffers_for(l, KB));
     w.d_logits = Array<float>(kind_, KB * D);
     w.row_nll = Array<float>(kind_, tiles * KB);
     w.kl = Array<float>(kind_, B);
@@ -341,7 +453,7 @@ class FusedBackend final : public Backend {
     w.grad_a = Array<float>(kind_, widest);
     w.grad_b = Array<float>(kind_, widest);
     w.dz = Array<float>(kind_, dz);
-    w.gemm_workspace = Array<float>(kind_, gemm_floats);
+    w.gemm_workspace = Array<float>(kind_, scratch);
     return w;
   }
 
@@ -435,7 +547,7 @@ class FusedBackend final : public Backend {
 
   void training_step(Workspace& w, const StepOptions& o) {
     gather_and_noise(w, o.noise_seed);
-    forward(w, nullptr, w.x_bytes.data());
+    forward(w, nullptr, w.x_bytes.data(), BatchNormMode::batch_update);
     output_likelihood(w, true, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
     backward(w, nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
     adam_step(o.adam, true);
@@ -487,6 +599,88 @@ class FusedBackend final : public Backend {
     k::gemm::backward(stream_, gemm_version_, a);
   }
 
+  // A hidden layer's forward: dense (GEMM, activation in the epilogue) or conv (the conv
+  // kernel; with batch norm its output goes to `pre`, and batch norm applies the activation).
+  void layer_forward(const DeviceLayer& l, int rows, const float* x, const std::uint8_t* x_bytes, LayerBuffers& out,
+                     Workspace& w, BatchNormMode mode) {
+    if (!l.is_conv()) return gemm_forward(l, rows, x, x_bytes, out.y.data(), w);
+    k::conv::ForwardArgs a;
+    a.geometry = l.geometry;
+    a.batch = rows;
+    a.x = x;
+    a.x_bytes = x ? nullptr : x_bytes;
+    a.weight = param(l.weight);
+    a.bias = param(l.bias);
+    a.activation = l.batch_norm ? k::gemm::Activation::identity : l.act;
+    a.y = l.batch_norm ? out.pre.data() : out.y.data();
+    a.workspace = w.gemm_workspace.data();
+    a.workspace_size = w.gemm_workspace.size();
+    k::conv::forward(stream_, conv_version_, a);
+    if (!l.batch_norm) return;
+    if (mode == BatchNormMode::running) {
+      k::batch_norm::EvalForwardArgs e;
+      e.batch = rows, e.channels = l.channels, e.hw = l.hw;
+      e.x = out.pre.data();
+      e.gamma = param(l.bn_weight), e.beta = param(l.bn_bias);
+      e.running_mean = running_.data() + l.running_mean;
+      e.running_var = running_.data() + l.running_var;
+      e.eps = kBatchNormEps;
+      e.activation = l.act;
+      e.y = out.y.data();
+      return k::batch_norm::eval_forward(stream_, kBatchNormVersion, e);
+    }
+    k::batch_norm::TrainForwardArgs t;
+    t.batch = rows, t.channels = l.channels, t.hw = l.hw;
+    t.x = out.pre.data();
+    t.gamma = param(l.bn_weight), t.beta = param(l.bn_bias);
+    t.eps = kBatchNormEps, t.momentum = kBatchNormMomentum;
+    t.activation = l.act;
+    t.y = out.y.data();
+    t.mean = out.mean.data(), t.rstd = out.rstd.data();
+    if (mode == BatchNormMode::batch_update) {
+      t.running_mean = running_.data() + l.running_mean;
+      t.running_var = running_.data() + l.running_var;
+      t.num_batches_tracked = counts_.data() + l.count;
+    }
+    k::batch_norm::train_forward(stream_, kBatchNormVersion, t);
+  }
+
+  // A layer's backward from dy, the gradient of its output y: dense (GEMM, act' as the
+  // prologue) or conv (batch norm's backward first, in place over dy: each element is read
+  // before it is written; then the conv's). Writes dx unless null (the first layer).
+  void layer_backward(const DeviceLayer& l, int rows, float* dy, const float* y, const float* x,
+                      const std::uint8_t* x_bytes, const LayerBuffers* out, float* dx, Workspace& w) {
+    if (!l.is_conv()) return gemm_backward(l, rows, dy, y, x, x_bytes, dx, w);
+    k::gemm::Activation act = l.act;
+    if (l.batch_norm) {
+      k::batch_norm::BackwardArgs b;
+      b.batch = rows, b.channels = l.channels, b.hw = l.hw;
+      b.dy = dy, b.y = y, b.activation = l.act;
+      b.x = out->pre.data();
+      b.gamma = param(l.bn_weight);
+      b.mean = out->mean.data(), b.rstd = out->rstd.data();
+      b.dx = dy;
+      b.dgamma = gradient(l.bn_weight), b.dbeta = gradient(l.bn_bias);
+      k::batch_norm::backward(stream_, kBatchNormVersion, b);
+      act = k::gemm::Activation::identity;  // dy is now the gradient of the conv's output
+    }
+    k::conv::BackwardArgs a;
+    a.geometry = l.geometry;
+    a.batch = rows;
+    a.dy = dy;
+    a.y = act == k::gemm::Activation::identity ? nullptr : y;
+    a.activation = act;
+    a.x = x;
+    a.x_bytes = x ? nullptr : x_bytes;
+    a.weight = param(l.weight);
+    a.dx = dx;
+    a.dw = gradient(l.weight);
+    a.db = gradient(l.bias);
+    a.workspace = w.gemm_workspace.data();
+    a.workspace_size = w.gemm_workspace.size();
+    k::conv::backward(stream_, conv_version_, a);
+  }
+
   // Whether the heads GEMM computes z and KL in its epilogue: mu and logvar must share its
   // 64-column tile (2Z <= 64); wider latents run latent::forward after it.
   bool latent_in_epilogue() const {
@@ -495,14 +689,14 @@ class FusedBackend final : public Backend {
 
   // Encoder, heads with reparameterization + KL, decoder up to its last hidden layer (the
   // output layer runs with the likelihood: output_likelihood). The input is floats (x) or the
-  // gathered bytes, which the first GEMM reads as byte / 255.
-  void forward(Workspace& w, const float* x, const std::uint8_t* x_bytes) {
+  // gathered bytes, which the first layer reads as byte / 255.
+  void forward(Workspace& w, const float* x, const std::uint8_t* x_bytes, BatchNormMode mode) {
     const int B = w.batch, KB = config().samples * B;
     const float* in = x;
     const std::uint8_t* in_bytes = x_bytes;
     for (size_t l = 0; l < encoder_.size(); ++l) {
-      gemm_forward(encoder_[l], B, in, in_bytes, w.enc[l].data(), w);
-      in = w.enc[l].data();
+      layer_forward(encoder_[l], B, in, in_bytes, w.enc[l], w, mode);
+      in = w.enc[l].y.data();
       in_bytes = nullptr;
     }
     if (latent_in_epilogue()) {
@@ -526,32 +720,24 @@ class FusedBackend final : public Backend {
     }
     in = w.z.data();
     for (size_t l = 0; l < decoder_.size(); ++l) {
-      gemm_forward(decoder_[l], KB, in, nullptr, w.dec[l].data(), w);
-      in = w.dec[l].data();
+      layer_forward(decoder_[l], KB, in, nullptr, w.dec[l], w, mode);
+      in = w.dec[l].y.data();
     }
   }
 
-  // The output layer with the likelihood in its epilogue (dL/dO if write_gradient, the NLL's
-  // row sums per tile; the logits never reach memory), then the per-image losses from those.
+  // The output layer and the likelihood, then the per-image losses. A dense output layer has
+  // the likelihood in its GEMM's epilogue (dL/dO if write_gradient, the NLL's row sums per
+  // tile; the logits never reach memory). A conv output layer writes the logits, and the
+  // likelihood's row-block version turns them into the losses and dL/dO in place.
   void output_likelihood(Workspace& w, bool write_gradient, k::RunningSums* sums, const float* x,
                          const std::uint8_t* x_bytes, bool with_kl_weight = false) {
-    k::gemm::LikelihoodEpilogue e;
-    e.likelihood = config().likelihood;
-    e.batch = w.batch;
-    e.samples = config().samples;
-    e.x = x;
-    e.x_bytes = x ? nullptr : x_bytes;
-    e.write_gradient = write_gradient;
-    e.row_nll = w.row_nll.data();
-    const float* hidden = decoder_.empty() ? w.z.data() : w.dec.back().data();
-    gemm_forward(out_, config().samples * w.batch, hidden, nullptr, w.d_logits.data(), w, &e);
-
+    const int KB = config().samples * w.batch;
+    const float* hidden = decoder_.empty() ? w.z.data() : w.dec.back().y.data();
     k::likelihood::Args a;
     a.likelihood = config().likelihood;
     a.batch = w.batch;
     a.samples = config().samples;
     a.pixels = config().input_dim;
-    a.row_nll = w.row_nll.data();
     a.kl = w.kl.data();
     a.beta = config().beta;
     a.kl_weight = with_kl_weight ? kl_weight_.data() : nullptr;
@@ -563,6 +749,34 @@ class FusedBackend final : public Backend {
       a.nonfinite = nonfinite_.data();
       a.steps_taken = &adam_state_.data()->step;
     }
+    if (out_.is_conv()) {
+      k::conv::ForwardArgs f;
+      f.geometry = out_.geometry;
+      f.batch = KB;
+      f.x = hidden;
+      f.weight = param(out_.weight);
+      f.bias = param(out_.bias);
+      f.activation = k::gemm::Activation::identity;
+      f.y = w.d_logits.data();
+      f.workspace = w.gemm_workspace.data();
+      f.workspace_size = w.gemm_workspace.size();
+      k::conv::forward(stream_, conv_version_, f);
+      a.logits = w.d_logits.data();
+      a.write_gradient = write_gradient;
+      a.x = x;
+      a.x_bytes = x ? nullptr : x_bytes;
+      return k::likelihood::run(stream_, k::likelihood::Version::row_blocks, a);
+    }
+    k::gemm::LikelihoodEpilogue e;
+    e.likelihood = config().likelihood;
+    e.batch = w.batch;
+    e.samples = config().samples;
+    e.x = x;
+    e.x_bytes = x ? nullptr : x_bytes;
+    e.write_gradient = write_gradient;
+    e.row_nll = w.row_nll.data();
+    gemm_forward(out_, KB, hidden, nullptr, w.d_logits.data(), w, &e);
+    a.row_nll = w.row_nll.data();
     k::likelihood::run(stream_, k::likelihood::Version::tile_sums, a);
   }
 
@@ -571,8 +785,9 @@ class FusedBackend final : public Backend {
     const int B = w.batch, KB = config().samples * B;
     float* bufs[2] = {w.grad_a.data(), w.grad_b.data()};
     int next = 0;
-    // With one sample, the decoder's first layer turns dz into dH in its dX epilogue; with K > 1
-    // an image's K rows of dz lie in other blocks, and latent::backward adds them after it.
+    // With one sample, the decoder's first layer (dense: it reads z) turns dz into dH in its dX
+    // epilogue; with K > 1 an image's K rows of dz lie in other blocks, and latent::backward
+    // adds them after it.
     const bool latent_in_epilogue = config().samples == 1;
     k::gemm::LatentBackwardEpilogue lat_epilogue;
     lat_epilogue.heads = w.heads.data();
@@ -581,22 +796,24 @@ class FusedBackend final : public Backend {
     lat_epilogue.kl_weight = with_kl_weight ? kl_weight_.data() : nullptr;
     lat_epilogue.d_heads = w.heads.data();
     // Output layer and decoder, top first; the last one writes dz (or dH).
-    const float* dy = w.d_logits.data();
+    float* dy = w.d_logits.data();
     const float* y = nullptr;  // the output layer's activation is the identity
-    DeviceLayer layer = out_;
+    const DeviceLayer* layer = &out_;
+    const LayerBuffers* outputs = nullptr;
     for (size_t i = decoder_.size() + 1; i-- > 0;) {
       const bool first_decoder_layer = i == 0;
-      const float* input = first_decoder_layer ? w.z.data() : w.dec[i - 1].data();
+      const float* input = first_decoder_layer ? w.z.data() : w.dec[i - 1].y.data();
       if (first_decoder_layer && latent_in_epilogue) {
-        gemm_backward(layer, KB, dy, y, input, nullptr, nullptr, w, &lat_epilogue);
+        gemm_backward(*layer, KB, dy, y, input, nullptr, nullptr, w, &lat_epilogue);
         break;
       }
       float* dx = first_decoder_layer ? w.dz.data() : bufs[next];
-      gemm_backward(layer, KB, dy, y, input, nullptr, dx, w);
+      layer_backward(*layer, KB, dy, y, input, nullptr, outputs, dx, w);
       if (first_decoder_layer) break;
       dy = dx;
-      y = w.dec[i - 1].data();
-      layer = decoder_[i - 1];
+      y = w.dec[i - 1].y.data();
+      layer = &decoder_[i - 1];
+      outputs = &w.dec[i - 1];
       next ^= 1;
     }
     if (!latent_in_epilogue) {
@@ -615,16 +832,18 @@ class FusedBackend final : public Backend {
     // Heads and encoder, top first; the first layer reads the input and writes no dx.
     dy = w.heads.data();
     y = w.heads.data();
-    layer = heads_;
+    layer = &heads_;
+    outputs = nullptr;
     for (size_t i = encoder_.size() + 1; i-- > 0;) {
       const bool first_layer = i == 0;
-      const float* input = first_layer ? x : w.enc[i - 1].data();
+      const float* input = first_layer ? x : w.enc[i - 1].y.data();
       float* dx = first_layer ? nullptr : bufs[next];
-      gemm_backward(layer, B, dy, y, input, first_layer ? x_bytes : nullptr, dx, w);
+      layer_backward(*layer, B, dy, y, input, first_layer ? x_bytes : nullptr, outputs, dx, w);
       if (first_layer) break;
       dy = dx;
-      y = w.enc[i - 1].data();
-      layer = encoder_[i - 1];
+      y = w.enc[i - 1].y.data();
+      layer = &encoder_[i - 1];
+      outputs = &w.enc[i - 1];
       next ^= 1;
     }
   }
@@ -675,10 +894,15 @@ class FusedBackend final : public Backend {
   Kind kind_;
   std::string precision_;
   k::gemm::Version gemm_version_;
+  k::conv::Version conv_version_;
   device::Stream stream_;
   HeadsPacking packing_;
   std::vector<DeviceLayer> encoder_, decoder_;
   DeviceLayer heads_, out_;
+  size_t batch_norm_layers_ = 0;
+  Array<float> running_;                 // batch norm's running statistics (BufferLayout offsets;
+                                         // the count slots unused)
+  Array<std::int64_t> counts_;           // num_batches_tracked, one per batch-norm layer
   Array<float> params_, grad_, exp_avg_, exp_avg_sq_;
   Array<k::adam::DeviceState> adam_state_;
   Array<std::int64_t> nonfinite_;
@@ -708,12 +932,6 @@ BackendInfo fused_backend_info() {
     if (device == "cuda-emu") return true;
     if (device == "cuda" || device == "cuda:0") return device::cuda_usable(&reason);
     reason = "fused-cuda runs on cuda (the GPU) or cuda-emu (its kernels on the CPU executor)";
-    return false;
-  };
-  info.supports = [](const VaeConfig& config, std::string& reason) {
-    if (config.is_mlp()) return true;
-    reason = "fused-cuda's kernels run dense layers only (the GEMM family); model " + config.model +
-             " has conv, transposed conv or batch-norm layers";
     return false;
   };
   info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {

@@ -33,6 +33,7 @@
 #include "kernels/launch.h"
 // After launch.h: gemm_targets.h declares vae::kernels::{emu,cuda}, which would hide
 // vae::emu from launch.h's `emu::` names.
+#include "kernels/activation_math.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_plan.h"
 #include "kernels/gemm_targets.h"
@@ -76,21 +77,8 @@ struct Problem {
   LatentBackwardEpilogue latent_backward;
 };
 
-__device__ __forceinline__ float prologue(Activation act, float dy, float y) {
-  switch (act) {
-    case Activation::relu: return y > 0.0f ? dy : 0.0f;
-    case Activation::tanh: return dy * (1.0f - y * y);
-    default: return dy;
-  }
-}
-
-__device__ __forceinline__ float activate(Activation act, float v) {
-  switch (act) {
-    case Activation::relu: return v > 0.0f ? v : 0.0f;
-    case Activation::tanh: return tanhf(v);
-    default: return v;
-  }
-}
+using activation_math::activate;
+using activation_math::prologue;
 
 __device__ __forceinline__ float load(const Operand& o, long long r, long long p) {
   const long long at = r * o.stride_outer + p * o.stride_p;

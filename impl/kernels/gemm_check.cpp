@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/counter_rng.h"
+#include "kernels/check_inputs.h"
 #include "common/error.h"
 #include "model/config.h"
 
@@ -58,12 +59,8 @@ std::vector<Shape> odd_shapes() { return {{1, 33, 7}, {7, 1, 33}, {33, 7, 1}, {1
 
 namespace {
 
-// Uniform in [lo, hi) from the counter generator: data_seed and a stream per tensor.
-std::vector<float> uniform(std::size_t n, std::uint64_t seed, std::uint64_t stream, double lo, double hi) {
-  std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = float(lo + (hi - lo) * counter_uniform(seed, stream, i));
-  return v;
-}
+using check_inputs::nan_array;
+using check_inputs::uniform;
 
 enum Streams : std::uint64_t { kX = 101, kBytes, kWeight, kBias, kDy, kY };
 
@@ -100,12 +97,6 @@ Prepared prepare(Pass pass, const Shape& shape, Activation activation, bool byte
   p.expected = {std::move(b.dx), std::move(b.dw), std::move(b.db)};
   return p;
 }
-
-namespace {
-device::Array<float> nan_array(const device::Stream& s, std::size_t n) {
-  return device::to_device(s, std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()));
-}
-}  // namespace
 
 std::vector<OutputResult> run(const device::Stream& s, Version v, const Prepared& p) {
   const reference::Layer& l = p.layer;

@@ -4,8 +4,6 @@
 
 namespace vae::kernels::gemm::reference {
 
-namespace {
-
 double activate(Activation act, double v) {
   switch (act) {
     case Activation::relu: return v > 0 ? v : 0;
@@ -14,16 +12,21 @@ double activate(Activation act, double v) {
   }
 }
 
-double input(const Layer& l, long long at) { return l.x_bytes.empty() ? double(l.x[at]) : l.x_bytes[at] / 255.0; }
-
-// G = dY ⊙ act'(Y) in double, from the float dY and Y the kernel reads.
-double gradient(const Layer& l, long long at) {
-  const double dy = l.dy[at], y = l.y.empty() ? 0.0 : double(l.y[at]);
-  switch (l.activation) {
+double prologue(Activation act, double dy, double y) {
+  switch (act) {
     case Activation::relu: return y > 0 ? dy : 0;
     case Activation::tanh: return dy * (1 - y * y);
     default: return dy;
   }
+}
+
+namespace {
+
+double input(const Layer& l, long long at) { return l.x_bytes.empty() ? double(l.x[at]) : l.x_bytes[at] / 255.0; }
+
+// G = dY ⊙ act'(Y) in double, from the float dY and Y the kernel reads.
+double gradient(const Layer& l, long long at) {
+  return prologue(l.activation, l.dy[at], l.y.empty() ? 0.0 : double(l.y[at]));
 }
 
 }  // namespace
@@ -108,7 +111,7 @@ Comparison compare(const std::vector<float>& got, const Expected& e, const tol::
     }
     const double d = std::fabs(double(got[i]) - e.want[i]);
     diff2 += d * d;
-    want2 += e.want[i] * e.want[i];
+    want2 += e.normwise_of_scale ? e.scale[i] * e.scale[i] : e.want[i] * e.want[i];
     c.max_abs = std::max(c.max_abs, d);
     if (e.want[i] != 0) c.max_rel = std::max(c.max_rel, d / std::fabs(e.want[i]));
     // scale = 0 means want = 0 exactly from all-zero terms: any difference fails.

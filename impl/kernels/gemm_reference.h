@@ -10,6 +10,11 @@
 
 namespace vae::kernels::gemm::reference {
 
+// The epilogue's activation and the backward's prologue dY ⊙ act'(Y) (act' from the saved
+// output Y), in double: what every kernel family's judge applies.
+double activate(Activation act, double v);
+double prologue(Activation act, double dy, double y);
+
 // A layer's inputs on the host, in the layouts of gemm.h (x or x_bytes, not both).
 struct Layer {
   int batch = 0, in = 0, out = 0;
@@ -25,6 +30,9 @@ struct Layer {
 struct Expected {
   std::vector<double> want, scale;
   int accumulation_length = 0;  // n of the tolerance
+  // The norm-wise check relative to ||scale|| instead of ||want||: for outputs that cancel by
+  // construction, whose error is not proportional to their size (batch norm: tolerances.h).
+  bool normwise_of_scale = false;
 };
 
 Expected forward(const Layer& layer);

@@ -8,6 +8,7 @@
 
 #include "common/counter_rng.h"
 #include "common/error.h"
+#include "model/conv_geometry.h"
 
 namespace vae {
 
@@ -32,24 +33,15 @@ int64_t mul_limited(int64_t a, int64_t b, int64_t limit, const std::string& labe
   return a * b;
 }
 
-int64_t floor_div(int64_t a, int64_t b) {  // b > 0
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
 bool is_conv(LayerKind k) { return k != LayerKind::Dense; }
 
 std::string stack_name(bool encoder) { return encoder ? "encoder" : "decoder"; }
 
 // ---- shape arithmetic -----------------------------------------------------------------
 
-int64_t conv_out(int64_t in, const LayerSpec& s) {
-  return floor_div(in + 2 * int64_t(s.padding) - s.kernel, s.stride) + 1;
-}
-int64_t conv_t_out(int64_t in, const LayerSpec& s) {
-  return (in - 1) * s.stride - 2 * int64_t(s.padding) + s.kernel + s.output_padding;
-}
+// model/conv_geometry's formulas, the one copy.
 int64_t spatial_out(int64_t in, const LayerSpec& s) {
-  return s.kind == LayerKind::Conv2d ? conv_out(in, s) : conv_t_out(in, s);
+  return ConvGeometry::out_extent(in, s.kernel, s.stride, s.padding, s.output_padding, s.kind == LayerKind::ConvTranspose2d);
 }
 
 // ---- the decoder-output diagnosis ---------------------------------------------------
@@ -560,6 +552,15 @@ ModelSpec mlp_spec(const VaeConfig& config) {
 }
 
 ModelSpec model_spec(const VaeConfig& config) { return config.layers ? *config.layers : mlp_spec(config); }
+
+ConvGeometry conv_geometry(const DerivedLayer& l) {
+  const int c = int(l.in.c), h = int(l.in.h), w = int(l.in.w);
+  const LayerSpec& s = l.spec;
+  if (s.kind == LayerKind::Dense) throw Error(l.label + ": a dense layer has no conv geometry");
+  return s.kind == LayerKind::ConvTranspose2d
+             ? ConvGeometry::conv_transpose2d(c, s.out, h, w, s.kernel, s.stride, s.padding, s.output_padding)
+             : ConvGeometry::conv2d(c, s.out, h, w, s.kernel, s.stride, s.padding);
+}
 
 ModelSpec conv_mnist_spec(int latent) {
   // The seed's ConvVAE for 1x28x28 MNIST.

@@ -53,6 +53,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "model/config.h"
+#include "model/conv_geometry.h"
 #include "model/params.h"
 
 namespace vae {
@@ -172,6 +173,10 @@ struct DerivedLayer {
   };
   std::optional<BatchNormBuffers> bn_buffers;
 };
+
+// A conv or transposed-conv layer's geometry, from the shapes the model derived (throws
+// vae::Error for a dense layer).
+ConvGeometry conv_geometry(const DerivedLayer& layer);
 
 // Batch-norm running statistics (state, not parameters), in one flat float64 buffer.
 // What a buffer is, so that no reader infers it from its name or its place in the layer's three.

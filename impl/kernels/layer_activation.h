@@ -1,0 +1,27 @@
+#pragma once
+// The model's activation names (model/layers.h) as the kernels' (kernels/gemm.h), and back:
+// the kernel checks build their cases from the model's layer list, and fused-cuda walks it.
+#include "kernels/gemm.h"
+#include "model/layers.h"
+
+namespace vae::kernels {
+
+inline gemm::Activation kernel_activation(LayerActivation a) {
+  switch (a) {
+    case LayerActivation::Relu: return gemm::Activation::relu;
+    case LayerActivation::Tanh: return gemm::Activation::tanh;
+    case LayerActivation::None: return gemm::Activation::identity;
+  }
+  return gemm::Activation::identity;
+}
+
+inline LayerActivation layer_activation(gemm::Activation a) {
+  switch (a) {
+    case gemm::Activation::relu: return LayerActivation::Relu;
+    case gemm::Activation::tanh: return LayerActivation::Tanh;
+    case gemm::Activation::identity: return LayerActivation::None;
+  }
+  return LayerActivation::None;
+}
+
+}  // namespace vae::kernels
