@@ -38,6 +38,15 @@ std::vector<gemm::Version> versions(const Selection& s) {
 // Thread orders far apart (the executor mixes the seed again per block and phase).
 std::uint64_t thread_order_seed(int i) { return 0x5eedull + 0x9e3779b97f4a7c15ull * std::uint64_t(i); }
 
+// A table row's result: PASS, or FAIL with why (runs that differ, the worst element).
+std::string row_verdict(const gemm::check::OutputResult& r, bool identical, device::Kind kind) {
+  std::string verdict = r.comparison.pass && identical ? "PASS" : "FAIL";
+  if (!identical) verdict += " (differs across " + std::string(kind == device::Kind::emu ? "thread orders)" : "runs)");
+  if (!r.comparison.pass && r.comparison.worst_index >= 0)
+    verdict += " (worst at element " + std::to_string(r.comparison.worst_index) + ")";
+  return verdict;
+}
+
 std::string percent(double p) {
   if (!std::isfinite(p)) return "inf";
   char buf[32];
@@ -101,10 +110,7 @@ int check(const Selection& selection, int seeds) {
           ++checks;
           failures += !pass_all;
           worst[int(v)] = std::max(worst[int(v)], r.comparison.percent_of_tolerance);
-          std::string verdict = pass_all ? "PASS" : "FAIL";
-          if (!identical) verdict += " (differs across " + std::string(selection.device == device::Kind::emu ? "thread orders)" : "runs)");
-          if (!r.comparison.pass && r.comparison.worst_index >= 0)
-            verdict += " (worst at element " + std::to_string(r.comparison.worst_index) + ")";
+          const std::string verdict = row_verdict(r, identical, selection.device);
           std::printf("%-21s %-4s %-8s %-13s %-5s %10.3g %10.3g %10.3g %8s  %s\n", gemm::version_name(v), r.output.c_str(),
                       gemm::activation_name(c.activation), c.shape.label().c_str(), c.byte_input ? "u8" : "f32",
                       r.comparison.max_abs, r.comparison.max_rel, r.comparison.norm_rel,
@@ -176,10 +182,7 @@ int check_family(const Family& f, const Selection& selection, int seeds) {
         ++checks;
         failures += !pass_all;
         worst[v] = std::max(worst[v], r.comparison.percent_of_tolerance);
-        std::string verdict = pass_all ? "PASS" : "FAIL";
-        if (!identical) verdict += " (differs across " + std::string(selection.device == device::Kind::emu ? "thread orders)" : "runs)");
-        if (!r.comparison.pass && r.comparison.worst_index >= 0)
-          verdict += " (worst at element " + std::to_string(r.comparison.worst_index) + ")";
+        const std::string verdict = row_verdict(r, identical, selection.device);
         std::printf("%-21s %-19s %-34s %-26.26s %10.3g %10.3g %10.3g %8s  %s\n", f.version_name(v), r.output.c_str(),
                     item.label.c_str(), item.what.c_str(), r.comparison.max_abs, r.comparison.max_rel,
                     r.comparison.norm_rel, percent(r.comparison.percent_of_tolerance).c_str(), verdict.c_str());

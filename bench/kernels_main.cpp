@@ -1,6 +1,6 @@
 // vaebench-kernels: our CUDA kernels, checked and timed one family at a time.
 //
-//   vaebench-kernels check [--device cuda|cuda-emu] [--family gemm|conv|batch_norm] [--version N]
+//   vaebench-kernels check [--device cuda|cuda-emu] [--family gemm|conv|batch_norm|all] [--version N]
 //                          [--shape M,N,K]... [--activation A] [--seeds S]
 //                          [--conv-shape B:CxHxW:layer]... [--bn-shape B:C:HW:act]... [--batch B]
 //       every version against a double-precision reference, on the default model's layer
@@ -9,12 +9,17 @@
 //   vaebench-kernels bench [same selection] [--cublas] [--benchmark_* ...]
 //       Google Benchmark on a GPU with CUDA-event timing, each version validated first;
 //       --cublas adds cuBLAS's bare products (fp32, TF32) as a comparison.
+#include <algorithm>
 #include <iostream>
+#include <iterator>
 
 #include <CLI/CLI.hpp>
 
 #include "common/error.h"
 #include "kernels_commands.h"
+
+// The families the tool checks, in the order `--family all` runs them.
+constexpr const char* kFamilies[] = {"gemm", "conv", "batch_norm"};
 
 int main(int argc, char** argv) {
   using namespace vae::bench::kernels;
@@ -28,7 +33,10 @@ int main(int argc, char** argv) {
   const auto add_selection = [&](CLI::App* cmd) {
     cmd->add_option("--device", device, "cuda (a GPU), cuda-emu (the CPU executor), or auto: cuda if usable")
         ->check(CLI::IsMember({"auto", "cuda", "cuda-emu"}));
-    cmd->add_option("--family", family, "kernel family")->check(CLI::IsMember({"gemm", "conv", "batch_norm"}));
+    std::vector<std::string> choices(std::begin(kFamilies), std::end(kFamilies));
+    choices.push_back("all");
+    cmd->add_option("--family", family, "kernel family, or all (check: every family in turn)")
+        ->check(CLI::IsMember(choices));
     cmd->add_option("--version", version, "one version of the family (default: all)")->check(CLI::PositiveNumber);
     cmd->add_option("--shape", shapes, "M,N,K = batch, outputs, inputs (repeatable; default: model layers and odd shapes)")
         ->each([](const std::string& s) {
@@ -85,6 +93,7 @@ int main(int argc, char** argv) {
       selection.device = device == "cuda" ? vae::device::Kind::cuda : vae::device::Kind::emu;
       if (selection.device == vae::device::Kind::cuda && !gpu) throw vae::Error("--device cuda: " + why);
     }
+    if (version && family == "all") throw vae::Error("--version is for one --family; all checks every version of every family");
     if (version) {
       // Each throws naming the family's range.
       if (family == "conv") vae::kernels::conv::version_from_int(version);
@@ -99,11 +108,21 @@ int main(int argc, char** argv) {
     for (const std::string& s : conv_shapes) selection.conv_cases.push_back(vae::kernels::conv::check::parse_case(s));
     for (const std::string& s : bn_shapes) selection.bn_cases.push_back(vae::kernels::batch_norm::check::parse_case(s));
     for (const std::string& s : shapes) selection.shapes.push_back(vae::kernels::gemm::check::parse_shape(s));
-    if (check_cmd->parsed()) {
-      if (family == "conv") return check_conv(selection, seeds);
-      if (family == "batch_norm") return check_batch_norm(selection, seeds);
+    const auto check_family = [&](const std::string& f) {
+      if (f == "conv") return check_conv(selection, seeds);
+      if (f == "batch_norm") return check_batch_norm(selection, seeds);
       return check(selection, seeds);
+    };
+    if (check_cmd->parsed()) {
+      if (family != "all") return check_family(family);
+      int status = 0;
+      for (const char* f : kFamilies) {
+        std::cout << "\n== family " << f << "\n" << std::flush;
+        status = std::max(status, check_family(f));
+      }
+      return status;
     }
+    if (family == "all") throw vae::Error("bench --family all: give one family");
     if (family != "gemm")
       throw vae::Error("bench --family " + family +
                        ": not built yet (the timing beside cuDNN needs a GPU session; issue 21); check --family " +

@@ -18,6 +18,7 @@
 #include "kernels/batch_norm/batch_norm.h"
 #include "kernels/batch_norm/batch_norm_check.h"
 #include "model/layers.h"
+#include "kernel_family_test.h"
 #include "sanitizer_tier.h"
 
 namespace {
@@ -31,12 +32,13 @@ using vae::device::Kind;
 using vae::device::Stream;
 
 #if defined(VAE_TEST_ON_CUDA)
-constexpr Kind kDevice = Kind::cuda;
 #define VAE_BN_PREFIX BatchNormOnCuda
 #else
-constexpr Kind kDevice = Kind::emu;
 #define VAE_BN_PREFIX BatchNorm
 #endif
+using vae::testing::expect_all_pass;
+using vae::testing::same_bits;
+constexpr Kind kDevice = vae::testing::kKernelDevice;
 
 // conv-celeba64's first batch norm is 32 channels of 32x32: n = 1024 per image. The GPU takes
 // the training batch, the Release build 3 images, the sanitizer build the least training allows.
@@ -46,7 +48,7 @@ int preset_batch() {
 }
 
 Stream stream(std::uint64_t thread_order_seed = 0x5eed, unsigned workers = 0) {
-  return Stream(kDevice, vae::emu::Options{thread_order_seed, workers});
+  return vae::testing::kernel_stream(thread_order_seed, workers);
 }
 
 const Pass kPasses[] = {Pass::train_forward, Pass::eval_forward, Pass::backward};
@@ -59,26 +61,11 @@ std::vector<check::OutputResult> expect_matches_reference(const Stream& s, Versi
                                                           const std::string& what) {
   std::vector<check::OutputResult> results = check::run(s, v, p);
   EXPECT_EQ(results.size(), p.outputs.size()) << what;
-  for (const check::OutputResult& r : results) {
-    const auto& c = r.comparison;
-    EXPECT_TRUE(c.pass) << what << ", output " << r.output << ": max abs " << c.max_abs << ", norm-wise " << c.norm_rel
-                        << ", worst element-wise " << c.worst_elementwise << " (" << c.percent_of_tolerance
-                        << "% of tolerance), worst element " << c.worst_index;
-  }
+  expect_all_pass(results, what);
   return results;
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-class BatchNormVersion : public ::testing::TestWithParam<Version> {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (kDevice == Kind::cuda && !vae::device::cuda_usable(&why)) GTEST_SKIP() << "no usable GPU: " << why;
-  }
-};
+using BatchNormVersion = vae::testing::KernelVersionTest<Version>;
 
 TEST_P(BatchNormVersion, PresetLayersMatchDoublePrecision) {
   const Stream s = stream();
@@ -99,26 +86,16 @@ TEST_P(BatchNormVersion, OddSizesEveryActivationMatchDoublePrecision) {
 }
 
 TEST_P(BatchNormVersion, BitwiseIdenticalAcrossThreadOrdersAndWorkers) {
-  struct Run {
-    std::uint64_t seed;
-    unsigned workers;
-  };
-  const std::vector<Run> runs = kDevice == Kind::emu ? std::vector<Run>{{1, 1}, {2, 2}, {0xfeedbeef, 2}}
-                                                     : std::vector<Run>{{0, 0}, {0, 0}, {0, 0}};
+  const std::vector<vae::testing::ThreadOrder> runs = vae::testing::thread_orders();
   const std::vector<check::Case> all = check::odd_cases();
   for (const check::Case& c : {all[3], all[4]})  // 16 strides and a remainder; 70 channels
     for (Pass pass : kPasses) {
       const check::Prepared p = check::prepare(pass, c);
       const std::string what = describe(GetParam(), pass, c);
       const auto first = expect_matches_reference(stream(runs[0].seed, runs[0].workers), GetParam(), p, what);
-      for (std::size_t r = 1; r < runs.size(); ++r) {
-        const auto again = check::run(stream(runs[r].seed, runs[r].workers), GetParam(), p);
-        ASSERT_EQ(again.size(), first.size());
-        for (std::size_t o = 0; o < first.size(); ++o)
-          EXPECT_TRUE(same_bits(first[o].got, again[o].got))
-              << what << ", output " << first[o].output << ": thread-order seed " << runs[r].seed << " with "
-              << runs[r].workers << " workers differs from seed " << runs[0].seed;
-      }
+      for (std::size_t r = 1; r < runs.size(); ++r)
+        vae::testing::expect_same_bits(first, check::run(stream(runs[r].seed, runs[r].workers), GetParam(), p), what,
+                                       runs[r]);
     }
 }
 

@@ -6,6 +6,7 @@
 // skips with the reason where there is none.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -16,7 +17,12 @@
 #include "kernels/conv/conv.h"
 #include "kernels/conv/conv_check.h"
 #include "kernels/conv/conv_plan.h"
+#include "kernels/likelihood.h"
+#include "common/counter_rng.h"
+#include "model/config.h"
+#include "kernel_family_test.h"
 #include "sanitizer_tier.h"
+#include "tolerances.h"
 
 namespace {
 
@@ -26,16 +32,18 @@ using conv::Activation;
 using conv::Pass;
 using conv::Version;
 using vae::ConvGeometry;
+using vae::Likelihood;
 using vae::device::Kind;
 using vae::device::Stream;
 
 #if defined(VAE_TEST_ON_CUDA)
-constexpr Kind kDevice = Kind::cuda;
 #define VAE_CONV_PREFIX ConvOnCuda
 #else
-constexpr Kind kDevice = Kind::emu;
 #define VAE_CONV_PREFIX Conv
 #endif
+using vae::testing::expect_all_pass;
+using vae::testing::same_bits;
+constexpr Kind kDevice = vae::testing::kKernelDevice;
 
 // The presets' layers at a batch that crosses no tile edge by itself (the odd cases do that);
 // the GPU and the Release build take the training batch's neighbour, the sanitizer build the
@@ -46,7 +54,7 @@ int preset_batch() {
 }
 
 Stream stream(std::uint64_t thread_order_seed = 0x5eed, unsigned workers = 0) {
-  return Stream(kDevice, vae::emu::Options{thread_order_seed, workers});
+  return vae::testing::kernel_stream(thread_order_seed, workers);
 }
 
 std::string describe(Version v, Pass pass, const check::Case& c) {
@@ -57,26 +65,11 @@ std::string describe(Version v, Pass pass, const check::Case& c) {
 std::vector<check::OutputResult> expect_matches_reference(const Stream& s, Version v, const check::Prepared& p,
                                                           const std::string& what) {
   std::vector<check::OutputResult> results = check::run(s, v, p);
-  for (const check::OutputResult& r : results) {
-    const auto& c = r.comparison;
-    EXPECT_TRUE(c.pass) << what << ", output " << r.output << ": max abs " << c.max_abs << ", norm-wise " << c.norm_rel
-                        << ", worst element-wise " << c.worst_elementwise << " (" << c.percent_of_tolerance
-                        << "% of tolerance), worst element " << c.worst_index;
-  }
+  expect_all_pass(results, what);
   return results;
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-class ConvVersion : public ::testing::TestWithParam<Version> {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (kDevice == Kind::cuda && !vae::device::cuda_usable(&why)) GTEST_SKIP() << "no usable GPU: " << why;
-  }
-};
+using ConvVersion = vae::testing::KernelVersionTest<Version>;
 
 TEST_P(ConvVersion, PresetLayersMatchDoublePrecision) {
   const Stream s = stream();
@@ -98,12 +91,7 @@ TEST_P(ConvVersion, OddGeometriesEveryActivationMatchDoublePrecision) {
 }
 
 TEST_P(ConvVersion, BitwiseIdenticalAcrossThreadOrdersAndWorkers) {
-  struct Run {
-    std::uint64_t seed;
-    unsigned workers;
-  };
-  const std::vector<Run> runs = kDevice == Kind::emu ? std::vector<Run>{{1, 1}, {2, 2}, {0xfeedbeef, 2}}
-                                                     : std::vector<Run>{{0, 0}, {0, 0}, {0, 0}};
+  const std::vector<vae::testing::ThreadOrder> runs = vae::testing::thread_orders();
   // The split weight gradient, a transposed conv with output padding, > 64 output channels.
   const std::vector<check::Case> all = check::odd_cases();
   for (const check::Case& c : {all[7], all[4], all[5]})
@@ -111,13 +99,9 @@ TEST_P(ConvVersion, BitwiseIdenticalAcrossThreadOrdersAndWorkers) {
       const check::Prepared p = check::prepare(pass, c);
       const std::string what = describe(GetParam(), pass, c);
       const auto first = expect_matches_reference(stream(runs[0].seed, runs[0].workers), GetParam(), p, what);
-      for (std::size_t r = 1; r < runs.size(); ++r) {
-        const auto again = check::run(stream(runs[r].seed, runs[r].workers), GetParam(), p);
-        for (std::size_t o = 0; o < first.size(); ++o)
-          EXPECT_TRUE(same_bits(first[o].got, again[o].got))
-              << what << ", output " << first[o].output << ": thread-order seed " << runs[r].seed << " with "
-              << runs[r].workers << " workers differs from seed " << runs[0].seed;
-      }
+      for (std::size_t r = 1; r < runs.size(); ++r)
+        vae::testing::expect_same_bits(first, check::run(stream(runs[r].seed, runs[r].workers), GetParam(), p), what,
+                                       runs[r]);
     }
 }
 
@@ -136,6 +120,112 @@ TEST_P(ConvVersion, ByteInputEqualsItsFloatValues) {
     const auto from_floats = check::run(s, GetParam(), floats);
     for (std::size_t o = 0; o < from_bytes.size(); ++o)
       EXPECT_TRUE(same_bits(from_bytes[o].got, from_floats[o].got)) << what << ", output " << from_bytes[o].output;
+  }
+}
+
+// --- The likelihood epilogue (v3, v4): the output layer's NLL, dL/dO and block sums -------------
+// Against the kernels it replaces: the conv writing the logits, then likelihood v1 over them.
+// dL/dO is bit for bit the same (the same sum and the same operations on it); the recon comes
+// from likelihood v2 over the block sums, another summation order, so it is judged with
+// tolerances.h's likelihood-recon bound (each path within it of the exact value: twice it
+// between them). Shapes: a transposed conv to 14x14 (several blocks an image), a 5x5 output
+// (several images a block), 70 channels (two column blocks); K = 2, bytes and float targets;
+// evaluation (no dL/dO) gives the same losses and writes nothing.
+struct OutputLayer {
+  ConvGeometry geometry;
+  Likelihood likelihood;
+  bool byte_targets;
+  const char* what;
+};
+
+struct LikelihoodRun {
+  std::vector<float> gradient, recon;
+};
+
+LikelihoodRun run_output_layer(const Stream& s, const OutputLayer& o, Version v, bool epilogue, bool write_gradient) {
+  namespace lik = vae::kernels::likelihood;
+  const int B = 3, K = 2, KB = K * B;
+  const ConvGeometry& g = o.geometry;
+  const std::size_t in = std::size_t(KB) * g.in_size(), out = std::size_t(KB) * g.out_size(),
+                    pixels = std::size_t(g.out_size());
+  const auto uniform = [](std::size_t n, std::uint64_t stream, double lo, double hi) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = float(lo + (hi - lo) * vae::counter_uniform(17, stream, i));
+    return v;
+  };
+  const auto x = vae::device::to_device(s, uniform(in, 1, -1.0, 1.0));
+  const auto weight = vae::device::to_device(s, uniform(std::size_t(g.weight_size()), 2, -0.5, 0.5));
+  const auto bias = vae::device::to_device(s, uniform(std::size_t(g.out_channels), 3, -0.5, 0.5));
+  std::vector<float> targets = uniform(std::size_t(B) * pixels, 4, 0.0, 1.0);
+  std::vector<std::uint8_t> target_bytes(targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) target_bytes[i] = std::uint8_t(targets[i] * 255.0f);
+  const auto x_float = vae::device::to_device(s, targets);
+  const auto x_bytes = vae::device::to_device(s, target_bytes);
+  const auto kl = vae::device::to_device(s, std::vector<float>(std::size_t(B), 0.5f));
+  vae::device::Array<float> y = vae::device::to_device(s, std::vector<float>(out, NAN));
+  vae::device::Array<float> recon(kDevice, std::size_t(B));
+  vae::device::Array<float> block_nll(kDevice, conv::likelihood_floats(g, KB));
+  std::vector<float> none;
+  const std::size_t workspace_size = conv::workspace_floats(v, Pass::forward, g, KB);
+  vae::device::Array<float> workspace(kDevice, workspace_size);
+  conv::ForwardArgs f;
+  f.geometry = g, f.batch = KB;
+  f.x = x.data(), f.weight = weight.data(), f.bias = bias.data();
+  f.y = y.data();
+  f.workspace = workspace.data(), f.workspace_size = workspace_size;
+  conv::LikelihoodEpilogue e;
+  e.likelihood = o.likelihood, e.batch = B, e.samples = K;
+  e.x = o.byte_targets ? nullptr : x_float.data();
+  e.x_bytes = o.byte_targets ? x_bytes.data() : nullptr;
+  e.write_gradient = write_gradient;
+  e.block_nll = block_nll.data();
+  if (epilogue) f.likelihood = &e;
+  conv::forward(s, v, f);
+  lik::Args a;
+  a.likelihood = o.likelihood, a.batch = B, a.samples = K, a.pixels = int(pixels);
+  a.x = e.x, a.x_bytes = e.x_bytes;
+  a.kl = kl.data(), a.recon = recon.data();
+  if (epilogue) {
+    a.row_nll = block_nll.data();
+    a.conv_hw = int(g.out_h() * g.out_w()), a.conv_channels = g.out_channels;
+    lik::run(s, lik::Version::tile_sums, a);
+  } else {
+    a.logits = y.data();
+    a.write_gradient = write_gradient;
+    lik::run(s, lik::Version::row_blocks, a);
+  }
+  s.synchronize();
+  return {vae::device::to_host(s, y), vae::device::to_host(s, recon)};
+}
+
+TEST_P(ConvVersion, TheLikelihoodEpilogueMatchesTheKernelsItReplaces) {
+  if (!conv::has_likelihood_epilogue(GetParam())) GTEST_SKIP() << conv::version_name(GetParam()) << " has no likelihood epilogue";
+  const Stream s = stream();
+  const std::vector<OutputLayer> layers = {
+      {ConvGeometry::conv_transpose2d(2, 1, 7, 7, 3, 2, 1, 1), Likelihood::Bernoulli, true, "transposed to 1x14x14"},
+      {ConvGeometry::conv2d(3, 2, 5, 5, 3, 1, 1), Likelihood::Gaussian, false, "2x5x5: several images a block"},
+      {ConvGeometry::conv2d(3, 70, 3, 3, 1, 1, 0), Likelihood::Bernoulli, false, "70x3x3: two column blocks"}};
+  namespace plan = vae::kernels::conv::plan;
+  for (const OutputLayer& o : layers) {
+    SCOPED_TRACE(o.what);
+    // The epilogue never splits; so that the logits are the same sums, neither does the
+    // separate conv at these depths (under two depth tiles).
+    const plan::Dims dims = plan::dims(plan::direction_of(o.geometry.transposed, plan::Output::y),
+                                       plan::core_of(o.geometry, 6));
+    ASSERT_EQ(plan::split(GetParam(), dims).slices, 1) << "depth " << dims.depth;
+    const LikelihoodRun fused = run_output_layer(s, o, GetParam(), true, true);
+    const LikelihoodRun separate = run_output_layer(s, o, GetParam(), false, true);
+    EXPECT_TRUE(same_bits(fused.gradient, separate.gradient)) << "dL/dO differs from the separate kernels'";
+    const double n = 2.0 * double(o.geometry.out_size());  // K·D terms
+    for (std::size_t b = 0; b < fused.recon.size(); ++b) {
+      // Every NLL term is positive (Gaussian: >= log(2π)/2), so K·recon is the terms' |sum|.
+      const double bound = 2.0 * vae::tol::kLikelihoodRecon.bound(n) * 2.0 * std::fabs(separate.recon[b]);
+      EXPECT_NEAR(fused.recon[b], separate.recon[b], bound) << "image " << b;
+    }
+    // Evaluation: no dL/dO written, the same losses.
+    const LikelihoodRun eval = run_output_layer(s, o, GetParam(), true, false);
+    EXPECT_TRUE(same_bits(eval.recon, fused.recon));
+    for (float v : eval.gradient) ASSERT_TRUE(std::isnan(v)) << "the evaluation wrote y";
   }
 }
 

@@ -324,7 +324,13 @@ TEST(FUSED_SUITE(FusedBackend), AProfiledConvStepListsConvAndBatchNormCalls) {
   EXPECT_NE(calls[2].cost.name.find("8x1x28x28->4x14x14 k4 s2 p1 identity, u8 input"), std::string::npos)
       << calls[2].cost.name;
   EXPECT_EQ(calls[2].cost.flops, 2.0 * 8 * double(first.macs) + 8.0 * 4 * 14 * 14);
-  EXPECT_NE(calls[10].cost.name.find("likelihood bernoulli 1x8x784 + dL/dO"), std::string::npos) << calls[10].cost.name;
+  // The output layer has the likelihood in its epilogue; v2 assembles the losses from its
+  // block sums (8 images of 28x28 = 98 row blocks of 64, each holding 2 image slots).
+  EXPECT_NE(calls[9].cost.name.find("8x4x14x14->1x28x28 k4 s2 p1 identity + likelihood bernoulli + dL/dO"),
+            std::string::npos)
+      << calls[9].cost.name;
+  EXPECT_NE(calls[10].cost.name.find("likelihood conv block sums 1x8 from 196 block sums"), std::string::npos)
+      << calls[10].cost.name;
   EXPECT_EQ(b->take_train_sums().images, 8);
 }
 

@@ -17,6 +17,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_check.h"
 #include "kernels/gemm_plan.h"
+#include "kernel_family_test.h"
 
 namespace {
 
@@ -30,17 +31,17 @@ using vae::device::Stream;
 
 // The two binaries' test names differ, so ctest lists both.
 #if defined(VAE_TEST_ON_CUDA)
-constexpr Kind kDevice = Kind::cuda;
 #define VAE_GEMM_PREFIX GemmOnCuda
 #define VAE_GEMM_TF32_SUITE GemmTf32OnCuda
 #else
-constexpr Kind kDevice = Kind::emu;
 #define VAE_GEMM_PREFIX Gemm
 #define VAE_GEMM_TF32_SUITE GemmTf32
 #endif
+using vae::testing::same_bits;
+constexpr Kind kDevice = vae::testing::kKernelDevice;
 
 Stream stream(std::uint64_t thread_order_seed = 0x5eed, unsigned workers = 0) {
-  return Stream(kDevice, vae::emu::Options{thread_order_seed, workers});
+  return vae::testing::kernel_stream(thread_order_seed, workers);
 }
 
 std::string describe(Version v, Pass pass, const check::Shape& shape, Activation act, bool bytes) {
@@ -52,26 +53,11 @@ std::string describe(Version v, Pass pass, const check::Shape& shape, Activation
 std::vector<check::OutputResult> expect_matches_reference(const Stream& s, Version v, const check::Prepared& p,
                                                           const std::string& what) {
   std::vector<check::OutputResult> results = check::run(s, v, p);
-  for (const check::OutputResult& r : results) {
-    const auto& c = r.comparison;
-    EXPECT_TRUE(c.pass) << what << ", output " << r.output << ": max abs " << c.max_abs << ", norm-wise " << c.norm_rel
-                        << ", worst element-wise " << c.worst_elementwise << " (" << c.percent_of_tolerance
-                        << "% of tolerance), worst element " << c.worst_index;
-  }
+  vae::testing::expect_all_pass(results, what);
   return results;
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-class GemmVersion : public ::testing::TestWithParam<Version> {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (kDevice == Kind::cuda && !vae::device::cuda_usable(&why)) GTEST_SKIP() << "no usable GPU: " << why;
-  }
-};
+using GemmVersion = vae::testing::KernelVersionTest<Version>;
 
 TEST_P(GemmVersion, DefaultModelLayersMatchDoublePrecision) {
   const Stream s = stream();
@@ -97,12 +83,7 @@ TEST_P(GemmVersion, OddShapesEveryActivationMatchDoublePrecision) {
 // Race-free kernels that sum in a fixed order give the same bits under every thread order and
 // any number of host threads (on a GPU: run after run).
 TEST_P(GemmVersion, BitwiseIdenticalAcrossThreadOrdersAndWorkers) {
-  struct Run {
-    std::uint64_t seed;
-    unsigned workers;
-  };
-  const std::vector<Run> runs = kDevice == Kind::emu ? std::vector<Run>{{1, 1}, {2, 2}, {3, 3}, {0xfeedbeef, 2}}
-                                                     : std::vector<Run>{{0, 0}, {0, 0}, {0, 0}};
+  const std::vector<vae::testing::ThreadOrder> runs = vae::testing::thread_orders();
   // Small odd shapes plus the heads layer, whose forward splits K in v4 and v5.
   const std::vector<check::Shape> shapes = {{33, 65, 7}, {130, 45, 70}, {128, 400, 40}};
   for (const check::Shape& shape : shapes)
@@ -111,13 +92,9 @@ TEST_P(GemmVersion, BitwiseIdenticalAcrossThreadOrdersAndWorkers) {
       const check::Prepared p = check::prepare(pass, shape, act, pass == Pass::backward);
       const std::string what = describe(GetParam(), pass, shape, act, pass == Pass::backward);
       const std::vector<check::OutputResult> first = expect_matches_reference(stream(runs[0].seed, runs[0].workers), GetParam(), p, what);
-      for (std::size_t r = 1; r < runs.size(); ++r) {
-        const std::vector<check::OutputResult> again = check::run(stream(runs[r].seed, runs[r].workers), GetParam(), p);
-        for (std::size_t o = 0; o < first.size(); ++o)
-          EXPECT_TRUE(same_bits(first[o].got, again[o].got))
-              << what << ", output " << first[o].output << ": thread-order seed " << runs[r].seed << " with "
-              << runs[r].workers << " workers differs from seed " << runs[0].seed;
-      }
+      for (std::size_t r = 1; r < runs.size(); ++r)
+        vae::testing::expect_same_bits(first, check::run(stream(runs[r].seed, runs[r].workers), GetParam(), p), what,
+                                       runs[r]);
     }
 }
 

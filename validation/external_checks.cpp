@@ -60,7 +60,7 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
   for (size_t k = 0; k < layout.views().size(); ++k) {
     const ParamView& v = layout.views()[k];
     const ResultsTensor& t = file.tensors.at("grad." + v.name);
-    const tol::Tolerance& g = tol(tol::Quantity::Gradient);
+    const tol::Tolerance& g = gradient_tolerance(layout, precision);
     out.push_back(t.usable() ? compare_gradient_tensor("grad." + v.name, layout, k, t.values, expected.grad, g)
                              : failed_comparison("grad." + v.name, g, t.problem));
   }

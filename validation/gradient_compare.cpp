@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "model/layers.h"
+#include "tolerances.h"
 
 namespace vae {
 
@@ -18,6 +19,13 @@ double norm(const std::vector<double>& v) {
   return std::sqrt(s);
 }
 }  // namespace
+
+const tol::Tolerance& gradient_tolerance(const ParamLayout& layout, const std::string& precision) {
+  int layers = 0;
+  for (const DerivedLayer& l : layout.model().layers())
+    layers += !(l.role == LayerRole::Head && l.index == 1);  // log-variance runs beside mu
+  return tol::gradient(precision, layers);
+}
 
 size_t gradient_scale_view(const ParamLayout& layout, size_t t) {
   for (const DerivedLayer& l : layout.model().layers())

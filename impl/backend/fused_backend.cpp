@@ -414,9 +414,14 @@ class FusedBackend final : public Backend {
     need(heads_, batch);
     for (const DeviceLayer& l : decoder_) need(l, KB_int);
     need(out_, KB_int);
-    const size_t tiles = out_.is_conv() ? 0 : size_t(k::gemm::likelihood_tiles(c.input_dim));
+    // The likelihood epilogue's NLL sums: per 64-column tile and row (GEMM), per block and
+    // image (conv v3, v4); none when the row-block likelihood reads the logits (conv v1, v2).
+    const size_t nll_floats = !out_.is_conv() ? size_t(k::gemm::likelihood_tiles(c.input_dim)) * KB
+                              : k::conv::has_likelihood_epilogue(conv_version_)
+                                  ? k::conv::likelihood_floats(out_.geometry, KB_int)
+                                  : 0;
     const size_t dz = c.samples > 1 ? KB * Z : 0;
-    size_t floats = KB * Z + B * 2 * Z + KB * Z + KB * D + tiles * KB + 4 * B + 2 * widest + dz + scratch;
+    size_t floats = KB * Z + B * 2 * Z + KB * Z + KB * D + nll_floats + 4 * B + 2 * widest + dz + scratch;
     for (const DeviceLayer& l : encoder_) floats += layer_floats(l, B);
     for (const DeviceLayer& l : decoder_) floats += layer_floats(l, KB);
     const size_t bytes = floats * sizeof(float) + B * D;
@@ -445,7 +450,7 @@ class FusedBackend final : public Backend {
     w.z = Array<float>(kind_, KB * Z);
     for (const DeviceLayer& l : decoder_) w.dec.push_back(buffers_for(l, KB));
     w.d_logits = Array<float>(kind_, KB * D);
-    w.row_nll = Array<float>(kind_, tiles * KB);
+    w.row_nll = Array<float>(kind_, nll_floats);
     w.kl = Array<float>(kind_, B);
     w.recon = Array<float>(kind_, B);
     w.loss = Array<float>(kind_, B);
@@ -725,10 +730,11 @@ class FusedBackend final : public Backend {
     }
   }
 
-  // The output layer and the likelihood, then the per-image losses. A dense output layer has
-  // the likelihood in its GEMM's epilogue (dL/dO if write_gradient, the NLL's row sums per
-  // tile; the logits never reach memory). A conv output layer writes the logits, and the
-  // likelihood's row-block version turns them into the losses and dL/dO in place.
+  // The output layer and the likelihood, then the per-image losses. The output layer's GEMM
+  // (dense) or conv (v3, v4) has the likelihood in its epilogue: dL/dO if write_gradient, and
+  // the NLL's sums per tile and row (GEMM) or per block and image (conv); the logits never
+  // reach memory, and likelihood v2 assembles the losses. A conv version without the
+  // epilogue writes the logits, which likelihood v1 turns into the losses and dL/dO in place.
   void output_likelihood(Workspace& w, bool write_gradient, k::RunningSums* sums, const float* x,
                          const std::uint8_t* x_bytes, bool with_kl_weight = false) {
     const int KB = config().samples * w.batch;
@@ -760,7 +766,24 @@ class FusedBackend final : public Backend {
       f.y = w.d_logits.data();
       f.workspace = w.gemm_workspace.data();
       f.workspace_size = w.gemm_workspace.size();
+      k::conv::LikelihoodEpilogue e;
+      if (k::conv::has_likelihood_epilogue(conv_version_)) {
+        e.likelihood = config().likelihood;
+        e.batch = w.batch;
+        e.samples = config().samples;
+        e.x = x;
+        e.x_bytes = x ? nullptr : x_bytes;
+        e.write_gradient = write_gradient;
+        e.block_nll = w.row_nll.data();
+        f.likelihood = &e;
+      }
       k::conv::forward(stream_, conv_version_, f);
+      if (f.likelihood) {
+        a.row_nll = w.row_nll.data();
+        a.conv_hw = int(out_.geometry.out_h() * out_.geometry.out_w());
+        a.conv_channels = out_.geometry.out_channels;
+        return k::likelihood::run(stream_, k::likelihood::Version::tile_sums, a);
+      }
       a.logits = w.d_logits.data();
       a.write_gradient = write_gradient;
       a.x = x;

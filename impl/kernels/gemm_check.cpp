@@ -136,13 +136,19 @@ std::vector<OutputResult> run(const device::Stream& s, Version v, const Prepared
     backward(s, v, a);
   }
   s.synchronize();
-  const tol::GemmTolerance& t = tol::gemm(precision(v));
+  return judge_outputs(s, outs, p.outputs, p.expected, tol::gemm(precision(v)));
+}
+
+std::vector<OutputResult> judge_outputs(const device::Stream& s, const std::vector<device::Array<float>>& outputs,
+                                        const std::vector<std::string>& names,
+                                        const std::vector<reference::Expected>& expected,
+                                        const tol::GemmTolerance& tolerance) {
   std::vector<OutputResult> results;
-  for (std::size_t i = 0; i < outs.size(); ++i) {
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
     OutputResult r;
-    r.output = p.outputs[i];
-    r.got = device::to_host(s, outs[i]);
-    r.comparison = reference::compare(r.got, p.expected[i], t);
+    r.output = names[i];
+    r.got = device::to_host(s, outputs[i]);
+    r.comparison = reference::compare(r.got, expected[i], tolerance);
     results.push_back(std::move(r));
   }
   return results;

@@ -48,4 +48,11 @@ struct OutputResult {
 // Runs version v on the stream's device (outputs start as NaN, so unwritten ones fail).
 std::vector<OutputResult> run(const device::Stream& stream, Version v, const Prepared& prepared);
 
+// The kernel's outputs copied back and judged, output i named names[i] against expected[i]
+// (every family's check ends here; the stream must be synchronized).
+std::vector<OutputResult> judge_outputs(const device::Stream& stream, const std::vector<device::Array<float>>& outputs,
+                                        const std::vector<std::string>& names,
+                                        const std::vector<reference::Expected>& expected,
+                                        const tol::GemmTolerance& tolerance);
+
 }  // namespace vae::kernels::gemm::check

@@ -14,13 +14,16 @@
 //                  t assembles images t, t+256, ... (tiles in order, then the K rows in order)
 //                  and, as v1's second launch, adds them to the running sums. Against v1: the
 //                  logits' round trip through memory and two launches fewer per step; the
-//                  recon's summation order differs (tolerances.h bounds both).
+//                  recon's summation order differs (tolerances.h bounds both). After a conv
+//                  output layer's epilogue (conv.h) the same from its per-block image sums
+//                  (conv_nll_layout.h: column blocks, then row blocks, in order).
 //
 // Check without a GPU:  ctest -R LikelihoodKernels   (tests/test_likelihood_kernels.cpp)
 #include "kernels/kernel_lang.h"
 #include "kernels/launch.h"
 // After launch.h (likelihood_targets.h declares vae::kernels::{emu,cuda}).
 #include "kernels/likelihood.h"
+#include "kernels/conv/conv_nll_layout.h"
 #include "kernels/latent_math.h"
 #include "kernels/likelihood_math.h"
 #include "kernels/likelihood_targets.h"
@@ -133,11 +136,20 @@ __global__ void __launch_bounds__(kSumThreads) tile_sums_kernel(Args a) {
   const long long rows = 1ll * a.samples * a.batch;
   const float beta_w = kl_term_weight(a);
   double recon = 0.0, kl = 0.0, loss = 0.0;
+  const ::vae::kernels::conv::NllLayout conv{int(rows), a.conv_hw, a.conv_channels};
   for (int b = t; b < a.batch; b += kSumThreads) {
     float recon_sum = 0.0f;
     for (int k = 0; k < a.samples; ++k) {
+      const long long image = 1ll * k * a.batch + b;
       float row = 0.0f;
-      for (int tile = 0; tile < tiles; ++tile) row += a.row_nll[tile * rows + 1ll * k * a.batch + b];
+      if (a.conv_hw > 0) {
+        const long long first = image * a.conv_hw, last = first + a.conv_hw - 1;  // its output rows
+        for (int cb = 0; cb < conv.col_blocks(); ++cb)
+          for (long long rb = first / conv.kRows; rb <= last / conv.kRows; ++rb)
+            row += a.row_nll[conv.index(cb, int(rb), int(image - conv.image_of(rb * conv.kRows)))];
+      } else {
+        for (int tile = 0; tile < tiles; ++tile) row += a.row_nll[tile * rows + image];
+      }
       recon_sum += row;
     }
     assemble(a, b, recon_sum);

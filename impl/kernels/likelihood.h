@@ -38,7 +38,11 @@ struct Args {
   float* logits = nullptr;                 // v1 in: O[K·B, D]; out: dL/dO if write_gradient
   bool write_gradient = true;              // v1 false: forward only (evaluation), O left as it was
   const float* row_nll = nullptr;          // v2 in: [gemm::likelihood_tiles(D)][K·B], the output
-                                           // GEMM's likelihood epilogue (it wrote dL/dO)
+                                           // GEMM's likelihood epilogue (it wrote dL/dO), or
+                                           // with conv_hw the conv family's block sums
+                                           // (conv/conv_nll_layout.h)
+  int conv_hw = 0, conv_channels = 0;      // v2 after a conv output layer: its H·W and C
+                                           // (C·H·W = pixels); 0: after a GEMM
   const float* x = nullptr;                // targets [B, D] as floats, or
   const std::uint8_t* x_bytes = nullptr;   // [B, D] bytes, read as byte / 255 (binarized: 0 or 255);
                                            // v2 reads no targets (the epilogue did)

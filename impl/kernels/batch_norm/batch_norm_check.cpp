@@ -300,14 +300,7 @@ std::vector<OutputResult> run(const device::Stream& s, Version v, const Prepared
   }
   s.synchronize();
   const tol::GemmTolerance& t = tol::gemm("fp32");
-  std::vector<OutputResult> results;
-  for (std::size_t i = 0; i < outs.size(); ++i) {
-    OutputResult r;
-    r.output = p.outputs[i];
-    r.got = device::to_host(s, outs[i]);
-    r.comparison = gemm::reference::compare(r.got, p.expected[i], t);
-    results.push_back(std::move(r));
-  }
+  std::vector<OutputResult> results = gemm::check::judge_outputs(s, outs, p.outputs, p.expected, t);
   if (p.pass == Pass::train_forward) {
     OutputResult r;
     r.output = p.outputs.back();

@@ -23,6 +23,8 @@
 //   v4 tf32-wmma         v3's tiles and split with the products on tensor cores (nvcuda::wmma
 //                        m16n16k8, tf32 operands, fp32 sums): four warps of 32×32 outputs, the
 //                        accumulators staged in shared memory for the epilogue.
+// v3 and v4 also take the likelihood epilogue (conv.h): the output layer's NLL, dL/dO and
+// per-block image sums (conv_nll_layout.h), so the logits never reach memory.
 //
 // Check a version without a GPU:  vaebench-kernels check --family conv --device cuda-emu
 //                                 ctest -R ConvKernels   (tests/test_conv_kernels.cpp)
@@ -32,8 +34,10 @@
 // from launch.h's `emu::` names.
 #include "kernels/activation_math.h"
 #include "kernels/conv/conv.h"
+#include "kernels/conv/conv_nll_layout.h"
 #include "kernels/conv/conv_plan.h"
 #include "kernels/conv/conv_targets.h"
+#include "kernels/likelihood_math.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::conv {
 
@@ -41,6 +45,8 @@ using ::vae::kernels::conv::Activation;
 using ::vae::kernels::conv::BackwardArgs;
 using ::vae::kernels::conv::Direction;
 using ::vae::kernels::conv::ForwardArgs;
+using ::vae::kernels::conv::LikelihoodEpilogue;
+using ::vae::kernels::conv::NllLayout;
 using ::vae::kernels::conv::Version;
 namespace plan = ::vae::kernels::conv::plan;
 namespace act = activation_math;
@@ -71,6 +77,9 @@ struct Problem {
   float* out = nullptr;
   int slices = 1, slice_depth = 0;
   float* partials = nullptr;   // slices > 1: [slices][rows·cols]
+  bool has_likelihood = false; // the output layer's epilogue (conv.h): never split
+  LikelihoodEpilogue likelihood;
+  NllLayout nll;               // images K·B of rows / images pixels each, cols channels
 };
 
 // A(i, p) of direction D (conv.h's table; conv_plan.h's dims).
@@ -128,19 +137,50 @@ __device__ __forceinline__ long long out_index(const Problem& pb, int i, int j) 
   return 1ll * i * pb.cols + j;
 }
 
+// The output of (i, j): act(sum + bias). With the likelihood epilogue the sum + bias is the
+// logit o; dL/dO goes where o would, and the element's NLL is returned (0 otherwise).
 template <Direction D>
-__device__ __forceinline__ void finish(const Problem& pb, int i, int j, float sum) {
+__device__ __forceinline__ float finish(const Problem& pb, int i, int j, float sum) {
   if (pb.bias) sum += pb.bias[j];
-  pb.out[out_index<D>(pb, i, j)] = act::activate(pb.act, sum);
+  const long long at = out_index<D>(pb, i, j);
+  if (!pb.has_likelihood) {
+    pb.out[at] = act::activate(pb.act, sum);
+    return 0.0f;
+  }
+  const LikelihoodEpilogue& e = pb.likelihood;
+  const long long pixels = 1ll * pb.nll.channels * pb.nll.hw;
+  const int image = pb.nll.image_of(i);  // k·B + b; the target is image b's
+  const float x = likelihood_math::target(e.x, reinterpret_cast<const unsigned char*>(e.x_bytes),
+                                          1ll * (image % e.batch) * pixels + (at - 1ll * image * pixels));
+  float gradient;
+  const float nll = likelihood_math::pixel_nll(e.likelihood, sum, x, float(e.samples), &gradient);
+  if (e.write_gradient) pb.out[at] = gradient;
+  return nll;
 }
 
-// One finished sum of a slice: a partial sum (split), or the output itself.
+// One finished sum of a slice: a partial sum (split), or the output itself (and its NLL).
 template <Direction D>
-__device__ __forceinline__ void store_result(const Problem& pb, int slice, int i, int j, float sum) {
-  if (pb.slices > 1)
+__device__ __forceinline__ float store_result(const Problem& pb, int slice, int i, int j, float sum) {
+  if (pb.slices > 1) {
     pb.partials[slice * (1ll * pb.rows * pb.cols) + 1ll * i * pb.cols + j] = sum;
-  else
-    finish<D>(pb, i, j, sum);
+    return 0.0f;
+  }
+  return finish<D>(pb, i, j, sum);
+}
+
+// The likelihood epilogue's last step in a block of v3 / v4: thread s < slots adds the
+// block's rows of its image (the s-th from the one holding the block's first row) in order,
+// from row_total (each row's NLL over the block's columns), into block_nll.
+__device__ __forceinline__ void store_image_sums(const Problem& pb, const float* row_total, int thread) {
+  const NllLayout& l = pb.nll;
+  if (thread >= l.slots()) return;  // after the block's last barrier
+  const long long i0 = 1ll * blockIdx.x * NllLayout::kRows;
+  const long long image = l.image_of(i0) + thread;
+  const long long begin = max(image * l.hw, i0);
+  const long long end = min(min((image + 1) * l.hw, i0 + NllLayout::kRows), (long long)pb.rows);
+  float sum = 0.0f;
+  for (long long r = begin; r < end; ++r) sum += row_total[r - i0];
+  pb.likelihood.block_nll[l.index(int(blockIdx.y), int(blockIdx.x), thread)] = sum;
 }
 
 // --- v1: one thread per output ------------------------------------------------------------
@@ -192,6 +232,8 @@ template <Direction D>
 __global__ void register_blocked_kernel(Problem pb) {
   VAE_SHARED(a_tile, Tile<kRows>);
   VAE_SHARED(b_tile, Tile<kCols>);
+  VAE_SHARED(row_part, float[kRows][kCols / kThreadCols]);  // the likelihood epilogue's
+  VAE_SHARED(row_total, float[kRows]);
   const int tx = int(threadIdx.x), ty = int(threadIdx.y), thread = ty * int(blockDim.x) + tx;
   const int i0 = int(blockIdx.x) * kRows, j0 = int(blockIdx.y) * kCols;
   const int p_begin = slice_begin(pb), p_end = slice_end(pb);
@@ -220,13 +262,25 @@ __global__ void register_blocked_kernel(Problem pb) {
     __syncthreads();  // everyone has read them before the next loads
   }
   // Unrolled, so sum[r][c] stays in registers (tests/kernel_resources checks for a stack frame).
+  float row_nll[kThreadRows] = {};  // the likelihood epilogue: each row's 4 columns in order
   VAE_UNROLL
   for (int r = 0; r < kThreadRows; ++r)
     VAE_UNROLL
     for (int c = 0; c < kThreadCols; ++c) {
       const int i = i0 + tx * kThreadRows + r, j = j0 + ty * kThreadCols + c;
-      if (i < pb.rows && j < pb.cols) store_result<D>(pb, int(blockIdx.z), i, j, sum[r][c]);
+      if (i < pb.rows && j < pb.cols) row_nll[r] += store_result<D>(pb, int(blockIdx.z), i, j, sum[r][c]);
     }
+  if (!pb.has_likelihood) return;  // the same for every thread of the block
+  VAE_UNROLL
+  for (int r = 0; r < kThreadRows; ++r) row_part[tx * kThreadRows + r][ty] = row_nll[r];
+  __syncthreads();  // every thread's row sums are in place
+  if (thread < kRows) {
+    float total = 0.0f;
+    for (int q = 0; q < kCols / kThreadCols; ++q) total += row_part[thread][q];
+    row_total[thread] = total;
+  }
+  __syncthreads();  // the block's row totals are complete
+  store_image_sums(pb, &row_total[0], thread);
 }
 
 // --- v4: tf32 tensor cores (wmma m16n16k8) ---------------------------------------------------
@@ -252,6 +306,7 @@ __global__ void tf32_wmma_kernel(Problem pb) {
   VAE_SHARED(a_tile, WmmaTile<kRows>);
   VAE_SHARED(b_tile, WmmaTile<kCols>);
   VAE_SHARED(out_tile, Staging);
+  VAE_SHARED(row_total, float[kRows]);  // the likelihood epilogue's
   const int thread = int(threadIdx.x), warp = thread / 32;
   const int warp_row = warp / 2 * 32, warp_col = warp % 2 * 32;
   const int i0 = int(blockIdx.x) * kRows, j0 = int(blockIdx.y) * kCols;
@@ -292,8 +347,19 @@ __global__ void tf32_wmma_kernel(Problem pb) {
   // Consecutive threads take consecutive rows (output pixels: neighbouring NCHW addresses).
   for (int e = thread; e < kRows * kCols; e += kWmmaThreads) {
     const int r = e % kRows, c = e / kRows, i = i0 + r, j = j0 + c;
-    if (i < pb.rows && j < pb.cols) store_result<D>(pb, int(blockIdx.z), i, j, out_tile.v[r][c]);
+    float& staged = out_tile.v[r][c];
+    const float nll = i < pb.rows && j < pb.cols ? store_result<D>(pb, int(blockIdx.z), i, j, staged) : 0.0f;
+    staged = nll;  // read above by this thread only: the stage now holds the NLL
   }
+  if (!pb.has_likelihood) return;  // the same for every thread of the block
+  __syncthreads();  // the stage holds every NLL of the block
+  if (thread < kRows) {
+    float total = 0.0f;
+    for (int c = 0; c < kCols; ++c) total += out_tile.v[thread][c];
+    row_total[thread] = total;
+  }
+  __syncthreads();  // the block's row totals are complete
+  store_image_sums(pb, &row_total[0], thread);
 }
 
 // The split's second pass: slices added in order, then finish.
@@ -347,7 +413,9 @@ unsigned blocks_for(long long n, int per_block) { return unsigned((n + per_block
 
 template <Direction D>
 void run(const device::Stream& stream, Version v, Problem pb) {
-  const plan::Split split = plan::split(v, plan::Dims{pb.rows, pb.cols, pb.depth});
+  // The likelihood epilogue sums whole block tiles: never split.
+  const plan::Split split = pb.has_likelihood ? plan::Split{1, pb.depth}
+                                              : plan::split(v, plan::Dims{pb.rows, pb.cols, pb.depth});
   pb.slices = split.slices;
   pb.slice_depth = split.slice_depth;
   // Configurations are named first: VAE_LAUNCH is a macro, and braces do not protect commas.
@@ -414,6 +482,11 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& f) {
   Problem pb = problem(d, c, input(f.x, f.x_bytes), values(f.weight), f.y, f.workspace);
   pb.bias = f.bias;
   pb.act = f.activation;
+  if (f.likelihood) {
+    pb.has_likelihood = true;
+    pb.likelihood = *f.likelihood;
+    pb.nll = NllLayout{f.batch, pb.rows / f.batch, pb.cols};
+  }
   run(stream, v, d, pb);
 }
 

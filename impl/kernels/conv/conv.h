@@ -36,6 +36,7 @@
 
 #include "device/device.h"
 #include "kernels/gemm.h"
+#include "model/config.h"
 #include "model/conv_geometry.h"
 
 namespace vae::kernels::conv {
@@ -53,6 +54,26 @@ const char* precision(Version v);     // "fp32" or "tf32" (v4): which tolerances
 enum class Direction { forward, data_gradient, weight_gradient };
 const char* direction_name(Direction d);  // "forward", "data-grad", "weight-grad"
 
+// The decoder's output layer with the likelihood in its epilogue (v3, v4), as the GEMM
+// family's (gemm.h): the logits o = sum + bias never reach memory; each element's
+// -log p(x | o) (likelihood_math.h) and, with write_gradient, dL/dO into y. The NLL leaves
+// as per-block image sums (conv_nll_layout.h), which likelihood v2 (Args::conv_hw) assembles
+// into the per-image losses. The layer's activation must be the identity; its output is never
+// split (the sums need whole block tiles).
+struct LikelihoodEpilogue {
+  Likelihood likelihood = Likelihood::Bernoulli;
+  int batch = 0, samples = 0;              // B, K: the conv's batch is K·B, image k·B + b
+  const float* x = nullptr;                // targets [B, C·H·W] (the layer's output shape), or
+  const std::uint8_t* x_bytes = nullptr;   // [B, C·H·W] bytes, read as byte / 255
+  bool write_gradient = true;              // dL/dO into y; false: y is not written (may be null)
+  float* block_nll = nullptr;              // [likelihood_floats(geometry, K·B)] out
+};
+
+// Floats of LikelihoodEpilogue::block_nll for the layer at `batch` (= K·B) images.
+std::size_t likelihood_floats(const ConvGeometry& geometry, int batch);
+// Whether a version has the likelihood epilogue (v3, v4).
+constexpr bool has_likelihood_epilogue(Version v) { return int(v) >= 3; }
+
 struct ForwardArgs {
   ConvGeometry geometry;
   int batch = 0;
@@ -64,6 +85,7 @@ struct ForwardArgs {
   float* y = nullptr;                      // [B, Cout, Ho, Wo]
   float* workspace = nullptr;              // workspace_floats(...) floats (split sums)
   std::size_t workspace_size = 0;
+  const LikelihoodEpilogue* likelihood = nullptr;  // the output layer's, or null
 };
 
 struct BackwardArgs {

@@ -226,16 +226,7 @@ std::vector<OutputResult> run(const device::Stream& s, Version v, const Prepared
     backward(s, v, a);
   }
   s.synchronize();
-  const tol::GemmTolerance& t = tol::gemm(precision(v));
-  std::vector<OutputResult> results;
-  for (std::size_t i = 0; i < outs.size(); ++i) {
-    OutputResult r;
-    r.output = p.outputs[i];
-    r.got = device::to_host(s, outs[i]);
-    r.comparison = gemm::reference::compare(r.got, p.expected[i], t);
-    results.push_back(std::move(r));
-  }
-  return results;
+  return gemm::check::judge_outputs(s, outs, p.outputs, p.expected, tol::gemm(precision(v)));
 }
 
 }  // namespace vae::kernels::conv::check

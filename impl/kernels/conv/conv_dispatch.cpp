@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "device/call_profile.h"
 #include "kernels/conv/conv.h"
+#include "kernels/conv/conv_nll_layout.h"
 #include "kernels/conv/conv_plan.h"
 #include "kernels/conv/conv_targets.h"
 #include "kernels/family_dispatch.h"
@@ -95,11 +96,30 @@ std::size_t workspace_floats(Version v, Pass pass, const ConvGeometry& g, int ba
                   floats_for(v, Direction::weight_gradient, g, batch));
 }
 
+std::size_t likelihood_floats(const ConvGeometry& g, int batch) {
+  g.check();
+  return NllLayout{batch, int(g.out_h() * g.out_w()), g.out_channels}.floats();
+}
+
 void validate(Version v, const ForwardArgs& a) {
   version_from_int(int(v));
   check_shape("forward", a.geometry, a.batch);
   check_input("forward", a.geometry, a.x, a.x_bytes);
   if (!a.weight) bad("forward", a.geometry, "weight is null");
+  if (const LikelihoodEpilogue* e = a.likelihood) {
+    const char* p = "forward + likelihood";
+    if (!has_likelihood_epilogue(v))
+      bad(p, a.geometry, std::string(version_name(v)) + " has no likelihood epilogue (v3, v4 do)");
+    if (a.activation != Activation::identity)
+      bad(p, a.geometry, "the likelihood reads the logits: the activation must be identity");
+    if (e->batch < 1 || e->samples < 1 || 1ll * e->batch * e->samples != a.batch)
+      bad(p, a.geometry, "the layer's batch " + std::to_string(a.batch) + " must be samples x batch (" +
+                             std::to_string(e->samples) + " x " + std::to_string(e->batch) + ")");
+    if ((e->x == nullptr) == (e->x_bytes == nullptr)) bad(p, a.geometry, "give exactly one of the targets x and x_bytes");
+    if (!e->block_nll) bad(p, a.geometry, "block_nll is null (conv::likelihood_floats floats)");
+    if (e->write_gradient && !a.y) bad(p, a.geometry, "y (for dL/dO) is null");
+    return;  // never split: no workspace
+  }
   if (!a.y) bad("forward", a.geometry, "y is null");
   check_workspace("forward", a.geometry, workspace_floats(v, Pass::forward, a.geometry, a.batch), a.workspace,
                   a.workspace_size);
@@ -122,11 +142,21 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& a) {
   VAE_PROFILE_CALL(stream, [&] {
     const ConvGeometry& g = a.geometry;
     const double in = double(a.batch) * g.in_size(), out = double(a.batch) * g.out_size();
+    const LikelihoodEpilogue* e = a.likelihood;
+    std::string epilogue;
+    if (e)
+      epilogue = std::string(" + likelihood ") + (e->likelihood == Likelihood::Bernoulli ? "bernoulli" : "gaussian") +
+                 (e->write_gradient ? " + dL/dO" : "");
+    // The likelihood: ~8 FLOP an element (as likelihood v1 counts them), the targets read,
+    // dL/dO (if written) instead of the output, the block sums.
+    const double targets = e ? out / e->samples * (e->x_bytes ? 1 : 4) : 0;
+    const double writes = e ? (e->write_gradient ? out : 0) + double(likelihood_floats(g, a.batch)) : out;
     return device::CallCost{std::string(g.transposed ? "conv_transpose" : "conv") + ".forward " +
                                 shape_label(g, a.batch) + " " + gemm::activation_name(a.activation) +
-                                (a.x_bytes ? ", u8 input" : "") + " (" + version_name(v) + ")",
-                            2 * macs(g, a.batch) + (a.bias ? out : 0),
-                            in * (a.x_bytes ? 1 : 4) + 4 * (double(g.weight_size()) + out + (a.bias ? g.out_channels : 0))};
+                                (a.x_bytes ? ", u8 input" : "") + epilogue + " (" + version_name(v) + ")",
+                            2 * macs(g, a.batch) + (a.bias ? out : 0) + (e ? 8 * out : 0),
+                            in * (a.x_bytes ? 1 : 4) + targets +
+                                4 * (double(g.weight_size()) + writes + (a.bias ? g.out_channels : 0))};
   });
   VAE_DISPATCH("conv", stream, conv::forward(stream, v, a));
 }
