@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -71,10 +72,20 @@ std::vector<check::OutputResult> expect_matches_reference(const Stream& s, Versi
 
 using ConvVersion = vae::testing::KernelVersionTest<Version>;
 
+// The sanitizer tier takes conv-mnist's layers (every direction, transposed, output padding,
+// u8 input); conv-celeba64's, the same code on larger images, took most of this test's minutes
+// under ASan and run in the Release build.
 TEST_P(ConvVersion, PresetLayersMatchDoublePrecision) {
   const Stream s = stream();
-  const std::vector<check::Case> cases = check::preset_layers(preset_batch());
-  ASSERT_GE(cases.size(), 6u) << "the conv presets have lost their conv layers";
+  const std::vector<check::Case> all = check::preset_layers(preset_batch());
+  ASSERT_GE(all.size(), 6u) << "the conv presets have lost their conv layers";
+  std::vector<check::Case> cases;
+  for (const check::Case& c : all)
+    if (!vae::testing::kSanitizerBuild || c.name.rfind("conv-mnist ", 0) == 0) cases.push_back(c);
+  ASSERT_FALSE(cases.empty());
+  if (cases.size() < all.size())
+    std::cout << "[sanitizer tier] " << all.size() - cases.size()
+              << " preset layers other than conv-mnist's run in the Release build\n";
   for (const check::Case& c : cases)
     for (Pass pass : {Pass::forward, Pass::backward})
       expect_matches_reference(s, GetParam(), check::prepare(pass, c), describe(GetParam(), pass, c));

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "mnist_data.h"
+#include "sanitizer_tier.h"
 #include "backend/registry.h"
 #include "registered_backends.h"
 #include "common/device_names.h"
@@ -52,6 +53,21 @@ std::vector<TrainingEntry> entries() {
   return out;
 }
 
+// The sanitizer tier (sanitizer_tier.h): fused-cuda's convolutional training path once, in
+// fp32 on conv-bn-scaled (batch norm's running statistics on the device); conv-odd and tf32
+// took 54-72 s each under ASan, and the conv kernels' own tests run every geometry, the
+// Gaussian epilogue and v4 (tf32) there.
+std::string release_only(const TrainingEntry& e) {
+  if (e.device != "cuda-emu" || e.tcase.config.is_mlp()) return "";
+  if (e.precision == "fp32" && e.tcase.config.model == "conv-bn") return "";
+  return "fused-cuda on the CPU executor, convolutional, other than fp32 conv-bn";
+}
+
+const testing::TierSplit<TrainingEntry>& tiered_entries() {
+  static const testing::TierSplit<TrainingEntry> s = testing::split_by_tier(entries(), release_only);
+  return s;
+}
+
 class TrainingPath : public ::testing::TestWithParam<TrainingEntry> {};
 
 TEST_P(TrainingPath, FollowsTheReferenceBackend) {
@@ -68,7 +84,7 @@ TEST_P(TrainingPath, FollowsTheReferenceBackend) {
   EXPECT_TRUE(r.passed);
 }
 
-INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, TrainingPath, ::testing::ValuesIn(entries()), [](const auto& info) {
+INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, TrainingPath, ::testing::ValuesIn(tiered_entries().run), [](const auto& info) {
   const TrainingEntry& e = info.param;
   std::string s = e.backend + (e.device == "cpu" || e.device == "cuda" ? "" : "_" + e.device) + "_" + e.precision +
                   "_" + e.tcase.name;
@@ -76,6 +92,8 @@ INSTANTIATE_TEST_SUITE_P(VAE_TEST_PREFIX, TrainingPath, ::testing::ValuesIn(entr
     if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return s;
 });
+
+VAE_TIER_REPORT_TEST(TrainingPathTier, tiered_entries())
 
 // --- a second set_train_data --------------------------------------------------------------
 // Every registered backend on this binary's devices, in one precision (fp32 where offered).

@@ -104,11 +104,12 @@ struct Workspace {
   Array<float> heads;                   // [B, 2Z]; its gradient in place
   Array<float> z;                       // [K·B, Z]
   std::vector<LayerBuffers> dec;       // [K·B, out_l]
-  Array<float> d_logits;                // [K·B, D] dL/dO. A dense output layer writes it from its
-                                        // GEMM's likelihood epilogue (the logits are never
-                                        // stored); a conv output layer writes the logits,
-                                        // which the likelihood turns into dL/dO in place
-  Array<float> row_nll;                 // [D/64 tiles][K·B] a dense output's NLL row sums
+  Array<float> d_logits;                // [K·B, D] dL/dO from the output layer's likelihood
+                                        // epilogue (the logits are never stored); a conv
+                                        // version without one writes the logits here, which
+                                        // likelihood v1 turns into dL/dO in place
+  Array<float> row_nll;                 // the epilogue's NLL sums: [D/64 tiles][K·B] (GEMM), or
+                                        // per block and image (conv, conv_nll_layout.h)
   Array<float> kl, recon, loss, elbo;   // [B]
   Array<float> grad_a, grad_b;          // ping-pong layer gradients
   Array<float> dz;                      // [K·B, Z] with K > 1 (K = 1: the GEMM's epilogue makes dH)
