@@ -38,6 +38,15 @@ std::vector<gemm::Version> versions(const Selection& s) {
 // Thread orders far apart (the executor mixes the seed again per block and phase).
 std::uint64_t thread_order_seed(int i) { return 0x5eedull + 0x9e3779b97f4a7c15ull * std::uint64_t(i); }
 
+// Whether output o came out bit for bit the same in every run.
+bool identical_runs(const std::vector<std::vector<gemm::check::OutputResult>>& runs, std::size_t o) {
+  for (const auto& run : runs)
+    if (run[o].got.size() != runs[0][o].got.size() ||
+        std::memcmp(run[o].got.data(), runs[0][o].got.data(), runs[0][o].got.size() * sizeof(float)) != 0)
+      return false;
+  return true;
+}
+
 // A table row's result: PASS, or FAIL with why (runs that differ, the worst element).
 std::string row_verdict(const gemm::check::OutputResult& r, bool identical, device::Kind kind) {
   std::string verdict = r.comparison.pass && identical ? "PASS" : "FAIL";
@@ -102,10 +111,7 @@ int check(const Selection& selection, int seeds) {
         }
         for (std::size_t o = 0; o < runs[0].size(); ++o) {
           const gemm::check::OutputResult& r = runs[0][o];
-          bool identical = true;
-          for (const auto& other : runs)
-            identical = identical && other[o].got.size() == r.got.size() &&
-                        std::memcmp(other[o].got.data(), r.got.data(), r.got.size() * sizeof(float)) == 0;
+          const bool identical = identical_runs(runs, o);
           const bool pass_all = r.comparison.pass && identical;
           ++checks;
           failures += !pass_all;
@@ -174,10 +180,7 @@ int check_family(const Family& f, const Selection& selection, int seeds) {
       }
       for (std::size_t o = 0; o < runs[0].size(); ++o) {
         const gemm::check::OutputResult& r = runs[0][o];
-        bool identical = true;
-        for (const auto& other : runs)
-          identical = identical && other[o].got.size() == r.got.size() &&
-                      std::memcmp(other[o].got.data(), r.got.data(), r.got.size() * sizeof(float)) == 0;
+        const bool identical = identical_runs(runs, o);
         const bool pass_all = r.comparison.pass && identical;
         ++checks;
         failures += !pass_all;

@@ -85,6 +85,33 @@ TEST(Cli, ConvolutionalStacksValidateOnEveryBackend) {
   EXPECT_EQ(listed.output.find("not supported for this model"), std::string::npos) << listed.output;
 }
 
+// vaebench-kernels check: a given conv layer and batch norm pass on the CPU executor; a batch
+// norm that training refuses (one value per channel) and options of another family are refused
+// (exit status 2) naming what is wrong.
+TEST(KernelsTool, ChecksTheGivenLayersAndNamesWhatIsWrong) {
+  const auto kernels = [](const std::string& args) { return run(std::string(VAEBENCH_KERNELS_EXE) + " " + args); };
+  const CommandResult conv = kernels("check --device cuda-emu --family conv --version 4 --conv-shape 2:3x5x9:convT7k3s2p1o1:tanh");
+  EXPECT_EQ(conv.status, 0) << conv.output;
+  EXPECT_NE(conv.output.find("v4 tf32-wmma"), std::string::npos) << conv.output;
+  EXPECT_NE(conv.output.find("2:3x5x9:convT7k3s2p1o1:tanh"), std::string::npos) << conv.output;
+  EXPECT_NE(conv.output.find("checks, 0 failed: PASS"), std::string::npos) << conv.output;
+  const CommandResult bn = kernels("check --device cuda-emu --family batch_norm --bn-shape 2:3:5:relu --seeds 2");
+  EXPECT_EQ(bn.status, 0) << bn.output;
+  EXPECT_NE(bn.output.find("num_batches_tracked"), std::string::npos) << bn.output;
+  const CommandResult one = kernels("check --device cuda-emu --family batch_norm --bn-shape 1:2:1");
+  EXPECT_EQ(one.status, 2) << one.output;
+  EXPECT_NE(one.output.find("Expected more than 1 value per channel when training"), std::string::npos) << one.output;
+  const CommandResult shape = kernels("check --device cuda-emu --family conv --shape 1,2,3");
+  EXPECT_EQ(shape.status, 2) << shape.output;
+  EXPECT_NE(shape.output.find("--shape M,N,K is for --family gemm"), std::string::npos) << shape.output;
+  const CommandResult all = kernels("check --device cuda-emu --family all --version 2");
+  EXPECT_EQ(all.status, 2) << all.output;
+  EXPECT_NE(all.output.find("--version is for one --family"), std::string::npos) << all.output;
+  const CommandResult bad = kernels("check --device cuda-emu --family conv --conv-shape 2:3x5x9:dense7:relu");
+  EXPECT_NE(bad.status, 0) << bad.output;
+  EXPECT_NE(bad.output.find("one conv or convT layer"), std::string::npos) << bad.output;
+}
+
 TEST(Cli, MissingDataNamesTheFile) {
   const CommandResult r = vaebench("info --data /nonexistent/mnist");
   EXPECT_EQ(r.status, 2);
