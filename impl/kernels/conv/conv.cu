@@ -228,6 +228,23 @@ struct alignas(16) Tile {  // p-major: v[p][r]; +4 keeps rows 16-byte aligned fo
 __device__ __forceinline__ int slice_begin(const Problem& pb) { return int(blockIdx.z) * pb.slice_depth; }
 __device__ __forceinline__ int slice_end(const Problem& pb) { return min(pb.depth, slice_begin(pb) + pb.slice_depth); }
 
+// v3's and v4's tile loads: A(i0 + r, p0 + q) into a_tile.v[q][r] and B(j0 + r, p0 + q) into
+// b_tile.v[q][r] for the block's 64 rows / columns and 16 depths, zero past the edges. Each of
+// `threads` threads gathers its share; consecutive threads take consecutive outer indices
+// (neighbouring output pixels: neighbouring addresses).
+template <Direction D, class TileA, class TileB>
+__device__ __forceinline__ void gather_tiles(const Problem& pb, TileA& a_tile, TileB& b_tile, int i0, int j0, int p0,
+                                             int p_end, int thread, int threads) {
+  for (int e = thread; e < kRows * kDepth; e += threads) {
+    const int r = e % kRows, q = e / kRows, i = i0 + r, p = p0 + q;
+    a_tile.v[q][r] = i < pb.rows && p < p_end ? load_a<D>(pb, i, p) : 0.0f;
+  }
+  for (int e = thread; e < kCols * kDepth; e += threads) {
+    const int r = e % kCols, q = e / kCols, j = j0 + r, p = p0 + q;
+    b_tile.v[q][r] = j < pb.cols && p < p_end ? load_b<D>(pb, j, p) : 0.0f;
+  }
+}
+
 template <Direction D>
 __global__ void register_blocked_kernel(Problem pb) {
   VAE_SHARED(a_tile, Tile<kRows>);
@@ -239,16 +256,7 @@ __global__ void register_blocked_kernel(Problem pb) {
   const int p_begin = slice_begin(pb), p_end = slice_end(pb);
   float sum[kThreadRows][kThreadCols] = {};
   for (int p0 = p_begin; p0 < p_end; p0 += kDepth) {
-    // Each thread gathers 4 of A's and 4 of B's 64 × 16 elements; consecutive threads take
-    // consecutive outer indices (neighbouring output pixels: neighbouring addresses).
-    for (int e = thread; e < kRows * kDepth; e += kBlockedThreads) {
-      const int r = e % kRows, q = e / kRows, i = i0 + r, p = p0 + q;
-      a_tile.v[q][r] = i < pb.rows && p < p_end ? load_a<D>(pb, i, p) : 0.0f;
-    }
-    for (int e = thread; e < kCols * kDepth; e += kBlockedThreads) {
-      const int r = e % kCols, q = e / kCols, j = j0 + r, p = p0 + q;
-      b_tile.v[q][r] = j < pb.cols && p < p_end ? load_b<D>(pb, j, p) : 0.0f;
-    }
+    gather_tiles<D>(pb, a_tile, b_tile, i0, j0, p0, p_end, thread, kBlockedThreads);
     __syncthreads();  // the tiles are complete
     for (int q = 0; q < kDepth; ++q) {
       const float4 a4 = *reinterpret_cast<const float4*>(&a_tile.v[q][tx * kThreadRows]);
@@ -315,14 +323,7 @@ __global__ void tf32_wmma_kernel(Problem pb) {
   for (int fi = 0; fi < 2; ++fi)
     for (int fj = 0; fj < 2; ++fj) wmma::fill_fragment(acc[fi][fj], 0.0f);
   for (int p0 = p_begin; p0 < p_end; p0 += kDepth) {
-    for (int e = thread; e < kRows * kDepth; e += kWmmaThreads) {
-      const int r = e % kRows, q = e / kRows, i = i0 + r, p = p0 + q;
-      a_tile.v[q][r] = i < pb.rows && p < p_end ? load_a<D>(pb, i, p) : 0.0f;
-    }
-    for (int e = thread; e < kCols * kDepth; e += kWmmaThreads) {
-      const int r = e % kCols, q = e / kCols, j = j0 + r, p = p0 + q;
-      b_tile.v[q][r] = j < pb.cols && p < p_end ? load_b<D>(pb, j, p) : 0.0f;
-    }
+    gather_tiles<D>(pb, a_tile, b_tile, i0, j0, p0, p_end, thread, kWmmaThreads);
     __syncthreads();  // the tiles are complete
     for (int k = 0; k < kDepth; k += 8) {
       // a_tile.v[p][i] is A (i × p) column-major; b_tile.v[p][j] is B (p × j) row-major.
