@@ -28,6 +28,10 @@ struct Comparison {
 // A quantity that could not be compared at all (missing, misshapen): a failure with the reason.
 Comparison failed_comparison(const std::string& quantity, const tol::Tolerance& tol, const std::string& why);
 
+// A pass/fail finding that is not a numerical distance (an image count, a non-finite record,
+// bitwise agreement): check "exact", 0 % of tolerance when ok, else failed with `why`.
+Comparison exact_finding(const std::string& quantity, bool ok, const std::string& why);
+
 // Norm-wise: passes when norm_rel <= tol.norm_rel. When want is all zero, got must be too.
 Comparison compare_normwise(const std::string& quantity, const std::vector<double>& got,
                             const std::vector<double>& want, const tol::Tolerance& tol);

@@ -20,45 +20,23 @@ std::vector<double> slice(const std::vector<double>& flat, const ParamView& v) {
   return {flat.begin() + long(v.offset), flat.begin() + long(v.offset + v.size)};
 }
 
-// The step's images: the next `batch` of the epoch's shuffle (the trainer's order).
-class StepImages {
- public:
-  StepImages(size_t count, uint64_t seed) : count_(count), seed_(seed) {}
-  std::vector<size_t> next(int epoch, int batch) {
-    auto it = orders_.find(epoch);
-    if (it == orders_.end()) it = orders_.emplace(epoch, Order{epoch_order(count_, seed_, epoch), 0}).first;
-    Order& o = it->second;
-    if (o.next + size_t(batch) > o.indices.size())
-      throw Error("training case: epoch " + std::to_string(epoch) + " has only " + std::to_string(count_) + " images");
-    std::vector<size_t> out(o.indices.begin() + long(o.next), o.indices.begin() + long(o.next + size_t(batch)));
-    o.next += size_t(batch);
-    return out;
-  }
-
- private:
-  struct Order {
-    std::vector<size_t> indices;
-    size_t next = 0;
-  };
-  size_t count_;
-  uint64_t seed_;
-  std::map<int, Order> orders_;
-};
-
 Comparison sums_comparison(const std::string& quantity, double got, double want, tol::Quantity q,
                            const std::string& precision) {
   return compare_normwise(quantity, {got}, {want}, tol::backend(q, precision));
 }
 
-// Pass/fail findings that are not a numerical distance (a non-finite record, an image count).
-Comparison finding(const std::string& quantity, bool ok, const std::string& why) {
-  if (!ok) return failed_comparison(quantity, tol::kBackendFp64, why);
-  Comparison c = compare_normwise(quantity, {0.0}, {0.0}, tol::kBackendFp64);
-  c.check = "exact";
-  return c;
-}
-
 }  // namespace
+
+std::vector<size_t> TrainingStepImages::next(int epoch, int batch) {
+  auto it = orders_.find(epoch);
+  if (it == orders_.end()) it = orders_.emplace(epoch, Order{epoch_order(count_, seed_, epoch), 0}).first;
+  Order& o = it->second;
+  if (o.next + size_t(batch) > o.indices.size())
+    throw Error("training case: epoch " + std::to_string(epoch) + " has only " + std::to_string(count_) + " images");
+  std::vector<size_t> out(o.indices.begin() + long(o.next), o.indices.begin() + long(o.next + size_t(batch)));
+  o.next += size_t(batch);
+  return out;
+}
 
 std::vector<TrainingCase> training_cases() {
   std::vector<TrainingCase> out;
@@ -163,7 +141,7 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
   std::vector<Comparison> loss_steps, recon_steps, kl_steps, count_steps, adam_params, adam_moments, adam_counts;
   std::vector<std::vector<Comparison>> grad_steps(views.size());
   RunningStatsOverSteps running_steps;
-  StepImages images(train.count, c.shuffle_seed);
+  TrainingStepImages images(train.count, c.shuffle_seed);
   backend.set_running_stats(buffers.initial_values());
   std::vector<double> p0 = backend.params(), r0 = backend.running_stats();
   AdamState st0 = backend.adam_state();
@@ -196,7 +174,7 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
     loss_steps.push_back(sums_comparison("train.loss", sums.loss, want.loss, tol::Quantity::Recon, precision));
     recon_steps.push_back(sums_comparison("train.recon", sums.recon, want.recon, tol::Quantity::Recon, precision));
     kl_steps.push_back(sums_comparison("train.kl", sums.kl, want.kl, tol::Quantity::Kl, precision));
-    count_steps.push_back(finding("train.images", sums.images == want.images,
+    count_steps.push_back(exact_finding("train.images", sums.images == want.images,
                                   std::to_string(sums.images) + " images summed, the step had " +
                                       std::to_string(want.images)));
     for (size_t k = 0; k < views.size(); ++k)
@@ -226,7 +204,7 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
 
   // Nothing above is non-finite, so neither side may have recorded a non-finite step.
   const std::optional<NonFinite> bad = backend.first_nonfinite();
-  out.push_back(finding("train.nonfinite", !bad.has_value(),
+  out.push_back(exact_finding("train.nonfinite", !bad.has_value(),
                         bad ? "reports step " + std::to_string(bad->step) + " non-finite (" + bad->quantities + ")"
                             : std::string()));
 
@@ -243,7 +221,7 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
     const TrainSums want = reference->take_train_sums();
     out.push_back(sums_comparison("eval.loss", got.loss, want.loss, tol::Quantity::Recon, precision));
     out.push_back(sums_comparison("eval.kl", got.kl, want.kl, tol::Quantity::Kl, precision));
-    out.push_back(finding("eval.images", got.images == want.images,
+    out.push_back(exact_finding("eval.images", got.images == want.images,
                           std::to_string(got.images) + " images summed, the batch had " + std::to_string(want.images)));
   }
 

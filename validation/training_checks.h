@@ -14,6 +14,7 @@
 // count, each gradient tensor (median of the steps, as in check_backend), and the reference
 // Adam applied to p0, st0 and the backend's gradient against the backend's p1 and st1.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,23 @@ std::vector<TrainingCase> training_cases();
 // One case for the configuration `vaebench validate` was given: `batch`-sized steps over two
 // epochs with a smaller last batch, dynamic binarization and a KL warm-up.
 TrainingCase training_case_for(const VaeConfig& config, int batch, const std::string& name);
+
+// The images of a case's steps: the next `batch` of the epoch's shuffle (the trainer's order).
+class TrainingStepImages {
+ public:
+  TrainingStepImages(size_t count, uint64_t seed) : count_(count), seed_(seed) {}
+  // Throws vae::Error when the epoch has fewer images left than `batch`.
+  std::vector<size_t> next(int epoch, int batch);
+
+ private:
+  struct Order {
+    std::vector<size_t> indices;
+    size_t next = 0;
+  };
+  size_t count_;
+  uint64_t seed_;
+  std::map<int, Order> orders_;
+};
 
 // `backend` must have been created for c.config on a device that can train on `train`; its
 // parameters, optimizer state and training data are overwritten.

@@ -20,6 +20,21 @@ void Backend::set_params(const std::vector<double>& flat) {
 
 std::vector<double> Backend::params() const { return params_impl(); }
 
+std::string Backend::data_parallel_refusal() const {
+  if (layout_.model().buffers().total() > 0)
+    return "batch norm normalises by each rank's own images (DDP without SyncBatchNorm), so a data-parallel step "
+           "would not be the single-process step (a synchronised batch norm is not built)";
+  return data_parallel_refusal_impl();
+}
+
+void Backend::set_gradient_all_reduce(std::shared_ptr<GradientAllReduce> reduce) {
+  if (reduce) {
+    const std::string why = data_parallel_refusal();
+    if (!why.empty()) throw Error(name() + " cannot train " + config_.summary() + " data-parallel: " + why);
+  }
+  gradient_all_reduce_ = std::move(reduce);
+}
+
 AdamState Backend::adam_state() const { return adam_state_impl(); }
 
 void Backend::set_adam_state(const AdamState& state) {
@@ -90,7 +105,7 @@ BatchLosses Backend::train_step(const std::vector<double>& x, int batch, const s
                                 const AdamOptions& adam) {
   check_inputs(x, batch, eps);
   after_step_ = false;
-  BatchLosses losses = train_step_impl(x, batch, eps, adam);
+  BatchLosses losses = train_step_impl(x, batch, eps, planted_adam(adam));
   after_step_ = true;
   return losses;
 }
@@ -134,13 +149,26 @@ void Backend::check_step(const std::vector<size_t>& indices, const StepOptions& 
   check_indices(indices, what);
   if (!(options.kl_weight >= 0) || !std::isfinite(options.kl_weight))
     throw Error(name() + ": KL weight must be finite and >= 0, got " + std::to_string(options.kl_weight));
+  const BatchSlice& s = options.slice;
+  if (s.first < 0 || (s.global > 0 && s.first + int64_t(indices.size()) > s.global) || (s.global == 0 && s.first != 0))
+    throw Error(name() + ": the batch's slice (images " + std::to_string(s.first) + " .. " +
+                std::to_string(s.first + int64_t(indices.size())) + " of a global batch of " + std::to_string(s.global) +
+                ") lies outside it");
 }
 
 void Backend::train_batch(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& options) {
   check_step(indices, options, "train_batch");
   after_step_ = false;
-  train_batch_impl(indices, epoch, options);
+  StepOptions o = options;
+  o.adam = planted_adam(options.adam);
+  train_batch_impl(indices, epoch, o);
   after_step_ = true;
+}
+
+AdamOptions Backend::planted_adam(const AdamOptions& adam) const {
+  AdamOptions o = adam;
+  if (gradient_all_reduce_ && gradient_all_reduce_->planted_stale_rank()) o.lr = 0;  // the step leaves the parameters
+  return o;
 }
 
 std::vector<device::ProfiledCall> Backend::profile_train_batch(const std::vector<size_t>& indices, uint64_t epoch,

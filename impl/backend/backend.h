@@ -24,6 +24,7 @@
 #include "model/adam_options.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
+#include "model/noise.h"
 #include "model/params.h"
 
 namespace vae {
@@ -38,6 +39,24 @@ struct StepOptions {
   AdamOptions adam;
   double kl_weight = 1.0;    // multiplies config.beta (KL annealing); 1 = the configured beta
   uint64_t noise_seed = 0;   // eps of step t = counter RNG (noise_seed, t) where the backend uses it
+  // A data-parallel rank's images within the step's global batch: its noise is drawn for their
+  // global positions (model/noise.h). Default: the call's images are the whole batch.
+  BatchSlice slice;
+};
+
+// Data-parallel training (impl/dist): a training step (train_step, train_batch) hands its
+// gradient to this between its backward and its Adam step; after the call the buffer holds
+// the sum over every rank's images, the same on every rank, so every rank takes the same step.
+class GradientAllReduce {
+ public:
+  enum class Element { f32, f64 };
+  virtual ~GradientAllReduce() = default;
+  // `count` values at `data`, in the memory of `device` (a Backend::device(): "cpu", "cuda:N",
+  // or "cuda-emu", whose device memory is host memory).
+  virtual void sum(void* data, size_t count, Element element, const std::string& device) = 0;
+  // A bug planted on purpose (tests: dist::Fault::stale_rank): this rank's training steps leave
+  // its parameters as they were, so the ranks drift apart.
+  virtual bool planted_stale_rank() const { return false; }
 };
 
 // Sums over the images trained on since the last take_train_sums(), in nats.
@@ -121,6 +140,16 @@ class Backend {
   // that mix the two take the sums in between). What the `eval` benchmark times.
   void eval_batch(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed);
 
+  // --- data-parallel training ----------------------------------------------------------------
+  // From now on every training step sums its gradient over the ranks through `reduce` before
+  // its Adam step (null: a single process again). Throws vae::Error when this backend or this
+  // model cannot train data-parallel (data_parallel_refusal).
+  void set_gradient_all_reduce(std::shared_ptr<GradientAllReduce> reduce);
+  // Why this backend cannot train `config()` data-parallel, or "" when it can. Batch norm is
+  // refused for every backend: each rank would normalise by its own images' statistics (DDP
+  // without SyncBatchNorm), which is not the single-process step this suite proves.
+  std::string data_parallel_refusal() const;
+
   // --- timing ------------------------------------------------------------------------------
   // Waits until the work queued so far is done.
   virtual void synchronize() {}
@@ -182,6 +211,16 @@ class Backend {
     else gather_binarized(*train_split_, indices, train_binarize_, train_binarize_seed_, epoch, out);
   }
 
+  // A backend that cannot call all_reduce_gradient in its training steps says why (the default
+  // is that it can).
+  virtual std::string data_parallel_refusal_impl() const { return ""; }
+  // The data-parallel sum of a training step's gradient (no-op in a single process); a training
+  // step calls it between its backward and its Adam step.
+  void all_reduce_gradient(void* data, size_t count, GradientAllReduce::Element element) {
+    if (gradient_all_reduce_) gradient_all_reduce_->sum(data, count, element, device());
+  }
+  bool data_parallel() const { return gradient_all_reduce_ != nullptr; }
+
   // "gradient (enc.0.weight, dec.out.bias)" for the views of `grad` holding NaN or Inf.
   std::string nonfinite_gradient_views(const std::vector<double>& grad) const;
 
@@ -196,12 +235,17 @@ class Backend {
   // Running statistics must have as many values as the model's BufferLayout.
   void check_running_stats_size(size_t size) const;
 
+  // `adam`, or with lr 0 on a rank where dist::Fault::stale_rank is planted (its steps then
+  // leave its parameters as they were, the moments still move).
+  AdamOptions planted_adam(const AdamOptions& adam) const;
+
   VaeConfig config_;
   ParamLayout layout_;
   const Split* train_split_ = nullptr;
   Binarize train_binarize_ = Binarize::None;
   uint64_t train_binarize_seed_ = 0;
   bool after_step_ = false;  // the last call that ran the model or reset it was train_step or train_batch
+  std::shared_ptr<GradientAllReduce> gradient_all_reduce_;
 };
 
 }  // namespace vae

@@ -30,6 +30,11 @@ class CudaGraphBackend final : public LibTorchBackend {
   std::string name() const override { return "libtorch-cudagraph"; }
 
  protected:
+  std::string data_parallel_refusal_impl() const override {
+    return "its captured step has no all-reduce between the backward and Adam (an NCCL all-reduce inside the "
+           "capture is not built yet); train data-parallel with libtorch-eager or fused-cuda";
+  }
+
   void set_adam_state_impl(const AdamState& s) override {
     LibTorchBackend::set_adam_state_impl(s);
     if (step_t_.defined()) step_t_.fill_(double(s.step));

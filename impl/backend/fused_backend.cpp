@@ -250,6 +250,7 @@ class FusedBackend final : public Backend {
     forward(w, w.x.data(), nullptr, BatchNormMode::batch_update);
     output_likelihood(w, true, nullptr, w.x.data(), nullptr);
     backward(w, w.x.data(), nullptr);
+    reduce_gradient();
     adam_step(adam, false);
     return read_losses(w);
   }
@@ -274,8 +275,16 @@ class FusedBackend final : public Backend {
   // One captured graph per batch size: gather, noise, forward, loss, backward, Adam, cursor.
   // A step on the next slice of the epoch order copies nothing from the host; other indices
   // are uploaded first (B x 4 bytes), and so is a KL weight that differs from the last step's.
+  // A data-parallel step (or one on a slice of a global batch) runs uncaptured: the all-reduce
+  // between the backward and Adam is a host call (reduce_gradient), and the slice's noise
+  // positions change from call to call.
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
     Workspace& w = prepare_step(indices, epoch, o);
+    if (data_parallel() || o.slice.global != 0) {
+      training_step(w, o);
+      cursor_host_ += indices.size();
+      return;
+    }
     if (w.train_step.empty() || !same(w.captured_adam, o.adam)) {
       device::Graph::begin_capture(stream_);
       try {
@@ -528,7 +537,14 @@ class FusedBackend final : public Backend {
     kl_weight_host_ = weight;
   }
 
-  void gather_and_noise(Workspace& w, uint64_t noise_seed) {
+  // The data-parallel sum of the step's gradient, once the backward is done (no-op alone).
+  void reduce_gradient() {
+    if (!data_parallel()) return;
+    stream_.synchronize();
+    all_reduce_gradient(grad_.data(), grad_.size(), GradientAllReduce::Element::f32);
+  }
+
+  void gather_and_noise(Workspace& w, uint64_t noise_seed, BatchSlice slice = {}) {
     k::data::GatherArgs g;
     g.batch = w.batch;
     g.pixels = config().input_dim;
@@ -546,16 +562,19 @@ class FusedBackend final : public Backend {
     n.batch = w.batch;
     n.latent = config().latent;
     n.seed = noise_seed;
+    n.first = slice.first;
+    n.global_batch = slice.global;
     n.steps_taken = &adam_state_.data()->step;  // the step's number: optimizer steps before it
     n.eps = w.eps.data();
     k::data::noise(stream_, k::data::Version::per_element, n);
   }
 
   void training_step(Workspace& w, const StepOptions& o) {
-    gather_and_noise(w, o.noise_seed);
+    gather_and_noise(w, o.noise_seed, o.slice);
     forward(w, nullptr, w.x_bytes.data(), BatchNormMode::batch_update);
     output_likelihood(w, true, sums_.data(), nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
     backward(w, nullptr, w.x_bytes.data(), /*with_kl_weight=*/true);
+    reduce_gradient();
     adam_step(o.adam, true);
     k::data::advance(stream_, cursor_.data(), w.batch);
   }

@@ -159,6 +159,12 @@ libtorch::Losses LibTorchBackend::step(const torch::Tensor& x, const torch::Tens
   const torch::Tensor grad = flat_gradient(l.loss.sum());
   last_grad_ = grad;
   if (adam) {
+    if (data_parallel()) {
+      TORCH_CHECK(grad.is_contiguous(), "the flat gradient is one contiguous buffer");
+      all_reduce_gradient(grad.data_ptr(), size_t(grad.numel()),
+                          grad.scalar_type() == torch::kFloat64 ? GradientAllReduce::Element::f64
+                                                                : GradientAllReduce::Element::f32);
+    }
     ++adam_steps_;
     libtorch::adam_step(flat_, grad, adam_, adam_steps_, *adam);
     record(l, grad, torch::full({}, adam_steps_, torch::TensorOptions().dtype(torch::kInt64).device(device_)));
@@ -250,8 +256,8 @@ torch::Tensor LibTorchBackend::step_noise(int batch, const StepOptions& o) const
   torch::Tensor host = torch::empty({c.samples, batch, c.latent}, torch::TensorOptions().dtype(precision_.dtype));
   // The same noise as every other backend at this step (counter RNG keyed by the step).
   if (precision_.dtype == torch::kFloat64)
-    fill_eps(o.noise_seed, uint64_t(adam_steps_), c.samples, batch, c.latent, host.data_ptr<double>());
-  else fill_eps(o.noise_seed, uint64_t(adam_steps_), c.samples, batch, c.latent, host.data_ptr<float>());
+    fill_eps(o.noise_seed, uint64_t(adam_steps_), c.samples, batch, c.latent, host.data_ptr<double>(), o.slice);
+  else fill_eps(o.noise_seed, uint64_t(adam_steps_), c.samples, batch, c.latent, host.data_ptr<float>(), o.slice);
   return host.to(device_);
 }
 

@@ -54,6 +54,7 @@ class ReferenceBackend final : public Backend {
                               const AdamOptions& options) override {
     std::vector<double> grad;
     BatchLosses losses = to_batch(model_.forward_backward(params_, as_matrix(x, batch), eps, grad, 1.0, running()));
+    all_reduce_gradient(grad.data(), grad.size(), GradientAllReduce::Element::f64);
     adam_step(grad, options);
     last_grad_ = std::move(grad);
     return losses;
@@ -62,9 +63,10 @@ class ReferenceBackend final : public Backend {
 
   void train_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, const StepOptions& o) override {
     const int batch = int(indices.size());
-    const std::vector<double> x = gather(indices, epoch), eps = next_step_eps(o.noise_seed, batch);
+    const std::vector<double> x = gather(indices, epoch), eps = next_step_eps(o.noise_seed, batch, o.slice);
     std::vector<double> grad;
     const ref::Losses l = model_.forward_backward(params_, as_matrix(x, batch), eps, grad, o.kl_weight, running());
+    all_reduce_gradient(grad.data(), grad.size(), GradientAllReduce::Element::f64);
     adam_step(grad, o.adam);
     add_to_sums(l, batch);
     if (!nonfinite_) record_nonfinite(l, grad);
@@ -91,9 +93,9 @@ class ReferenceBackend final : public Backend {
   }
 
   // The noise of the next optimizer step (counter RNG keyed by the step), as every backend draws it.
-  std::vector<double> next_step_eps(uint64_t noise_seed, int batch) const {
+  std::vector<double> next_step_eps(uint64_t noise_seed, int batch, BatchSlice slice = {}) const {
     const uint64_t step = uint64_t(adam_ ? adam_->steps() : 0);
-    return make_eps(noise_seed, step, config().samples, batch, config().latent);
+    return make_eps(noise_seed, step, config().samples, batch, config().latent, slice);
   }
 
   void add_to_sums(const ref::Losses& l, int batch) {

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "cli/commands.h"
+#include "cli/dist_options.h"
 #include "manifest/manifest.h"
 #include "cli/model_options.h"
 #include "common/device_names.h"
@@ -20,6 +21,7 @@ namespace {
 struct TrainCliOptions {
   ModelOptions model;
   DataOptions data;
+  DistOptions dist;
   TrainOptions train;
   int iw_samples = -1;  // -1: 5000 on CUDA, 200 on the CPU
   int threads = 0;
@@ -49,6 +51,7 @@ void take_from_checkpoint(const CLI::App& app, const TrainingCheckpoint& ck, Tra
 
 int run_train(const CLI::App& app, TrainCliOptions& o) {
   if (o.threads < 0) throw Error("--threads: must be >= 0");
+  if (const std::optional<int> status = launch_world_if_asked(o.dist)) return *status;
   if (o.threads > 0) torch::set_num_threads(o.threads);
   const Dataset data = o.data.load();
   VaeConfig config = o.model.config(data.train);
@@ -66,9 +69,11 @@ int run_train(const CLI::App& app, TrainCliOptions& o) {
     take_from_checkpoint(app, *resume_from, o, config);
   }
 
+  const std::shared_ptr<dist::Group> group = join_world(o.dist, t.device);
   nlohmann::json history;
   const int status = train(config, data, t, make_manifest(&data), history, std::cout,
-                           resume_from ? &*resume_from : nullptr);
+                           resume_from ? &*resume_from : nullptr, group.get());
+  if (group && group->rank() != 0) return status;  // rank 0 writes and reports
   if (!o.json_path.empty()) {
     write_file_atomically(o.json_path, [&](std::ostream& os) { os << history.dump(2) << "\n"; });
     std::cout << "wrote " << o.json_path << "\n";
@@ -88,6 +93,7 @@ Subcommand add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
   add_model_options(*sub, o->model);
   add_data_options(*sub, o->data);
+  add_dist_options(*sub, o->dist);
   TrainOptions& t = o->train;
   sub->add_option("--backend", t.backend, "Backend (see `vaebench backends`)")->capture_default_str();
   sub->add_option("--device", t.device, "cpu or cuda[:N]")->capture_default_str();

@@ -12,6 +12,7 @@
 
 #include "cli/case_selection.h"
 #include "cli/commands.h"
+#include "cli/dist_options.h"
 #include "manifest/manifest.h"
 #include "cli/model_options.h"
 #include "common/device_names.h"
@@ -20,6 +21,7 @@
 #include "io/safetensors.h"
 #include "backend/registry.h"
 #include "backend_checks.h"
+#include "data_parallel_checks.h"
 #include "external_checks.h"
 #include "tolerances.h"
 #include "training_checks.h"
@@ -59,6 +61,7 @@ struct ValidateOptions {
   std::string matrix = "all";          // the cases externals are judged on
   int adam_steps = 10;                 // Adam steps externals are judged on
   bool training_path = true;           // also check train_batch/eval_batch (training_checks.h)
+  DistOptions dist;                    // --nproc N: the data-parallel checks instead (data_parallel_checks.h)
 };
 
 struct BackendExport {
@@ -178,7 +181,120 @@ std::vector<ExternalImplementation> parse_externals(const ValidateOptions& o) {
   return out;
 }
 
+// The summary lines, and the JSON document when --json asks (rank 0 alone in a data-parallel
+// world: the others' verdicts are the same, data_parallel_checks.h); 0 when everything passed.
+int report_results(const ValidateOptions& o, const std::vector<BackendResults>& results, const Dataset& data,
+                   bool writes_json = true) {
+  std::cout << "summary:\n";
+  bool all = !results.empty();
+  for (const BackendResults& r : results) {
+    size_t failed = 0;
+    for (const CaseResult& c : r.cases) failed += !c.passed;
+    std::cout << "  " << (r.passed() ? "PASS " : "FAIL ") << r.backend << " (" << r.device << ", " << r.precision
+              << "): " << r.cases.size() - failed << "/" << r.cases.size() << " cases pass";
+    std::string failing;
+    for (const CaseResult& c : r.cases)
+      if (!c.passed) failing += " " + c.vcase.name;
+    if (!failing.empty()) std::cout << "; failing:" << failing;
+    if (!r.problems.empty()) std::cout << "; " << r.problems.size() << " error(s) outside the cases (above)";
+    std::cout << "\n";
+    all &= r.passed();
+  }
+  if (!o.json_path.empty() && writes_json) {
+    const nlohmann::json doc = validation_document(results, make_manifest(&data));
+    write_file_atomically(o.json_path, [&](std::ostream& os) { os << doc.dump(2) << "\n"; });
+    std::cout << "wrote " << o.json_path << "\n";
+  }
+  return all ? 0 : 1;
+}
+
+// `validate --nproc N` (or a launched world): every selected backend's data-parallel steps
+// against its single-process steps, on the data-parallel matrix or the one configuration given.
+int run_validate_data_parallel(const CLI::App& app, const ValidateOptions& o, dist::Group& group) {
+  if (!o.export_dir.empty() || !o.externals.empty())
+    throw Error("--nproc: --export and --external are single-process checks; run them without --nproc");
+  const Dataset data = o.data.load();
+  const int input_dim = int(data.test.dim());
+  const Binarize binarize = o.data.binarize_mode();
+  const std::vector<std::string> backends = selected_backends(o);
+  std::vector<ValidationCase> cases;
+  std::vector<TrainingCase> training;
+  if (any_model_option_given(app)) {
+    const ValidationCase custom = custom_case(o.model, input_dim);
+    cases = {custom};
+    if (o.training_path) training = {training_case_for(custom.config, custom.batch, "train-dp-" + custom.name)};
+  } else {
+    std::string names;
+    for (const std::string& n : split_case_names(o.case_name)) {
+      bool is_training = false;
+      for (TrainingCase t : data_parallel_training_cases())
+        if (t.name == n) is_training = true;
+      if (!is_training) names += (names.empty() ? "" : ",") + n;
+    }
+    if (o.case_name.empty() || !names.empty()) {
+      std::string known;
+      for (const ValidationCase& c : data_parallel_matrix()) known += (known.empty() ? "" : ", ") + c.name;
+      for (const std::string& n : split_case_names(names)) {
+        bool found = false;
+        for (const ValidationCase& c : data_parallel_matrix()) found |= c.name == n;
+        if (!found) throw Error("--case " + n + ": not a data-parallel case (--nproc); they are: " + known);
+      }
+      cases = pick_cases(data_parallel_matrix(), names);
+    }
+    for (TrainingCase t : data_parallel_training_cases()) {
+      const std::vector<std::string> wanted = split_case_names(o.case_name);
+      if (o.training_path && (o.case_name.empty() || std::find(wanted.begin(), wanted.end(), t.name) != wanted.end())) {
+        fit_to_data(t.config, input_dim);
+        training.push_back(t);
+      }
+    }
+  }
+  nlohmann::json agree{{"backends", backends}, {"device", o.device}, {"precision", o.precision},
+                       {"case", o.case_name}, {"dataset", data.identity}, {"dataset_sha256", data.combined_sha256},
+                       {"adam_steps", o.adam_steps}};
+  for (const ValidationCase& c : cases) agree["case." + c.name] = to_json(c.config);
+  group.check_same("the validation options and the dataset", agree.dump());
+
+  const std::string world = ", " + std::to_string(group.world()) + " ranks over " + group.engines();
+  std::cout << "data: " << data.identity << "\n\n== data-parallel steps against single-process steps, " << group.world()
+            << " ranks (" << group.engines() << "), device " << o.device << ", precision " << o.precision << "\n\n";
+  std::vector<BackendResults> results;
+  for (const std::string& name : backends) {
+    const bool is_reference = name == "reference";
+    const std::string device = is_reference ? "cpu" : o.device, precision = is_reference ? "fp64" : o.precision;
+    const BackendFactory make = [&](const VaeConfig& config) { return create_backend(name, config, device, precision); };
+    BackendResults r{name, device + world, precision, {}};
+    const auto refused = [&](const VaeConfig& config, const std::string& case_name) {
+      if (skip_unsupported(name, config, case_name, r)) return true;
+      const std::string why = make(config)->data_parallel_refusal();
+      if (why.empty()) return false;
+      r.not_supported.push_back(case_name + ": " + why);
+      std::cout << "[" << name << "] case " << case_name << ": not supported data-parallel (" << why << ")\n\n";
+      return true;
+    };
+    for (ValidationCase c : cases) {
+      fit_to_data(c.config, input_dim);
+      if (refused(c.config, c.name)) continue;
+      const CaseInputs in = make_inputs(c, &data, binarize);
+      r.cases.push_back(check_data_parallel(make, c, in, group, std::max(1, o.adam_steps)));
+      std::cout << "[" << name << " " << r.device << " " << precision << "] ";
+      print_case_table(std::cout, r.cases.back());
+    }
+    for (const TrainingCase& t : training) {
+      if (refused(t.config, t.name)) continue;
+      r.cases.push_back(check_data_parallel_training(make, t, data.train, group));
+      std::cout << "[" << name << " " << r.device << " " << precision << "] ";
+      print_case_table(std::cout, r.cases.back());
+    }
+    results.push_back(std::move(r));
+  }
+  return report_results(o, results, data, group.rank() == 0);
+}
+
 int run_validate(const CLI::App& app, const ValidateOptions& o) {
+  if (const std::optional<int> status = launch_world_if_asked(o.dist)) return *status;
+  if (const std::shared_ptr<dist::Group> group = join_world(o.dist, o.device))
+    return run_validate_data_parallel(app, o, *group);
   const bool single = any_model_option_given(app);
   const Binarize binarize = o.data.binarize_mode();
   const Dataset data = o.data.load();
@@ -317,28 +433,9 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
     }
   }
 
-  std::cout << "summary:\n";
-  bool all = !results.empty();
-  for (const BackendResults& r : results) {
-    size_t failed = 0;
-    for (const CaseResult& c : r.cases) failed += !c.passed;
-    std::cout << "  " << (r.passed() ? "PASS " : "FAIL ") << r.backend << " (" << r.device << ", " << r.precision
-              << "): " << r.cases.size() - failed << "/" << r.cases.size() << " cases pass";
-    std::string failing;
-    for (const CaseResult& c : r.cases)
-      if (!c.passed) failing += " " + c.vcase.name;
-    if (!failing.empty()) std::cout << "; failing:" << failing;
-    if (!r.problems.empty()) std::cout << "; " << r.problems.size() << " error(s) outside the cases (above)";
-    std::cout << "\n";
-    all &= r.passed();
-  }
-  if (!o.json_path.empty()) {
-    const nlohmann::json doc = validation_document(results, make_manifest(&data));
-    write_file_atomically(o.json_path, [&](std::ostream& os) { os << doc.dump(2) << "\n"; });
-    std::cout << "wrote " << o.json_path << "\n";
-  }
+  const int status = report_results(o, results, data);
   if (!o.export_dir.empty()) std::cout << "exported the cases to " << o.export_dir << "\n";
-  return all ? 0 : 1;
+  return status;
 }
 
 }  // namespace
@@ -364,6 +461,7 @@ Subcommand add_validate_command(CLI::App& app) {
   sub->add_option("--matrix", o->matrix, "The cases --external is judged on: backend, reference or all (as exported)")
       ->capture_default_str();
   sub->add_option("--adam-steps", o->adam_steps, "Adam steps --external results hold (as exported)")->capture_default_str();
+  add_dist_options(*sub, o->dist);
   sub->add_flag("!--no-training-path", o->training_path,
                 "Skip the training-path check (train_batch and eval_batch against the reference backend's)");
   return {sub, [sub, o]() { return run_validate(*sub, *o); }};

@@ -15,6 +15,7 @@
 #include "kernels/data.h"
 #include "kernels/data_targets.h"
 #include "kernels/device_counter_rng.h"
+#include "model/noise.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::data {
 
@@ -64,7 +65,8 @@ __global__ void __launch_bounds__(kThreads) noise_kernel(NoiseArgs a) {
   const std::uint64_t step = a.steps_taken ? std::uint64_t(*a.steps_taken) : a.step;
   const std::uint64_t stream = ::vae::kStreamEpsStepBase + step;
   for (long long i = 1ll * blockIdx.x * blockDim.x + threadIdx.x; i < elements; i += 1ll * gridDim.x * blockDim.x)
-    a.eps[i] = static_cast<float>(device_counter_normal(a.seed, stream, std::uint64_t(i)));
+    a.eps[i] = static_cast<float>(device_counter_normal(
+        a.seed, stream, ::vae::eps_counter_index(std::uint64_t(i), a.batch, a.latent, {a.first, a.global_batch})));
 }
 
 LaunchConfig grid_stride(long long elements) {

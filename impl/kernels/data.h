@@ -70,6 +70,9 @@ struct NoiseArgs {
                                               // before it, as LibTorch's step_noise (pass
                                               // &state->step of adam::DeviceState), or null:
   std::uint64_t step = 0;                     //   this one
+  // A data-parallel rank's slice of the step's global batch (model/noise.h's BatchSlice): its
+  // images are global positions first .. first+B-1 of global_batch (0: B, the whole batch).
+  std::int64_t first = 0, global_batch = 0;
   float* eps = nullptr;                       // out [K, B, Z]
 };
 

@@ -46,6 +46,9 @@ void validate(Version v, const NoiseArgs& a) {
     bad("noise", "samples, batch and latent must be >= 1 (got " + std::to_string(a.samples) + ", " +
                      std::to_string(a.batch) + ", " + std::to_string(a.latent) + ")");
   if (!a.eps) bad("noise", "eps is null");
+  if (a.first < 0 || (a.global_batch > 0 && a.first + a.batch > a.global_batch))
+    bad("noise", "the slice " + std::to_string(a.first) + " + " + std::to_string(a.batch) + " images lies outside its global batch of " +
+                     std::to_string(a.global_batch));
 }
 
 void gather(const device::Stream& stream, Version v, const GatherArgs& args) {

@@ -11,6 +11,7 @@
 #include "common/progress.h"
 #include "common/device_names.h"
 #include "common/error.h"
+#include "dist/group.h"
 #include "io/atomic_file.h"
 #include "model/checkpoint.h"
 #include "train/epoch_order.h"
@@ -45,6 +46,42 @@ nlohmann::json must_match_on_resume(const nlohmann::json& training) {
   nlohmann::json j;
   for (const char* k : {"batch", "seed", "kl_warmup_steps", "binarize"}) j[k] = training.at(k);
   return j;
+}
+
+// Data-parallel: the loss sums over every rank's images, and the first non-finite step of any
+// rank (its quantities as that rank saw them; on the other ranks "reported by rank k").
+void reduce_over_ranks(dist::Group& group, TrainSums& sums, std::optional<NonFinite>& bad) {
+  std::vector<double> s{double(sums.images), sums.recon, sums.kl, sums.loss};
+  if (group.fault() != dist::Fault::skip_loss_sums) group.sum(s, "the loss sums");  // planted: rank-local sums
+  sums = {int64_t(s[0]), s[1], s[2], s[3]};
+  std::vector<double> first{bad ? double(bad->step) : INFINITY};
+  group.min(first, "the non-finite record");
+  if (!std::isfinite(first[0])) return;
+  std::vector<double> reporter{bad && double(bad->step) == first[0] ? double(group.rank()) : INFINITY};
+  group.min(reporter, "the non-finite record");
+  if (int(reporter[0]) != group.rank())
+    bad = NonFinite{int64_t(first[0]), "(reported by rank " + std::to_string(int(reporter[0])) + ")"};
+}
+
+// Data-parallel: every rank must hold rank 0's parameters and Adam state bit for bit after
+// each epoch (they applied the same reduced gradient); else the run fails on every rank,
+// naming the first rank that drifted.
+void check_ranks_agree(dist::Group& group, const Backend& backend, int epoch) {
+  const AdamState st = backend.adam_state();
+  std::vector<double> mine = backend.params();
+  mine.insert(mine.end(), st.exp_avg.begin(), st.exp_avg.end());
+  mine.insert(mine.end(), st.exp_avg_sq.begin(), st.exp_avg_sq.end());
+  mine.push_back(double(st.step));
+  const std::string what = "the parameters after epoch " + std::to_string(epoch);
+  const size_t differ = group.differing_from_rank0(mine, what);
+  std::vector<double> count{double(differ)}, first{differ ? double(group.rank()) : INFINITY};
+  group.max(count, what);
+  group.min(first, what);
+  if (count[0] > 0)
+    throw Error("data-parallel: after epoch " + std::to_string(epoch) + " rank " + std::to_string(int(first[0])) +
+                " holds parameters or Adam state that differ from rank 0's (up to " + std::to_string(int64_t(count[0])) +
+                " of " + std::to_string(mine.size()) + " values): the ranks drifted apart, so a rank did not apply "
+                "the step the others applied");
 }
 
 void write_history(const TrainOptions& o, const nlohmann::json& history) {
@@ -100,7 +137,11 @@ TrainingCheckpoint load_training_checkpoint(const TrainOptions& o) {
 }
 
 int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, const nlohmann::json& manifest,
-          nlohmann::json& history, std::ostream& log, const TrainingCheckpoint* resume_from) {
+          nlohmann::json& history, std::ostream& lead_log, const TrainingCheckpoint* resume_from, dist::Group* group) {
+  const bool lead = !group || group->rank() == 0;  // the rank that evaluates, logs and writes
+  const int world = group ? group->world() : 1;
+  std::ostream discard(nullptr);
+  std::ostream& log = lead ? lead_log : discard;
   if (o.epochs < 1) throw Error("--epochs: must be >= 1, got " + std::to_string(o.epochs));
   if (o.batch < 1) throw Error("--batch: must be >= 1, got " + std::to_string(o.batch));
   if (!(o.adam.lr > 0)) throw Error("--lr: must be > 0");
@@ -112,11 +153,26 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
   if (data.train.dim() != size_t(config.input_dim))
     throw Error("dataset: images have " + std::to_string(data.train.dim()) + " pixels, the model expects " +
                 std::to_string(config.input_dim));
+  if (group) {
+    if (o.batch % world != 0)
+      throw Error("--batch " + std::to_string(o.batch) + ": not divisible by the world size " + std::to_string(world) +
+                  " (--nproc / WORLD_SIZE): every rank trains on batch / world images of each step");
+    const size_t tail = data.train.count % size_t(o.batch);
+    if (tail != 0 && tail < size_t(world))
+      throw Error("--batch " + std::to_string(o.batch) + ": the epoch's last batch has " + std::to_string(tail) +
+                  " images, fewer than the " + std::to_string(world) + " ranks");
+    nlohmann::json agree = to_json(o);
+    agree["model"] = to_json(config);
+    agree["dataset"] = data.identity;
+    agree["dataset_sha256"] = data.combined_sha256;
+    group->check_same("the model, the training options and the dataset", agree.dump());
+  }
   std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
+  if (lead) std::filesystem::create_directories(o.out_dir, ec);
   if (ec) throw Error("--out " + o.out_dir + ": cannot create directory: " + ec.message());
 
   const std::unique_ptr<Backend> backend = create_backend(o.backend, config, o.device, o.precision);
+  if (group) backend->set_gradient_all_reduce(group->gradient_all_reduce());
   const bool on_cuda = is_gpu_device(backend->device());
   const int check_every = o.check_every > 0 ? o.check_every : (on_cuda ? 50 : 1);
   const Evaluator evaluator(config, torch_device_for(backend->device()), o.precision == "fp64" ? torch::kFloat64 : torch::kFloat32);
@@ -136,7 +192,11 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
              {"checkpoint", ck_path},
              {"diverged", nullptr},
              {"resumed_from_epoch", nullptr},
-             {"time_to_quality", nullptr}};
+             {"time_to_quality", nullptr},
+             {"data_parallel", group ? nlohmann::json{{"world_size", world},
+                                                      {"engines", group->engines()},
+                                                      {"images_per_rank", o.batch / world}}
+                                     : nlohmann::json(nullptr)}};
 
   int first_epoch = 1;
   double wall_before = 0;  // training wall time of the epochs before a resume
@@ -170,6 +230,9 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
   log << "training " << config.summary() << " with " << backend->name() << " on " << backend->device() << " ("
       << backend->precision() << "), " << o.epochs << " epochs of " << data.train.count << " " << data.identity
       << " images, batch " << o.batch << ", Adam lr " << o.adam.lr << "\n";
+  if (group)
+    log << "data-parallel: " << world << " ranks of " << o.batch / world << " images each, the gradient summed over "
+        << group->engines() << "\n";
   backend->set_train_data(data.train, o.binarize, o.seed);
   const size_t n = data.train.count;
   int64_t step = backend->adam_state().step;
@@ -178,7 +241,8 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
   for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     const std::vector<size_t> order = epoch_order(n, o.seed, epoch);
     backend->set_epoch_order(order, uint64_t(epoch));  // fused-cuda keeps it on the device
-    Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), int64_t(n), std::cerr);
+    Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), int64_t(n),
+                      lead ? std::cerr : discard);
     TrainSums sums;
     const auto add = [&](const TrainSums& s) {
       sums.images += s.images;
@@ -189,16 +253,24 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
     const auto epoch_start = Clock::now();
     std::optional<NonFinite> bad;
     for (size_t begin = 0; begin < n && !bad; begin += size_t(o.batch)) {
-      const std::vector<size_t> idx(order.begin() + long(begin), order.begin() + long(std::min(n, begin + size_t(o.batch))));
+      std::vector<size_t> idx(order.begin() + long(begin), order.begin() + long(std::min(n, begin + size_t(o.batch))));
       StepOptions so;
       so.adam = o.adam;
       so.noise_seed = o.seed;
       so.kl_weight = o.kl_warmup_steps > 0 ? std::min(1.0, double(step + 1) / double(o.kl_warmup_steps)) : 1.0;
+      if (group) {  // this rank's shard of the global batch, with the noise of its global positions
+        const dist::Shard shard = group->shard(int64_t(idx.size()));
+        so.slice = group->noise_slice(int64_t(idx.size()));
+        idx = std::vector<size_t>(idx.begin() + shard.first, idx.begin() + shard.first + shard.count);
+        group->maybe_fail_at_step(step + 1);
+      }
       backend->train_batch(idx, uint64_t(epoch), so);
       ++step;
       if (step % check_every == 0 || begin + size_t(o.batch) >= n) {
         bad = backend->first_nonfinite();
-        add(backend->take_train_sums());
+        TrainSums taken = backend->take_train_sums();
+        if (group) reduce_over_ranks(*group, taken, bad);
+        add(taken);
         progress.update(int64_t(std::min(n, begin + size_t(o.batch))),
                         "loss " + fixed(sums.loss / double(std::max<int64_t>(1, sums.images)), 2));
       }
@@ -206,7 +278,7 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
     if (bad) {  // (no progress.finish: it would report the whole epoch as done)
       const int64_t good_epoch = epoch - 1;
       history["diverged"] = {{"step", bad->step}, {"epoch", epoch}, {"quantities", bad->quantities}};
-      write_history(o, history);
+      if (lead) write_history(o, history);
       log << "training diverged at step " << bad->step << " (epoch " << epoch << "): non-finite " << bad->quantities
           << "\n";
       if (good_epoch >= 1 && std::filesystem::exists(ck_path))
@@ -219,8 +291,19 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
     const double samples_per_second = double(sums.images) / train_seconds;
     progress.finish("loss " + fixed(sums.loss / double(sums.images), 2));
 
+    if (group) check_ranks_agree(*group, *backend, epoch);
     const auto eval_start = Clock::now();
     const ModelState state{backend->params(), backend->running_stats()};
+    if (!lead) {  // the other ranks hold the same parameters; rank 0 evaluates and writes
+      bool stop = false;
+      if (o.stop_at_target && group) {
+        std::vector<double> flag{0.0};
+        group->broadcast(flag, "the stop-at-target decision");
+        stop = flag[0] != 0;
+      }
+      if (stop) break;
+      continue;
+    }
     const TestMetrics test = evaluator.test_metrics(state, data.test, o.binarize, o.seed, o.seed + 1);
     const double eval_seconds = seconds_since(eval_start);
     const double images = double(sums.images);
@@ -261,8 +344,13 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
             << fixed(history["time_to_quality"]["train_seconds"].get<double>(), 2) << " s of training\n";
     }
     write_history(o, history);
+    if (o.stop_at_target && group) {
+      std::vector<double> flag{reached ? 1.0 : 0.0};
+      group->broadcast(flag, "the stop-at-target decision");
+    }
     if (reached && o.stop_at_target) break;
   }
+  if (!lead) return 0;
 
   const ModelState state{backend->params(), backend->running_stats()};
   if (o.iw_samples > 0) {

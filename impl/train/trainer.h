@@ -20,6 +20,10 @@
 
 namespace vae {
 
+namespace dist {
+class Group;
+}
+
 struct TrainOptions {
   std::string backend = "libtorch-eager", device = "cpu", precision = "fp32";
   int epochs = 10;
@@ -59,7 +63,16 @@ TrainingCheckpoint load_training_checkpoint(const TrainOptions& o);
 // JSON document `vaebench train --json` writes) is stored in `history` as it grows. With
 // options.resume it continues from `resume_from`, or from the checkpoint it loads when that
 // is null. Throws vae::Error for bad options or an unusable checkpoint.
+//
+// Data-parallel (`group` of more than one rank, dist/group.h): every rank walks the same epoch
+// order and trains on its shard of each global batch (--batch images, split evenly, each rank
+// drawing the noise of its images' global positions); the backend sums the gradient over the
+// ranks before Adam, the loss sums and the non-finite record are reduced when read, so the
+// history is the single-process one up to summation order. Rank 0 alone evaluates, writes the
+// history, checkpoints and pictures and logs; the others write nothing. The batch must divide
+// by the world size, and the ranks must agree on the model, options and dataset (checked).
 int train(const VaeConfig& config, const Dataset& data, const TrainOptions& options, const nlohmann::json& manifest,
-          nlohmann::json& history, std::ostream& log, const TrainingCheckpoint* resume_from = nullptr);
+          nlohmann::json& history, std::ostream& log, const TrainingCheckpoint* resume_from = nullptr,
+          dist::Group* group = nullptr);
 
 }  // namespace vae

@@ -1,0 +1,323 @@
+#include "data_parallel_checks.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/registry.h"
+#include "backend_checks.h"
+#include "common/error.h"
+#include "gradient_compare.h"
+#include "tolerances.h"
+#include "train/epoch_order.h"
+
+namespace vae {
+
+namespace {
+
+// Rows [first, first + count) of x [B, D].
+std::vector<double> rows(const std::vector<double>& x, int dim, int64_t first, int64_t count) {
+  return {x.begin() + long(first * dim), x.begin() + long((first + count) * dim)};
+}
+
+// Columns [first, first + count) of eps [K, B, Z]: the noise of those batch positions.
+std::vector<double> eps_columns(const std::vector<double>& eps, int samples, int batch, int latent, int64_t first,
+                                int64_t count) {
+  std::vector<double> out;
+  out.reserve(size_t(samples * count * latent));
+  for (int k = 0; k < samples; ++k) {
+    const auto from = eps.begin() + long((int64_t(k) * batch + first) * latent);
+    out.insert(out.end(), from, from + long(count * latent));
+  }
+  return out;
+}
+
+double sum_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+
+// The ranks' parameters and Adam moments must be identical bit for bit: rank 0's are
+// broadcast and every rank counts the values that differ from its own.
+Comparison ranks_identical(dist::Group& group, const std::string& quantity, const std::vector<double>& params,
+                           const AdamState& state) {
+  std::vector<double> mine = params;
+  mine.insert(mine.end(), state.exp_avg.begin(), state.exp_avg.end());
+  mine.insert(mine.end(), state.exp_avg_sq.begin(), state.exp_avg_sq.end());
+  mine.push_back(double(state.step));
+  const size_t differ = group.differing_from_rank0(mine, quantity);
+  Comparison c = exact_finding(quantity, differ == 0,
+                               "rank " + std::to_string(group.rank()) + ": " + std::to_string(differ) + " of " +
+                                   std::to_string(mine.size()) + " parameter, moment and step values differ from rank 0's");
+  c.count = mine.size();
+  return c;
+}
+
+// Each row becomes the worst over the ranks (largest errors, any rank's failure), with the
+// note of the first rank that failed it; every rank ends with the same table.
+void worst_over_ranks(CaseResult& r, dist::Group& group) {
+  auto& rows = r.comparisons;
+  std::vector<double> v;
+  for (const Comparison& c : rows) {
+    const auto finite = [](double x) { return std::isnan(x) ? std::numeric_limits<double>::infinity() : x; };
+    v.insert(v.end(), {finite(c.percent_of_tolerance), finite(c.max_abs), finite(c.max_rel), finite(c.norm_rel),
+                       c.passed ? 0.0 : 1.0});
+  }
+  group.max(v, "the verdicts of " + r.vcase.name);
+  nlohmann::json notes = nlohmann::json::array();
+  for (const Comparison& c : rows) notes.push_back(c.passed ? std::string() : c.note);
+  const std::vector<std::string> all = group.all_gather_text("the notes of " + r.vcase.name, notes.dump());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Comparison& c = rows[i];
+    c.percent_of_tolerance = v[5 * i];
+    c.max_abs = v[5 * i + 1];
+    c.max_rel = v[5 * i + 2];
+    c.norm_rel = v[5 * i + 3];
+    c.passed = v[5 * i + 4] == 0.0;
+    if (c.passed) continue;
+    for (size_t rank = 0; rank < all.size(); ++rank) {
+      const std::string note = nlohmann::json::parse(all[rank]).at(i).get<std::string>();
+      if (!note.empty()) {
+        c.note = note.rfind("rank ", 0) == 0 ? note : "rank " + std::to_string(rank) + ": " + note;
+        break;
+      }
+    }
+  }
+  r.passed = true;
+  for (const Comparison& c : rows) r.passed &= c.passed;
+}
+
+// The judged rows of a run of steps, collected per step and summarised as check_backend does.
+struct StepRows {
+  std::vector<Comparison> loss, loss_reference, kl, images, adam_step, adam_moments, ranks;
+  std::vector<std::vector<Comparison>> grad, grad_reference;
+  explicit StepRows(size_t views) : grad(views), grad_reference(views) {}
+
+  void append_to(std::vector<Comparison>& out, const std::vector<ParamView>& views, const std::string& prefix,
+                 size_t steps) const {
+    const std::string suffix = " (worst of " + std::to_string(steps) + " steps)";
+    const auto add_worst = [&](const std::vector<Comparison>& v, const std::string& name) {
+      if (!v.empty()) out.push_back(worst_of(v, prefix + name + suffix));
+    };
+    add_worst(loss, "loss vs single process");
+    add_worst(kl, "kl vs single process");
+    add_worst(images, "images");
+    add_worst(loss_reference, "loss vs reference");
+    // Median of the steps, as check_backend: a ReLU pre-activation within rounding of its
+    // kink may take the other side in one of the two float runs (their GEMMs block B/N and B
+    // rows differently), moving one bias entry by an image's share at that step only.
+    for (size_t k = 0; k < views.size(); ++k) {
+      out.push_back(median_of(grad[k], prefix + "grad." + views[k].name + " vs single process"));
+      out.push_back(median_of(grad_reference[k], prefix + "grad." + views[k].name + " vs reference"));
+    }
+    add_worst(adam_step, "adam.step");
+    add_worst(adam_moments, "adam.moments");
+    add_worst(ranks, "ranks identical");
+  }
+};
+
+// The refusals that make a case "not supported" come from the backend (data_parallel_refusal).
+std::unique_ptr<Backend> data_parallel_backend(const BackendFactory& make_backend, const VaeConfig& config,
+                                               dist::Group& group) {
+  std::unique_ptr<Backend> b = make_backend(config);
+  b->set_gradient_all_reduce(group.gradient_all_reduce());
+  return b;
+}
+
+CaseResult finish(CaseResult r, dist::Group& group, std::chrono::steady_clock::time_point start) {
+  worst_over_ranks(r, group);  // sets r.passed
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace
+
+std::vector<ValidationCase> data_parallel_matrix() {
+  std::vector<ValidationCase> m;
+  VaeConfig mlp;
+  mlp.encoder_hidden = {48};
+  mlp.latent = 6;
+  mlp.seed = 3;
+  m.push_back({"dp-mlp-b64", mlp, 64});
+
+  VaeConfig gaussian;
+  gaussian.encoder_hidden = {40, 24};
+  gaussian.latent = 5;
+  gaussian.activation = Activation::Tanh;
+  gaussian.likelihood = Likelihood::Gaussian;
+  gaussian.beta = 4.0;
+  gaussian.samples = 3;
+  gaussian.seed = 4;
+  m.push_back({"dp-tanh-gaussian-k3-b7", gaussian, 7});
+
+  m.push_back({"dp-conv-odd-b6", conv_model("conv-odd"), 6});
+  m.push_back({"dp-conv-bn-b4", conv_model("conv-bn"), 4});
+  return m;
+}
+
+std::vector<TrainingCase> data_parallel_training_cases() {
+  TrainingCase c;
+  c.name = "train-dp-dynamic-warmup";
+  c.config.encoder_hidden = {48};
+  c.config.latent = 6;
+  c.config.seed = 3;
+  c.binarize = Binarize::Dynamic;
+  c.binarize_seed = 5;
+  c.shuffle_seed = 7;
+  c.noise_seed = 9;
+  c.steps = {{0, 64, 0.0}, {0, 23, 0.5}, {1, 64, 1.0}};
+  return {c};
+}
+
+CaseResult check_data_parallel(const BackendFactory& make_backend, const ValidationCase& c, const CaseInputs& in,
+                               dist::Group& group, int adam_steps) {
+  if (adam_steps < 1) throw Error("check_data_parallel: adam_steps must be >= 1");
+  if (c.batch < group.world())
+    throw Error("data-parallel case " + c.name + ": batch " + std::to_string(c.batch) + " is smaller than the " +
+                std::to_string(group.world()) + " ranks");
+  const auto start = std::chrono::steady_clock::now();
+  CaseResult r;
+  r.vcase = c;
+  r.x_source = in.x_source + "; rank " + std::to_string(group.rank()) + " of " + std::to_string(group.world()) +
+               " holds " + std::to_string(group.shard(c.batch).count) + " images";
+
+  const std::unique_ptr<Backend> dp = data_parallel_backend(make_backend, c.config, group);
+  const std::unique_ptr<Backend> single = make_backend(c.config);
+  const std::unique_ptr<Backend> reference = create_backend("reference", c.config, "cpu", "fp64");
+  const std::string precision = dp->precision();
+  const tol::Tolerance& losses = tol::backend(tol::Quantity::Recon, precision);
+  const tol::Tolerance& gradient = gradient_tolerance(dp->layout(), precision);
+  const auto& views = dp->layout().views();
+  const VaeConfig& m = c.config;
+  const dist::Shard shard = group.shard(c.batch);
+  const BatchSlice noise = group.noise_slice(c.batch);
+  const std::vector<double> x = rows(in.x, m.input_dim, shard.first, shard.count);
+  const bool reduce_sums = group.fault() != dist::Fault::skip_loss_sums;  // planted: rank-local sums
+
+  dp->set_params(in.params);
+  std::vector<double> p0 = dp->params();
+  AdamState st0 = dp->adam_state();
+  const AdamOptions adam;
+  StepRows steps(views.size());
+  for (int s = 1; s <= adam_steps; ++s) {
+    const std::vector<double> eps_all = adam_step_eps(c, s);
+    const std::vector<double> eps = eps_columns(eps_all, m.samples, c.batch, m.latent, noise.first, shard.count);
+    const BatchLosses l = dp->train_step(x, int(shard.count), eps, adam);
+    const std::vector<double> g = dp->last_gradient();
+    std::vector<double> p1 = dp->params();
+    AdamState st1 = dp->adam_state();
+    std::vector<double> sums{sum_of(l.loss), sum_of(l.kl)};
+    if (reduce_sums) group.sum(sums, "the loss sums of " + c.name);
+
+    single->set_params(p0);
+    single->set_adam_state(st0);
+    const BatchLosses l_single = single->train_step(in.x, c.batch, eps_all, adam);
+    const std::vector<double> g_single = single->last_gradient();
+    reference->set_params(p0);
+    reference->set_adam_state(st0);
+    const BatchLosses l_ref = reference->train_step(in.x, c.batch, eps_all, adam);
+    const std::vector<double> g_ref = reference->last_gradient();
+
+    steps.loss.push_back(compare_normwise("loss", {sums[0]}, {sum_of(l_single.loss)}, tol::data_parallel(losses)));
+    steps.kl.push_back(compare_normwise("kl", {sums[1]}, {sum_of(l_single.kl)},
+                                        tol::data_parallel(tol::backend(tol::Quantity::Kl, precision))));
+    steps.loss_reference.push_back(compare_normwise("loss", {sums[0]}, {sum_of(l_ref.loss)}, losses));
+    for (size_t k = 0; k < views.size(); ++k) {
+      steps.grad[k].push_back(
+          compare_gradient_tensor(views[k].name, dp->layout(), k, g, g_single, tol::data_parallel(gradient)));
+      steps.grad_reference[k].push_back(compare_gradient_tensor(views[k].name, dp->layout(), k, g, g_ref, gradient));
+    }
+    const AdamStepComparisons a = compare_adam_step(p0, st0, g, adam, p1, st1, precision);
+    steps.adam_step.push_back(a.params);
+    steps.adam_moments.insert(steps.adam_moments.end(), {a.exp_avg, a.exp_avg_sq, a.count});
+    steps.ranks.push_back(ranks_identical(group, "parameters and Adam state", p1, st1));
+    p0 = std::move(p1);
+    st0 = std::move(st1);
+  }
+  steps.append_to(r.comparisons, views, "dp.", size_t(adam_steps));
+  return finish(std::move(r), group, start);
+}
+
+CaseResult check_data_parallel_training(const BackendFactory& make_backend, const TrainingCase& c, const Split& train,
+                                        dist::Group& group) {
+  const auto start = std::chrono::steady_clock::now();
+  CaseResult r;
+  r.vcase = {c.name, c.config, c.steps.empty() ? 0 : c.steps.front().batch};
+  r.x_source = "training split, " + to_string(c.binarize) + ", " + std::to_string(c.steps.size()) + " steps over " +
+               std::to_string(group.world()) + " ranks";
+
+  const std::unique_ptr<Backend> dp = data_parallel_backend(make_backend, c.config, group);
+  const std::unique_ptr<Backend> single = make_backend(c.config);
+  const std::unique_ptr<Backend> reference = create_backend("reference", c.config, "cpu", "fp64");
+  const std::string precision = dp->precision();
+  const tol::Tolerance& losses = tol::backend(tol::Quantity::Recon, precision);
+  const tol::Tolerance& gradient = gradient_tolerance(dp->layout(), precision);
+  const auto& views = dp->layout().views();
+  for (Backend* b : {dp.get(), single.get(), reference.get()}) b->set_train_data(train, c.binarize, c.binarize_seed);
+  dp->set_params(reference->params());
+  const bool reduce_sums = group.fault() != dist::Fault::skip_loss_sums;
+
+  std::vector<double> p0 = dp->params();
+  AdamState st0 = dp->adam_state();
+  TrainingStepImages images(train.count, c.shuffle_seed);
+  StepRows steps(views.size());
+  for (const TrainingStep& step : c.steps) {
+    if (step.batch < group.world())
+      throw Error("data-parallel case " + c.name + ": a step of " + std::to_string(step.batch) + " images for " +
+                  std::to_string(group.world()) + " ranks");
+    const std::vector<size_t> all = images.next(step.epoch, step.batch);
+    const dist::Shard shard = group.shard(step.batch);
+    const std::vector<size_t> mine(all.begin() + long(shard.first), all.begin() + long(shard.first + shard.count));
+    StepOptions o;
+    o.kl_weight = step.kl_weight;
+    o.noise_seed = c.noise_seed;
+    StepOptions o_rank = o;
+    o_rank.slice = group.noise_slice(step.batch);
+
+    dp->train_batch(mine, uint64_t(step.epoch), o_rank);
+    const std::vector<double> g = dp->last_gradient();
+    const TrainSums sums = dp->take_train_sums();
+    std::vector<double> reduced{double(sums.images), sums.loss, sums.kl};
+    if (reduce_sums) group.sum(reduced, "the training sums of " + c.name);
+    std::vector<double> p1 = dp->params();
+    AdamState st1 = dp->adam_state();
+
+    single->set_params(p0);
+    single->set_adam_state(st0);
+    single->train_batch(all, uint64_t(step.epoch), o);
+    const std::vector<double> g_single = single->last_gradient();
+    const TrainSums want = single->take_train_sums();
+    reference->set_params(p0);
+    reference->set_adam_state(st0);
+    reference->train_batch(all, uint64_t(step.epoch), o);
+    const std::vector<double> g_ref = reference->last_gradient();
+    const TrainSums want_ref = reference->take_train_sums();
+
+    steps.images.push_back(exact_finding("images", int64_t(reduced[0]) == want.images,
+                                         std::to_string(int64_t(reduced[0])) + " images summed over the ranks, the step had " +
+                                             std::to_string(want.images)));
+    steps.loss.push_back(compare_normwise("loss", {reduced[1]}, {want.loss}, tol::data_parallel(losses)));
+    steps.kl.push_back(compare_normwise("kl", {reduced[2]}, {want.kl},
+                                        tol::data_parallel(tol::backend(tol::Quantity::Kl, precision))));
+    steps.loss_reference.push_back(compare_normwise("loss", {reduced[1]}, {want_ref.loss}, losses));
+    for (size_t k = 0; k < views.size(); ++k) {
+      steps.grad[k].push_back(
+          compare_gradient_tensor(views[k].name, dp->layout(), k, g, g_single, tol::data_parallel(gradient)));
+      steps.grad_reference[k].push_back(compare_gradient_tensor(views[k].name, dp->layout(), k, g, g_ref, gradient));
+    }
+    const AdamStepComparisons a = compare_adam_step(p0, st0, g, o.adam, p1, st1, precision);
+    steps.adam_step.push_back(a.params);
+    steps.adam_moments.insert(steps.adam_moments.end(), {a.exp_avg, a.exp_avg_sq, a.count});
+    steps.ranks.push_back(ranks_identical(group, "parameters and Adam state", p1, st1));
+    p0 = std::move(p1);
+    st0 = std::move(st1);
+  }
+  steps.append_to(r.comparisons, views, "dp.train.", c.steps.size());
+  return finish(std::move(r), group, start);
+}
+
+}  // namespace vae
