@@ -196,6 +196,42 @@ TEST_F(VAE_FUSED_SUITE(DataKernels), NoiseEqualsFillEps) {
     }
 }
 
+// A data-parallel rank's slice (first, global_batch): the host's fill_eps for the same slice,
+// i.e. the whole batch's noise at those positions (model/noise.h); a slice out of its global
+// batch is refused.
+TEST_F(VAE_FUSED_SUITE(DataKernels), NoiseOfASliceIsTheHostsSlice) {
+  const int samples = 3, latent = 5, global = 7;
+  for (const auto& [first, count] : {std::pair<int, int>{0, 4}, {4, 3}, {2, 3}}) {
+    const std::size_t n = std::size_t(samples) * count * latent;
+    std::vector<float> host(n);
+    vae::fill_eps(0x5eed, 12, samples, count, latent, host.data(), {first, global});
+    const Stream s = stream();
+    Array<float> eps(kDevice, n);
+    data::NoiseArgs a;
+    a.samples = samples, a.batch = count, a.latent = latent, a.seed = 0x5eed, a.step = 12;
+    a.first = first, a.global_batch = global, a.eps = eps.data();
+    data::noise(s, kVersion, a);
+    const std::vector<float> got = to_host(s, eps);
+    std::size_t over_an_ulp = 0, differing = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      differing += got[i] != host[i];
+      over_an_ulp += std::fabs(got[i] - host[i]) > std::fabs(std::nextafter(host[i], 2 * host[i]) - host[i]);
+    }
+    if (kDevice == Kind::emu) EXPECT_EQ(differing, 0u) << "slice " << first << "+" << count;
+    EXPECT_EQ(over_an_ulp, 0u) << "slice " << first << "+" << count;
+    if (first > 0) {  // not the batch's first positions' noise
+      std::vector<float> unsliced(n);
+      vae::fill_eps(0x5eed, 12, samples, count, latent, unsliced.data());
+      EXPECT_NE(got, unsliced) << "slice " << first << "+" << count;
+    }
+  }
+  data::NoiseArgs bad;
+  bad.samples = 1, bad.batch = 3, bad.latent = 1, bad.first = 5, bad.global_batch = 7;
+  Array<float> out(kDevice, 3);
+  bad.eps = out.data();
+  EXPECT_THROW(data::validate(kVersion, bad), vae::Error);
+}
+
 TEST_F(VAE_FUSED_SUITE(DataKernels), BitwiseIdenticalAcrossThreadOrdersAndWorkers) {
   const vae::Split split = make_split(200, 28, 28);
   const std::vector<std::size_t> order = vae::epoch_order(split.count, 5, 1);

@@ -69,6 +69,7 @@ int run_train(const CLI::App& app, TrainCliOptions& o) {
     take_from_checkpoint(app, *resume_from, o, config);
   }
 
+  t.device = rank_device(t.device);
   const std::shared_ptr<dist::Group> group = join_world(o.dist, t.device);
   nlohmann::json history;
   const int status = train(config, data, t, make_manifest(&data), history, std::cout,

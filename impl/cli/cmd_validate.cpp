@@ -249,7 +249,8 @@ int run_validate_data_parallel(const CLI::App& app, const ValidateOptions& o, di
       }
     }
   }
-  nlohmann::json agree{{"backends", backends}, {"device", o.device}, {"precision", o.precision},
+  nlohmann::json agree{{"backends", backends}, {"device", is_gpu_device(o.device) ? "cuda" : o.device},
+                       {"precision", o.precision},
                        {"case", o.case_name}, {"dataset", data.identity}, {"dataset_sha256", data.combined_sha256},
                        {"adam_steps", o.adam_steps}};
   for (const ValidationCase& c : cases) agree["case." + c.name] = to_json(c.config);
@@ -293,8 +294,11 @@ int run_validate_data_parallel(const CLI::App& app, const ValidateOptions& o, di
 
 int run_validate(const CLI::App& app, const ValidateOptions& o) {
   if (const std::optional<int> status = launch_world_if_asked(o.dist)) return *status;
-  if (const std::shared_ptr<dist::Group> group = join_world(o.dist, o.device))
-    return run_validate_data_parallel(app, o, *group);
+  if (const std::shared_ptr<dist::Group> group = join_world(o.dist, rank_device(o.device))) {
+    ValidateOptions on_rank = o;
+    on_rank.device = rank_device(o.device);
+    return run_validate_data_parallel(app, on_rank, *group);
+  }
   const bool single = any_model_option_given(app);
   const Binarize binarize = o.data.binarize_mode();
   const Dataset data = o.data.load();

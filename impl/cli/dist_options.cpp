@@ -39,6 +39,12 @@ std::optional<int> launch_world_if_asked(const DistOptions& o) {
   return dist::run_local_world(o.nproc, timeout, std::cerr);
 }
 
+std::string rank_device(const std::string& device) {
+  const std::optional<dist::LaunchEnv> env = dist::launch_env_from_environment();
+  if (device == "cuda" && env) return "cuda:" + std::to_string(env->local_rank);
+  return device;
+}
+
 std::shared_ptr<dist::Group> join_world(const DistOptions& o, const std::string& device) {
   const std::optional<dist::LaunchEnv> env = dist::launch_env_from_environment();
   if (!env) return nullptr;

@@ -24,6 +24,10 @@ void add_dist_options(CLI::App& app, DistOptions& o);
 // returns the run's exit status; nullopt in a rank or a single process.
 std::optional<int> launch_world_if_asked(const DistOptions& o);
 
+// The device of this rank: plain "cuda" becomes "cuda:LOCAL_RANK" in a launched world (one GPU
+// per local rank, as torchrun's users expect); anything else is kept.
+std::string rank_device(const std::string& device);
+
 // This process's place in the world its environment describes, or null for a single process.
 // `device` is the backends' (CUDA adds NCCL). On a rank other than 0, standard output is
 // silenced from here on: rank 0 speaks for the run.

@@ -108,8 +108,10 @@ int run_local_world(int nproc, std::chrono::milliseconds timeout, std::ostream& 
           status[size_t(r)] = st;
           --running;
           const bool failed = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-          const bool cause = failed && !(WIFEXITED(st) && WEXITSTATUS(st) == kExitPeerLost);
-          if (failed) log << "vaebench --nproc " << nproc << ": rank " << r << " " << describe(st) << "\n";
+          // Neither a rank that lost a peer nor one this launcher killed is the cause.
+          const bool cause = failed && !killed[size_t(r)] && !(WIFEXITED(st) && WEXITSTATUS(st) == kExitPeerLost);
+          if (failed && !killed[size_t(r)])
+            log << "vaebench --nproc " << nproc << ": rank " << r << " " << describe(st) << "\n";
           if (failed && !deadline) deadline = Clock::now() + timeout + std::chrono::seconds(5);
           if (failed && (!first_failure || (cause && !first_is_cause))) {
             first_failure = r;
@@ -122,6 +124,8 @@ int run_local_world(int nproc, std::chrono::milliseconds timeout, std::ostream& 
     if (deadline && running > 0 && Clock::now() > *deadline) {
       for (int r = 0; r < nproc; ++r)
         if (!status[size_t(r)] && !killed[size_t(r)]) {
+          log << "vaebench --nproc " << nproc << ": rank " << r << " has not ended " << timeout.count() / 1000 + 5
+              << " s after rank " << *first_failure << " failed (hung?): killing it\n";
           ::kill(pids[size_t(r)], SIGKILL);
           killed[size_t(r)] = true;
         }
@@ -141,7 +145,16 @@ int run_local_world(int nproc, std::chrono::milliseconds timeout, std::ostream& 
                                         " failed (hung?) and was killed"
                                   : describe(st));
   }
-  log << "vaebench --nproc " << nproc << ": the run failed, rank " << *first_failure << " first: " << summary << "\n";
+  // The cause: the first rank that failed of its own accord; else a rank that hung (the
+  // others lost it); else the first that lost a peer.
+  std::string cause = "rank " + std::to_string(*first_failure) + (first_is_cause ? " failed first" : " lost a peer first");
+  if (!first_is_cause)
+    for (int r = 0; r < nproc; ++r)
+      if (killed[size_t(r)]) {
+        cause = "rank " + std::to_string(r) + " hung";
+        break;
+      }
+  log << "vaebench --nproc " << nproc << ": the run failed, " << cause << ": " << summary << "\n";
   const int st = *status[size_t(*first_failure)];
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -162,6 +162,7 @@ int train(const VaeConfig& config, const Dataset& data, const TrainOptions& o, c
       throw Error("--batch " + std::to_string(o.batch) + ": the epoch's last batch has " + std::to_string(tail) +
                   " images, fewer than the " + std::to_string(world) + " ranks");
     nlohmann::json agree = to_json(o);
+    if (is_gpu_device(o.device)) agree["device"] = "cuda";  // one GPU per rank: cuda:LOCAL_RANK differs
     agree["model"] = to_json(config);
     agree["dataset"] = data.identity;
     agree["dataset_sha256"] = data.combined_sha256;
