@@ -11,6 +11,15 @@
 // Repetitions give the median and the coefficient of variation; the JSON's context carries the
 // run's manifest, so a result file says what produced it.
 //
+// Data-parallel (--nproc N, or torchrun's environment; dist/group.h): every rank runs the same
+// benchmarks on its shard of each global batch --batches B (B/N images, the noise of its
+// global positions), the gradient all-reduced in every step as in training. Every rank runs
+// the same fixed number of iterations (--dp-iterations), timed on the host clock after the
+// backend synchronizes and all ranks meet (so an iteration lasts as long as its slowest
+// rank); items are the global batch's images. Rank 0 writes the JSON and the console; its
+// context says world_size. One run per world size; `vaebench report --scaling` sets them side
+// by side (efficiency against one process) with the all-reduce model (report/allreduce_model.h).
+//
 // Our options come first; anything after them (--benchmark_*) goes to Google Benchmark.
 #include <benchmark/benchmark.h>
 
@@ -25,6 +34,8 @@
 #include <torch/torch.h>
 
 #include "backend/registry.h"
+#include "cli/dist_options.h"
+#include "dist/launcher.h"
 #include "common/build_info.h"
 #include "manifest/manifest.h"
 #include "common/device_names.h"
@@ -58,6 +69,8 @@ struct Options {
   double min_time = 0.5;
   std::string out;
   std::string profile_out;  // the per-kernel table of one step per backend and batch (step_profile.h)
+  cli::DistOptions dist;
+  int dp_iterations = 20;   // iterations per repetition in a data-parallel world (the same on every rank)
 };
 
 std::vector<std::string> split_list(const std::string& s, const std::string& option) {
@@ -103,6 +116,7 @@ struct Shared {
   uint64_t seed = 0;
   std::map<std::string, std::unique_ptr<Backend>> backends;
   std::set<std::string> warmed;
+  std::shared_ptr<dist::Group> group;  // a data-parallel world, else null
 };
 
 Shared* shared = nullptr;
@@ -114,6 +128,7 @@ Backend& backend_for(const std::string& name, const std::string& device, const s
     std::unique_ptr<Backend> b = create_backend(name, shared->config, device, precision);
     b->set_params(shared->init);
     b->set_train_data(shared->data.train, Binarize::None, shared->seed);
+    if (shared->group) b->set_gradient_all_reduce(shared->group->gradient_all_reduce());
     it = shared->backends.emplace(key, std::move(b)).first;
   }
   return *it->second;
@@ -154,13 +169,31 @@ struct Case {
   double element_bytes;
 };
 
+// A data-parallel rank's share of a global batch `idx`, and the noise slice of its positions
+// (the whole batch in one process).
+std::vector<size_t> rank_share(const std::vector<size_t>& idx, StepOptions& step) {
+  if (!shared->group) return idx;
+  const dist::Shard sh = shared->group->shard(int64_t(idx.size()));
+  step.slice = shared->group->noise_slice(int64_t(idx.size()));
+  return {idx.begin() + long(sh.first), idx.begin() + long(sh.first + sh.count)};
+}
+
+// A data-parallel iteration ends when every rank's has: the host waits for the device, then
+// for the other ranks (eval has no collective of its own).
+void meet(Backend& b) {
+  if (!shared->group) return;
+  b.synchronize();
+  std::vector<double> token{0.0};
+  shared->group->sum(token, "the benchmark's end-of-iteration barrier");
+}
+
 void run_case(benchmark::State& state, const Case& c) {
   try {
     Backend& b = backend_for(c.backend, c.device, c.precision);
     const size_t n = shared->data.train.count;
     StepOptions step;
     step.noise_seed = shared->seed;
-    const std::vector<size_t> fixed = fixed_batch(c.batch, n);
+    const std::vector<size_t> fixed = rank_share(fixed_batch(c.batch, n), step);
     int epoch = 0;
     const auto one = [&] {
       switch (c.kind) {
@@ -172,7 +205,8 @@ void run_case(benchmark::State& state, const Case& c) {
           std::vector<size_t> idx;
           for (size_t first = 0; first < n; first += size_t(c.batch)) {
             idx.assign(order.begin() + long(first), order.begin() + long(std::min(n, first + size_t(c.batch))));
-            b.train_batch(idx, uint64_t(epoch), step);
+            StepOptions s = step;
+            b.train_batch(rank_share(idx, s), uint64_t(epoch), s);
           }
           break;
         }
@@ -186,10 +220,11 @@ void run_case(benchmark::State& state, const Case& c) {
       std::unique_ptr<IntervalTimer> t = b.make_interval_timer();
       t->start();
       for (const int64_t size : timed_batch_sizes(c.kind, int64_t(n), c.batch)) {
-        const std::vector<size_t> warm = fixed_batch(int(size), n);
+        StepOptions s = step;
+        const std::vector<size_t> warm = rank_share(fixed_batch(int(size), n), s);
         for (int i = 0; i < 3; ++i) {
           if (c.kind == Kind::Eval) b.eval_batch(warm, 0, shared->seed);
-          else b.train_batch(warm, 0, step);
+          else b.train_batch(warm, 0, s);
         }
       }
       t->stop_seconds();
@@ -198,12 +233,26 @@ void run_case(benchmark::State& state, const Case& c) {
     b.synchronize();
     b.reset_memory_peak();
     std::unique_ptr<IntervalTimer> timer = b.make_interval_timer();
+    meet(b);
     for (auto _ : state) {
+      if (shared->group) {  // the host clock around the work and the ranks' meeting
+        const auto t0 = std::chrono::steady_clock::now();
+        one();
+        meet(b);
+        state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        continue;
+      }
       timer->start();
       one();
       state.SetIterationTime(timer->stop_seconds());
     }
-    const TrainSums sums = b.take_train_sums();
+    TrainSums sums = b.take_train_sums();
+    if (shared->group) {
+      std::vector<double> v{double(sums.images), sums.loss};
+      shared->group->sum(v, "the benchmark's loss sums");
+      sums.images = int64_t(v[0]);
+      sums.loss = v[1];
+    }
     if (auto bad = b.first_nonfinite()) {
       state.SkipWithError(("non-finite " + bad->quantities + " at step " + std::to_string(bad->step)).c_str());
       return;
@@ -214,7 +263,8 @@ void run_case(benchmark::State& state, const Case& c) {
     state.SetItemsProcessed(int64_t(w.samples * iters));
     state.SetBytesProcessed(int64_t(w.bytes * iters));
     state.counters["TFLOP/s"] = benchmark::Counter(w.flops * iters / 1e12, benchmark::Counter::kIsRate);
-    if (c.peak)
+    if (shared->group) state.counters["world_size"] = shared->group->world();
+    if (c.peak && !shared->group)  // one device's peak; a world's would be N of them
       state.counters["peak_pct"] =
           benchmark::Counter(100.0 * w.flops * iters / 1e12 / *c.peak, benchmark::Counter::kIsRate);
     state.counters["loss"] = sums.images > 0 ? sums.loss / double(sums.images) : 0.0;
@@ -222,7 +272,10 @@ void run_case(benchmark::State& state, const Case& c) {
     // What this measures depends on the device (Backend::memory_peak): the process's peak
     // RSS on the CPU, the backend's device memory on a GPU.
     state.counters["peak_mem_MiB"] = b.memory_peak().bytes / 1048576.0;
-    state.SetLabel(timer->method());  // the report reads the timer from the label
+    // The report reads the timer from the label.
+    state.SetLabel(shared->group ? "host clock after synchronize and a barrier of all " +
+                                       std::to_string(shared->group->world()) + " ranks"
+                                 : timer->method());
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
@@ -267,6 +320,12 @@ int run(int argc, char** argv) {
   app.add_option("--min-time", o.min_time, "Seconds per repetition at least")->capture_default_str()->check(
       CLI::PositiveNumber);
   app.add_option("--out", o.out, "Write the JSON here (atomically)");
+  cli::add_dist_options(app, o.dist);
+  app.add_option("--dp-iterations", o.dp_iterations,
+                 "Data-parallel: iterations per repetition, the same on every rank (Google Benchmark's own choice "
+                 "could differ between ranks)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   app.add_option("--profile-out", o.profile_out,
                  "After the benchmarks: profile one training step per backend (those running our own kernels) "
                  "and --batches size, per kernel call with its roofline bound; JSON here, table on stdout");
@@ -276,12 +335,16 @@ int run(int argc, char** argv) {
     return app.exit(e);
   }
 
+  if (const std::optional<int> status = cli::launch_world_if_asked(o.dist)) return *status;
+
   // Google Benchmark's own flags: ours first, so the user's (the extras) override them.
   std::vector<std::string> gb_args = {argv[0], "--benchmark_repetitions=" + std::to_string(o.repetitions),
                                       "--benchmark_min_time=" + std::to_string(o.min_time),
                                       "--benchmark_report_aggregates_only=false"};
-  const std::string tmp_out = o.out.empty() ? "" : o.out + ".tmp";
-  if (!o.out.empty()) {
+  const std::optional<dist::LaunchEnv> world = dist::launch_env_from_environment();
+  const bool lead = !world || world->rank == 0;  // rank 0 writes the JSON
+  const std::string tmp_out = o.out.empty() || !lead ? "" : o.out + ".tmp";
+  if (!tmp_out.empty()) {
     gb_args.push_back("--benchmark_out=" + tmp_out);
     gb_args.push_back("--benchmark_out_format=json");
   }
@@ -318,6 +381,21 @@ int run(int argc, char** argv) {
   s.seed = o.seed;
   shared = &s;
   nlohmann::json manifest = make_manifest(&s.data);
+  if (world) {
+    if (!o.profile_out.empty()) throw Error("--profile-out: profiles one process's step; run it without --nproc");
+    if (o.devices == "all") throw Error("--nproc: name one --device (cpu, cuda or cuda-emu) for the world");
+    const std::string device = cli::rank_device(o.devices);
+    s.group = cli::join_world(o.dist, device);
+    for (int b : batches)
+      if (b < s.group->world())
+        throw Error("--batches: " + std::to_string(b) + " images cannot be shared by " + std::to_string(s.group->world()) +
+                    " ranks");
+    nlohmann::json agree{{"options", std::vector<std::string>(argv + 1, argv + argc)},
+                         {"dataset", s.data.identity}};
+    s.group->check_same("the benchmark options and the dataset", agree.dump());
+    manifest["data_parallel"] = {{"world_size", s.group->world()}, {"engines", s.group->engines()},
+                                 {"iterations_per_repetition", o.dp_iterations}};
+  }
 
   // What to register: every usable (backend, device, precision) the options ask for.
   std::set<std::string> wanted_backends(o.backends.begin(), o.backends.end());
@@ -354,6 +432,14 @@ int run(int argc, char** argv) {
         skipped.push_back(info.name + " on " + device + ": not supported for this model (" + reason + ")");
         continue;
       }
+      if (s.group) {
+        const std::string why = create_backend(info.name, s.config, cli::rank_device(device),
+                                               info.precisions.front())->data_parallel_refusal();
+        if (!why.empty()) {
+          skipped.push_back(info.name + " on " + device + ": not data-parallel (" + why + ")");
+          continue;
+        }
+      }
       std::vector<std::string> precisions;
       if (o.precisions == "default") {
         const auto& p = info.precisions;
@@ -377,9 +463,14 @@ int run(int argc, char** argv) {
             const std::string name = to_string(kind) + "/" + info.name + "/" + device + "/" + precision +
                                      (s.config.is_mlp() ? "" : "/model:" + s.config.model) + "/batch:" +
                                      std::to_string(batch);
-            benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { run_case(st, c); })
-                ->UseManualTime()
-                ->Unit(benchmark::kMillisecond);
+            const std::string run_device = s.group ? cli::rank_device(device) : device;
+            Case on_rank = c;
+            on_rank.device = run_device;
+            benchmark::internal::Benchmark* bm =
+                benchmark::RegisterBenchmark(name.c_str(), [on_rank](benchmark::State& st) { run_case(st, on_rank); })
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
+            if (s.group) bm->Iterations(o.dp_iterations);
             ++registered;
           }
       }
@@ -412,7 +503,7 @@ int run(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(gb_argc, gb_argv.data())) return 2;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  if (!o.out.empty()) std::filesystem::rename(tmp_out, o.out);
+  if (!tmp_out.empty()) std::filesystem::rename(tmp_out, o.out);
   if (!o.profile_out.empty()) {
     nlohmann::json steps = nlohmann::json::array();
     for (const Profiled& p : to_profile)
@@ -440,10 +531,12 @@ int run(int argc, char** argv) {
 }  // namespace vae::bench
 
 int main(int argc, char** argv) {
+  vae::dist::set_program_arguments(argc, argv);  // --nproc starts the ranks with them
   try {
     return vae::bench::run(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "vaebench-bench: " << e.what() << "\n";
-    return 2;
+    const char* rank = std::getenv("RANK");
+    std::cerr << "vaebench-bench" << (rank ? std::string(" [rank ") + rank + "]" : "") << ": " << e.what() << "\n";
+    return dynamic_cast<const vae::dist::PeerLostError*>(&e) ? vae::dist::kExitPeerLost : 2;
   }
 }

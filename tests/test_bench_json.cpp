@@ -118,6 +118,42 @@ TEST_F(BenchJson, LoadsInGoogleBenchmarksCompareTool) {
   EXPECT_NE(r.output.find("+0.0000"), std::string::npos) << r.output;  // a file against itself: no change
 }
 
+
+// Two ranks (Gloo): every benchmark runs the same fixed iterations on every rank, on its half
+// of the global batch; rank 0 alone writes the JSON, which says the world size; the report's
+// reader takes the iterations:N part of the name. One device must be named.
+TEST(BenchDataParallel, TwoRanksWriteOneDocumentSayingTheWorldSize) {
+  TempDir dir;
+  const auto r = run(std::string(VAEBENCH_BENCH_EXE) +
+                     " --nproc 2 --backend libtorch-eager --device cpu --kinds train_step --batches 64 --repetitions 1"
+                     " --dp-iterations 3 --threads 1 --out " + dir.file("bench.json"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(dir.listing(), std::vector<std::string>{"bench.json"});  // one file, no rank's .tmp left
+  const json doc = read(dir.file("bench.json"));
+  const json dp = json::parse(doc["context"]["data_parallel"].get<std::string>());
+  EXPECT_EQ(dp["world_size"], 2);
+  EXPECT_EQ(dp["iterations_per_repetition"], 3);
+  size_t iterations = 0;
+  for (const json& b : doc["benchmarks"])
+    if (b["run_type"] == "iteration") {
+      ++iterations;
+      EXPECT_EQ(b["iterations"], 3) << b;
+      EXPECT_EQ(b["world_size"], 2) << b;
+      EXPECT_FALSE(b.contains("peak_pct"));
+      EXPECT_NE(b["label"].get<std::string>().find("barrier of all 2 ranks"), std::string::npos) << b;
+    }
+  EXPECT_EQ(iterations, 1u);
+  const auto rows = read_bench_rows(doc, "bench.json");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].id.kind, "train_step");
+  EXPECT_EQ(rows[0].id.batch, 64);
+  EXPECT_GT(rows[0].median_samples_per_second, 0);
+
+  const auto no_device = run(std::string(VAEBENCH_BENCH_EXE) + " --nproc 2 --kinds train_step --batches 64");
+  EXPECT_EQ(no_device.status, 2) << no_device.output;
+  EXPECT_NE(no_device.output.find("--nproc: name one --device"), std::string::npos) << no_device.output;
+}
+
 }  // namespace
 }  // namespace vae::report
 

@@ -12,6 +12,8 @@
 #include "common/error.h"
 #include "report/baseline.h"
 #include "report/bench_results.h"
+#include "model/config.h"
+#include "report/allreduce_model.h"
 #include "report/report_writer.h"
 #include "temp_dir.h"
 #include "train/time_to_quality.h"
@@ -636,6 +638,59 @@ TEST(TimeToQuality, CountsTrainingTimeUpToTheFirstEpochAtTheTarget) {
   EXPECT_DOUBLE_EQ(q["train_seconds"].get<double>(), 7.5);
   EXPECT_DOUBLE_EQ(q["wall_seconds"].get<double>(), 9.0);
   EXPECT_FALSE(vae::time_to_quality(h["epochs"], 100)["reached"].get<bool>());
+}
+
+
+// ---- data-parallel scaling: measured and modelled, kept apart -------------------------------
+
+TEST(AllreduceModel, TheRingFormulaWithTheNamedLinks) {
+  // 1 GB over 8 GPUs on NVLink: 2*7/8 * 1e9 / 450e9 + 14 * 1 us; 64 GPUs on InfiniBand NDR.
+  EXPECT_NEAR(ring_allreduce_seconds(1e9, 8), 1.75e9 / 450e9 + 14e-6, 1e-12);
+  EXPECT_NEAR(ring_allreduce_seconds(1e9, 64), 2.0 * 63 / 64 * 1e9 / 50e9 + 126 * 3e-6, 1e-12);
+  EXPECT_EQ(ring_allreduce_seconds(1e9, 1), 0.0);
+  EXPECT_NEAR(predicted_efficiency(0.01, 1e9, 8), 0.01 / (0.01 + ring_allreduce_seconds(1e9, 8)), 1e-15);
+}
+
+TEST(ReportGenerator, ScalingTableFromOneRunPerWorldSizeAndTheModelApart) {
+  TempDir tmp;
+  ReportInputs in = synthetic_inputs();
+  in.bench["context"]["model"] = to_json(VaeConfig{}).dump();  // 784-400-20, as vaebench-bench writes it
+  add_bench(in.bench, "train_step/libtorch-eager/cpu/fp32", 512, {0.010, 0.010, 0.010});  // 51.2k samples/s
+  json two = {{"context", {{"data_parallel", json{{"world_size", 2}, {"engines", "gloo"}}.dump()}}},
+              {"benchmarks", json::array()}};
+  add_bench(two, "train_step/libtorch-eager/cpu/fp32", 512, {0.008, 0.008, 0.008});  // 64k: 1.25x, 62.5%
+  in.scaling = {two};
+  const std::string out = tmp.file("scaling");
+  write_report(in, out);
+  const std::string md = slurp(out + "/report.md");
+  const std::string measured =
+      section(md, "## Data-parallel scaling (measured)", "## Data-parallel scaling (a model, not a measurement)");
+  EXPECT_NE(measured.find("| train_step | mlp | libtorch-eager | cpu | fp32 | 512 | 2 | 64000 | 1.25x | 62.5% |"),
+            std::string::npos)
+      << measured;
+  EXPECT_NE(measured.find("| 512 | 1 | 51200 | 1.00x | 100.0% |"), std::string::npos) << measured;
+  EXPECT_EQ(measured.find("GPUs (model)"), std::string::npos) << "no modelled figure among the measured ones";
+  EXPECT_TRUE(std::filesystem::exists(out + "/scaling.svg"));
+  const std::string modelled = section(md, "## Data-parallel scaling (a model, not a measurement)", "## Time to quality");
+  // 784-400-20: 652,824 parameters, fp32: 2.49 MiB; at 8 GPUs 2*7/8*2611296 B / 450 GB/s + 14 us.
+  const double bytes = 652824.0 * 4, t8 = 1.75 * bytes / 450e9 + 14e-6;
+  char want[96];
+  std::snprintf(want, sizeof want, "| 10.000 | 2.49 | %.3f ms, %.1f%% |", 1e3 * t8, 100.0 * 0.010 / (0.010 + t8));
+  EXPECT_NE(modelled.find(want), std::string::npos) << want << "\n" << modelled;
+  const json results = json::parse(slurp(out + "/results.json"));
+  EXPECT_EQ(results["scaling"].size(), 2u);
+  EXPECT_NEAR(results["allreduce_model"]["rows"][0]["predicted"]["8"]["allreduce_seconds"].get<double>(), t8, 1e-12);
+
+  // Two documents of one world size are refused, naming the option.
+  in.scaling = {two, two};
+  try {
+    write_report(in, tmp.file("twice"));
+    ADD_FAILURE() << "two world-2 documents were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--scaling: two bench documents were measured with world size 2"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ namespace {
 
 struct ReportOptions {
   std::string bench, baseline, profile, out, reports_dir = VAE_SOURCE_DIR "/reports", title;
-  std::vector<std::string> validations, trains;
+  std::vector<std::string> validations, trains, scaling;
   double target_loss = 110;
 };
 
@@ -42,6 +42,7 @@ int run_report(const ReportOptions& o) {
     in.trainings.push_back({read_json(file, "--train"), dir ? t : p.parent_path().string()});
   }
   if (!o.profile.empty()) in.profile = read_json(o.profile, "--profile");
+  for (const std::string& f : o.scaling) in.scaling.push_back(read_json(f, "--scaling"));
   if (!o.baseline.empty()) {
     in.baseline = read_json(o.baseline, "--baseline");
     in.baseline_source = o.baseline;
@@ -64,6 +65,8 @@ Subcommand add_report_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("report", "Write a report folder (report.md, report.html, JSON, figures)");
   sub->add_option("--bench", o->bench, "Google Benchmark JSON from vaebench-bench (peers merged in)")->required();
   sub->add_option("--validation", o->validations, "JSON from vaebench validate --json (repeatable: one per device)");
+  sub->add_option("--scaling", o->scaling,
+                  "vaebench-bench JSON of another world size (--nproc N; repeatable): the data-parallel scaling table");
   sub->add_option("--train", o->trains, "A training output folder or history.json (repeatable)");
   sub->add_option("--baseline", o->baseline, "An earlier bench.json to compare with");
   sub->add_option("--profile", o->profile, "Per-kernel step profiles from vaebench-bench --profile-out");

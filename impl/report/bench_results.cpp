@@ -17,7 +17,8 @@ std::optional<BenchName> parse_bench_name(const std::string& run_name) {
       start = i + 1;
     }
   while (!parts.empty() && (parts.back() == "manual_time" || parts.back() == "real_time" ||
-                            parts.back().rfind("repeats:", 0) == 0 || parts.back().rfind("min_time:", 0) == 0))
+                            parts.back().rfind("repeats:", 0) == 0 || parts.back().rfind("min_time:", 0) == 0 ||
+                            parts.back().rfind("iterations:", 0) == 0))  // data-parallel runs fix the iterations
     parts.pop_back();
   std::string model;
   if (parts.size() == 6 && parts[4].rfind("model:", 0) == 0 && parts[4].size() > 6) {

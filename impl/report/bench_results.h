@@ -1,7 +1,7 @@
 #pragma once
 // Google Benchmark JSON (ours and the Python peer's, merged) read back into one row per
 // benchmark: the repetitions' times and the median, spread and counters the report shows.
-// Names follow <kind>/<backend>/<device>/<precision>[/model:<model>]/batch:<B>[/manual_time];
+// Names follow <kind>/<backend>/<device>/<precision>[/model:<model>]/batch:<B>[/iterations:<N>][/manual_time];
 // an entry whose name does not is kept under its full name with kind "other". The model a row
 // measured (the MLP unless told otherwise) comes from the entry's "model", else the name's
 // model:<model> part, else the document context's "model", else "mlp"; a "model" is the model's

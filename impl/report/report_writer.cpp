@@ -1,4 +1,5 @@
 #include "report/report_writer.h"
+#include "report/scaling.h"
 
 #include <unistd.h>
 
@@ -687,6 +688,9 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     doc.table(header, memory);
   }
   results["throughput"] = tj;
+
+  // ---- data-parallel scaling: measured, then modelled (report/scaling.h) ----------------------
+  if (have_bench) add_scaling_sections(doc, figures, results, bench, in.scaling);
 
   // ---- per-kernel profile of one step (our kernels) ------------------------------------------
   if (in.profile && in.profile->contains("steps") && !(*in.profile)["steps"].empty()) {

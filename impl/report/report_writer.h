@@ -29,6 +29,7 @@ struct ReportInputs {
   std::vector<TrainingRun> trainings;
   std::optional<nlohmann::json> baseline; // an earlier bench.json
   std::optional<nlohmann::json> profile;  // vaebench-bench --profile-out: per-kernel tables of one step
+  std::vector<nlohmann::json> scaling;    // bench JSONs of other world sizes (vaebench-bench --nproc N)
   std::string baseline_source;
   double target_loss = 110;               // time to quality: test loss at or below this, nats per image
   std::string title = "vaebench report";
