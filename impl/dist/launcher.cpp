@@ -99,6 +99,7 @@ int run_local_world(int nproc, std::chrono::milliseconds timeout, std::ostream& 
   std::optional<Clock::time_point> deadline;
   std::vector<bool> killed(size_t(nproc), false);
   int running = nproc;
+  std::vector<std::string> ended;  // the failed ranks, in the order they ended
   while (running > 0) {
     int st = 0;
     const pid_t pid = ::waitpid(-1, &st, WNOHANG);
@@ -110,8 +111,11 @@ int run_local_world(int nproc, std::chrono::milliseconds timeout, std::ostream& 
           const bool failed = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
           // Neither a rank that lost a peer nor one this launcher killed is the cause.
           const bool cause = failed && !killed[size_t(r)] && !(WIFEXITED(st) && WEXITSTATUS(st) == kExitPeerLost);
+          // Said after every rank has ended: the ranks may still be writing now, and a line of
+          // ours would land inside one of theirs.
           if (failed && !killed[size_t(r)])
-            log << "vaebench --nproc " << nproc << ": rank " << r << " " << describe(st) << "\n";
+            ended.push_back("vaebench --nproc " + std::to_string(nproc) + ": rank " + std::to_string(r) + " " +
+                            describe(st) + "\n");
           if (failed && !deadline) deadline = Clock::now() + timeout + std::chrono::seconds(5);
           if (failed && (!first_failure || (cause && !first_is_cause))) {
             first_failure = r;
@@ -133,6 +137,7 @@ int run_local_world(int nproc, std::chrono::milliseconds timeout, std::ostream& 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  for (const std::string& line : ended) log << line;
   if (!first_failure) return 0;
 
   std::string summary;
