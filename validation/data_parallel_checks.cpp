@@ -120,12 +120,51 @@ struct StepRows {
   }
 };
 
-// The refusals that make a case "not supported" come from the backend (data_parallel_refusal).
-std::unique_ptr<Backend> data_parallel_backend(const BackendFactory& make_backend, const VaeConfig& config,
-                                               dist::Group& group) {
-  std::unique_ptr<Backend> b = make_backend(config);
-  b->set_gradient_all_reduce(group.gradient_all_reduce());
-  return b;
+// The three backends of a case: the data-parallel one (its gradient all-reduced over the
+// group), its single-process twin and the fp64 reference; with the tolerances they are judged by.
+struct Subjects {
+  std::unique_ptr<Backend> dp, single, reference;
+  std::string precision;
+  const tol::Tolerance *losses, *kl, *gradient;
+  Subjects(const BackendFactory& make_backend, const VaeConfig& config, dist::Group& group)
+      : dp(make_backend(config)), single(make_backend(config)),
+        reference(create_backend("reference", config, "cpu", "fp64")), precision(dp->precision()),
+        losses(&tol::backend(tol::Quantity::Recon, precision)), kl(&tol::backend(tol::Quantity::Kl, precision)),
+        gradient(&gradient_tolerance(dp->layout(), precision)) {
+    dp->set_gradient_all_reduce(group.gradient_all_reduce());
+  }
+  // Puts the single-process twin and the reference where the data-parallel backend stood.
+  void align(const std::vector<double>& p0, const AdamState& st0) {
+    for (Backend* b : {single.get(), reference.get()}) {
+      b->set_params(p0);
+      b->set_adam_state(st0);
+    }
+  }
+};
+
+// What one step produced on each side: loss and KL sums (the data-parallel ones reduced over
+// the ranks), the gradient each stepped with, and the data-parallel backend's state around it.
+struct StepOutcome {
+  double loss = 0, kl = 0, single_loss = 0, single_kl = 0, reference_loss = 0;
+  std::vector<double> g, g_single, g_ref;
+  std::vector<double> p0, p1;
+  AdamState st0, st1;
+};
+
+void judge_step(StepRows& steps, const Subjects& b, dist::Group& group, const StepOutcome& o, const AdamOptions& adam) {
+  const ParamLayout& layout = b.dp->layout();
+  steps.loss.push_back(compare_normwise("loss", {o.loss}, {o.single_loss}, tol::data_parallel(*b.losses)));
+  steps.kl.push_back(compare_normwise("kl", {o.kl}, {o.single_kl}, tol::data_parallel(*b.kl)));
+  steps.loss_reference.push_back(compare_normwise("loss", {o.loss}, {o.reference_loss}, *b.losses));
+  for (size_t k = 0; k < layout.views().size(); ++k) {
+    const std::string& name = layout.views()[k].name;
+    steps.grad[k].push_back(compare_gradient_tensor(name, layout, k, o.g, o.g_single, tol::data_parallel(*b.gradient)));
+    steps.grad_reference[k].push_back(compare_gradient_tensor(name, layout, k, o.g, o.g_ref, *b.gradient));
+  }
+  const AdamStepComparisons a = compare_adam_step(o.p0, o.st0, o.g, adam, o.p1, o.st1, b.precision);
+  steps.adam_step.push_back(a.params);
+  steps.adam_moments.insert(steps.adam_moments.end(), {a.exp_avg, a.exp_avg_sq, a.count});
+  steps.ranks.push_back(ranks_identical(group, "parameters and Adam state", o.p1, o.st1));
 }
 
 CaseResult finish(CaseResult r, dist::Group& group, std::chrono::steady_clock::time_point start) {
@@ -160,17 +199,14 @@ std::vector<ValidationCase> data_parallel_matrix() {
 }
 
 std::vector<TrainingCase> data_parallel_training_cases() {
-  TrainingCase c;
-  c.name = "train-dp-dynamic-warmup";
-  c.config.encoder_hidden = {48};
-  c.config.latent = 6;
-  c.config.seed = 3;
-  c.binarize = Binarize::Dynamic;
-  c.binarize_seed = 5;
-  c.shuffle_seed = 7;
-  c.noise_seed = 9;
-  c.steps = {{0, 64, 0.0}, {0, 23, 0.5}, {1, 64, 1.0}};
-  return {c};
+  // The single-process training path's dynamic case (training_checks.h), in three steps.
+  for (TrainingCase c : training_cases())
+    if (c.name == "train-dynamic-warmup") {
+      c.name = "train-dp-dynamic-warmup";
+      c.steps = {{0, 64, 0.0}, {0, 23, 0.5}, {1, 64, 1.0}};
+      return {c};
+    }
+  throw Error("data_parallel_training_cases: training_cases() has no train-dynamic-warmup");
 }
 
 CaseResult check_data_parallel(const BackendFactory& make_backend, const ValidationCase& c, const CaseInputs& in,
@@ -185,60 +221,43 @@ CaseResult check_data_parallel(const BackendFactory& make_backend, const Validat
   r.x_source = in.x_source + "; rank " + std::to_string(group.rank()) + " of " + std::to_string(group.world()) +
                " holds " + std::to_string(group.shard(c.batch).count) + " images";
 
-  const std::unique_ptr<Backend> dp = data_parallel_backend(make_backend, c.config, group);
-  const std::unique_ptr<Backend> single = make_backend(c.config);
-  const std::unique_ptr<Backend> reference = create_backend("reference", c.config, "cpu", "fp64");
-  const std::string precision = dp->precision();
-  const tol::Tolerance& losses = tol::backend(tol::Quantity::Recon, precision);
-  const tol::Tolerance& gradient = gradient_tolerance(dp->layout(), precision);
-  const auto& views = dp->layout().views();
+  Subjects b(make_backend, c.config, group);
   const VaeConfig& m = c.config;
   const dist::Shard shard = group.shard(c.batch);
   const BatchSlice noise = group.noise_slice(c.batch);
   const std::vector<double> x = rows(in.x, m.input_dim, shard.first, shard.count);
   const bool reduce_sums = group.fault() != dist::Fault::skip_loss_sums;  // planted: rank-local sums
 
-  dp->set_params(in.params);
-  std::vector<double> p0 = dp->params();
-  AdamState st0 = dp->adam_state();
+  b.dp->set_params(in.params);
+  StepOutcome o;
+  o.p1 = b.dp->params();
+  o.st1 = b.dp->adam_state();
   const AdamOptions adam;
-  StepRows steps(views.size());
+  StepRows steps(b.dp->layout().views().size());
   for (int s = 1; s <= adam_steps; ++s) {
+    o.p0 = std::move(o.p1);
+    o.st0 = std::move(o.st1);
     const std::vector<double> eps_all = adam_step_eps(c, s);
     const std::vector<double> eps = eps_columns(eps_all, m.samples, c.batch, m.latent, noise.first, shard.count);
-    const BatchLosses l = dp->train_step(x, int(shard.count), eps, adam);
-    const std::vector<double> g = dp->last_gradient();
-    std::vector<double> p1 = dp->params();
-    AdamState st1 = dp->adam_state();
+    const BatchLosses l = b.dp->train_step(x, int(shard.count), eps, adam);
+    o.g = b.dp->last_gradient();
+    o.p1 = b.dp->params();
+    o.st1 = b.dp->adam_state();
     std::vector<double> sums{sum_of(l.loss), sum_of(l.kl)};
     if (reduce_sums) group.sum(sums, "the loss sums of " + c.name);
+    o.loss = sums[0];
+    o.kl = sums[1];
 
-    single->set_params(p0);
-    single->set_adam_state(st0);
-    const BatchLosses l_single = single->train_step(in.x, c.batch, eps_all, adam);
-    const std::vector<double> g_single = single->last_gradient();
-    reference->set_params(p0);
-    reference->set_adam_state(st0);
-    const BatchLosses l_ref = reference->train_step(in.x, c.batch, eps_all, adam);
-    const std::vector<double> g_ref = reference->last_gradient();
-
-    steps.loss.push_back(compare_normwise("loss", {sums[0]}, {sum_of(l_single.loss)}, tol::data_parallel(losses)));
-    steps.kl.push_back(compare_normwise("kl", {sums[1]}, {sum_of(l_single.kl)},
-                                        tol::data_parallel(tol::backend(tol::Quantity::Kl, precision))));
-    steps.loss_reference.push_back(compare_normwise("loss", {sums[0]}, {sum_of(l_ref.loss)}, losses));
-    for (size_t k = 0; k < views.size(); ++k) {
-      steps.grad[k].push_back(
-          compare_gradient_tensor(views[k].name, dp->layout(), k, g, g_single, tol::data_parallel(gradient)));
-      steps.grad_reference[k].push_back(compare_gradient_tensor(views[k].name, dp->layout(), k, g, g_ref, gradient));
-    }
-    const AdamStepComparisons a = compare_adam_step(p0, st0, g, adam, p1, st1, precision);
-    steps.adam_step.push_back(a.params);
-    steps.adam_moments.insert(steps.adam_moments.end(), {a.exp_avg, a.exp_avg_sq, a.count});
-    steps.ranks.push_back(ranks_identical(group, "parameters and Adam state", p1, st1));
-    p0 = std::move(p1);
-    st0 = std::move(st1);
+    b.align(o.p0, o.st0);
+    const BatchLosses l_single = b.single->train_step(in.x, c.batch, eps_all, adam);
+    o.g_single = b.single->last_gradient();
+    o.single_loss = sum_of(l_single.loss);
+    o.single_kl = sum_of(l_single.kl);
+    o.reference_loss = sum_of(b.reference->train_step(in.x, c.batch, eps_all, adam).loss);
+    o.g_ref = b.reference->last_gradient();
+    judge_step(steps, b, group, o, adam);
   }
-  steps.append_to(r.comparisons, views, "dp.", size_t(adam_steps));
+  steps.append_to(r.comparisons, b.dp->layout().views(), "dp.", size_t(adam_steps));
   return finish(std::move(r), group, start);
 }
 
@@ -250,73 +269,57 @@ CaseResult check_data_parallel_training(const BackendFactory& make_backend, cons
   r.x_source = "training split, " + to_string(c.binarize) + ", " + std::to_string(c.steps.size()) + " steps over " +
                std::to_string(group.world()) + " ranks";
 
-  const std::unique_ptr<Backend> dp = data_parallel_backend(make_backend, c.config, group);
-  const std::unique_ptr<Backend> single = make_backend(c.config);
-  const std::unique_ptr<Backend> reference = create_backend("reference", c.config, "cpu", "fp64");
-  const std::string precision = dp->precision();
-  const tol::Tolerance& losses = tol::backend(tol::Quantity::Recon, precision);
-  const tol::Tolerance& gradient = gradient_tolerance(dp->layout(), precision);
-  const auto& views = dp->layout().views();
-  for (Backend* b : {dp.get(), single.get(), reference.get()}) b->set_train_data(train, c.binarize, c.binarize_seed);
-  dp->set_params(reference->params());
+  Subjects b(make_backend, c.config, group);
+  for (Backend* x : {b.dp.get(), b.single.get(), b.reference.get()}) x->set_train_data(train, c.binarize, c.binarize_seed);
+  b.dp->set_params(b.reference->params());
   const bool reduce_sums = group.fault() != dist::Fault::skip_loss_sums;
 
-  std::vector<double> p0 = dp->params();
-  AdamState st0 = dp->adam_state();
+  StepOutcome o;
+  o.p1 = b.dp->params();
+  o.st1 = b.dp->adam_state();
   TrainingStepImages images(train.count, c.shuffle_seed);
-  StepRows steps(views.size());
+  StepRows steps(b.dp->layout().views().size());
   for (const TrainingStep& step : c.steps) {
     if (step.batch < group.world())
       throw Error("data-parallel case " + c.name + ": a step of " + std::to_string(step.batch) + " images for " +
                   std::to_string(group.world()) + " ranks");
+    o.p0 = std::move(o.p1);
+    o.st0 = std::move(o.st1);
     const std::vector<size_t> all = images.next(step.epoch, step.batch);
     const dist::Shard shard = group.shard(step.batch);
     const std::vector<size_t> mine(all.begin() + long(shard.first), all.begin() + long(shard.first + shard.count));
-    StepOptions o;
-    o.kl_weight = step.kl_weight;
-    o.noise_seed = c.noise_seed;
-    StepOptions o_rank = o;
-    o_rank.slice = group.noise_slice(step.batch);
+    StepOptions opt;
+    opt.kl_weight = step.kl_weight;
+    opt.noise_seed = c.noise_seed;
+    StepOptions on_rank = opt;
+    on_rank.slice = group.noise_slice(step.batch);
 
-    dp->train_batch(mine, uint64_t(step.epoch), o_rank);
-    const std::vector<double> g = dp->last_gradient();
-    const TrainSums sums = dp->take_train_sums();
+    b.dp->train_batch(mine, uint64_t(step.epoch), on_rank);
+    o.g = b.dp->last_gradient();
+    const TrainSums sums = b.dp->take_train_sums();
     std::vector<double> reduced{double(sums.images), sums.loss, sums.kl};
     if (reduce_sums) group.sum(reduced, "the training sums of " + c.name);
-    std::vector<double> p1 = dp->params();
-    AdamState st1 = dp->adam_state();
+    o.loss = reduced[1];
+    o.kl = reduced[2];
+    o.p1 = b.dp->params();
+    o.st1 = b.dp->adam_state();
 
-    single->set_params(p0);
-    single->set_adam_state(st0);
-    single->train_batch(all, uint64_t(step.epoch), o);
-    const std::vector<double> g_single = single->last_gradient();
-    const TrainSums want = single->take_train_sums();
-    reference->set_params(p0);
-    reference->set_adam_state(st0);
-    reference->train_batch(all, uint64_t(step.epoch), o);
-    const std::vector<double> g_ref = reference->last_gradient();
-    const TrainSums want_ref = reference->take_train_sums();
+    b.align(o.p0, o.st0);
+    b.single->train_batch(all, uint64_t(step.epoch), opt);
+    o.g_single = b.single->last_gradient();
+    const TrainSums want = b.single->take_train_sums();
+    o.single_loss = want.loss;
+    o.single_kl = want.kl;
+    b.reference->train_batch(all, uint64_t(step.epoch), opt);
+    o.g_ref = b.reference->last_gradient();
+    o.reference_loss = b.reference->take_train_sums().loss;
 
     steps.images.push_back(exact_finding("images", int64_t(reduced[0]) == want.images,
                                          std::to_string(int64_t(reduced[0])) + " images summed over the ranks, the step had " +
                                              std::to_string(want.images)));
-    steps.loss.push_back(compare_normwise("loss", {reduced[1]}, {want.loss}, tol::data_parallel(losses)));
-    steps.kl.push_back(compare_normwise("kl", {reduced[2]}, {want.kl},
-                                        tol::data_parallel(tol::backend(tol::Quantity::Kl, precision))));
-    steps.loss_reference.push_back(compare_normwise("loss", {reduced[1]}, {want_ref.loss}, losses));
-    for (size_t k = 0; k < views.size(); ++k) {
-      steps.grad[k].push_back(
-          compare_gradient_tensor(views[k].name, dp->layout(), k, g, g_single, tol::data_parallel(gradient)));
-      steps.grad_reference[k].push_back(compare_gradient_tensor(views[k].name, dp->layout(), k, g, g_ref, gradient));
-    }
-    const AdamStepComparisons a = compare_adam_step(p0, st0, g, o.adam, p1, st1, precision);
-    steps.adam_step.push_back(a.params);
-    steps.adam_moments.insert(steps.adam_moments.end(), {a.exp_avg, a.exp_avg_sq, a.count});
-    steps.ranks.push_back(ranks_identical(group, "parameters and Adam state", p1, st1));
-    p0 = std::move(p1);
-    st0 = std::move(st1);
+    judge_step(steps, b, group, o, opt.adam);
   }
-  steps.append_to(r.comparisons, views, "dp.train.", c.steps.size());
+  steps.append_to(r.comparisons, b.dp->layout().views(), "dp.train.", c.steps.size());
   return finish(std::move(r), group, start);
 }
 

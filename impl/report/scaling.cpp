@@ -48,12 +48,16 @@ void add_measured(Document& doc, std::map<std::string, std::string>& figures, js
                   const std::vector<json>& scaling) {
   std::map<int, std::vector<BenchRow>> by_world;
   by_world[world_size_of(bench)] = read_bench_rows(bench, "--bench");
-  for (const json& s : scaling) {
+  for (const json& s : scaling) {  // documents of one world size may hold other devices' benchmarks
     const int n = world_size_of(s);
-    if (by_world.count(n))
-      throw Error("--scaling: two bench documents were measured with world size " + std::to_string(n) +
-                  "; give one per world size");
-    by_world[n] = read_bench_rows(s, "--scaling");
+    std::vector<BenchRow>& list = by_world[n];
+    for (BenchRow& r : read_bench_rows(s, "--scaling")) {
+      for (const BenchRow& other : list)
+        if (usable(r) && usable(other) && key_of(other) == key_of(r))
+          throw Error("--scaling: " + key_of(r) + " was measured twice with world size " + std::to_string(n) +
+                      "; give one document per world size and device");
+      list.push_back(std::move(r));
+    }
   }
   doc.heading("Data-parallel scaling (measured)");
   if (!by_world.count(1)) {

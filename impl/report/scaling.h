@@ -20,7 +20,7 @@ int world_size_of(const nlohmann::json& bench);
 // `bench`: the report's bench JSON; `scaling`: bench JSONs of other world sizes (may be empty:
 // then only the model is shown). Adds the sections to `doc`, figures to `figures` and the
 // figures' numbers to results["scaling"] and results["allreduce_model"]. Throws vae::Error
-// naming --scaling when two documents have the same world size.
+// naming --scaling when a benchmark was measured twice with one world size.
 void add_scaling_sections(Document& doc, std::map<std::string, std::string>& figures, nlohmann::json& results,
                           const nlohmann::json& bench, const std::vector<nlohmann::json>& scaling);
 
