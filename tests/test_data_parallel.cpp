@@ -20,6 +20,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "backend/registry.h"
 #include "command_runner.h"
@@ -52,7 +53,8 @@ class LaunchEnvironment : public ::testing::Test {
   void SetUp() override { clear(); }
   void TearDown() override { clear(); }
   static void clear() {
-    for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(v);
+    for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_USE_AGENT_STORE"})
+      ::unsetenv(v);
   }
   static std::string error_of() {
     try {
@@ -78,6 +80,9 @@ TEST_F(LaunchEnvironment, NoneSetIsOneProcessAndTorchrunsVariablesAreRead) {
   EXPECT_EQ(env->local_rank, 0);
   EXPECT_EQ(env->master_addr, "10.0.0.7");
   EXPECT_EQ(env->master_port, 29500);
+  EXPECT_FALSE(env->agent_store);
+  ::setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);  // torchrun's agent serves the store
+  EXPECT_TRUE(dist::launch_env_from_environment()->agent_store);
 }
 
 TEST_F(LaunchEnvironment, MissingOrMalformedVariablesAreNamed) {
@@ -419,6 +424,28 @@ TEST(TrainDataParallel, APortInUseIsRefused) {
   EXPECT_NE(r.output.find("MASTER_PORT " + std::to_string(held.port) + ": rank 0 cannot serve the rendezvous"),
             std::string::npos)
       << r.output;
+}
+
+// Under torchrun's elastic agent the store on MASTER_PORT is the agent's: every rank joins it as
+// a client (the test serves it). Rank 0 trying to serve one as well is not caught here: c10d
+// itself ignores the failed bind when TORCHELASTIC_USE_AGENT_STORE is set (seen: "has failed to
+// bind ... ignoring the error"), so what this proves is that the run goes through the agent's store.
+TEST(TrainDataParallel, JoinsTheStoreOfTorchrunsAgent) {
+  c10d::TCPStoreOptions so;
+  so.port = 0;  // any free port
+  so.isServer = true;
+  so.waitWorkers = false;
+  so.timeout = std::chrono::seconds(30);
+  const auto agent = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
+  const auto dir = fresh_dir("dp-agent");
+  const CommandResult r = testing::run("TORCHELASTIC_USE_AGENT_STORE=True " + env_of(0, 1, agent->getPort()) +
+                                       VAEBENCH_EXE + " train " + kSmall + " --epochs 1 --dist-timeout 20 --out " +
+                                       dir.string());
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("data-parallel: 1 ranks of 600 images each"), std::string::npos) << r.output;
+  // The rank's start-up check went through the agent's store, not one of its own.
+  EXPECT_TRUE(agent->check({"vaebench/gather/0/0"})) << "rank 0 did not use the agent's store";
+  remove_tree(dir.string());
 }
 
 // Ranks launched by hand (as torchrun launches them) with different models or datasets.

@@ -58,6 +58,7 @@ std::optional<LaunchEnv> launch_env_from_environment() {
   if (!port) throw Error("MASTER_PORT is not set (torchrun's environment: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)");
   if (*port < 1 || *port > 65535) throw Error("MASTER_PORT=" + std::to_string(*port) + ": not a TCP port (1-65535)");
   env.master_port = *port;
+  if (const char* a = std::getenv("TORCHELASTIC_USE_AGENT_STORE")) env.agent_store = std::string(a) == "True";
   return env;
 }
 
@@ -133,9 +134,9 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv& env, const std::string& d
   try {
     c10d::TCPStoreOptions so;
     so.port = uint16_t(env.master_port);
-    so.isServer = env.rank == 0;
+    so.isServer = env.rank == 0 && !env.agent_store;
     so.numWorkers = size_t(env.world);
-    so.waitWorkers = true;
+    so.waitWorkers = so.isServer;
     so.timeout = timeout;
     impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
   } catch (const std::exception& e) {

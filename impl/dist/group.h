@@ -29,6 +29,9 @@ struct LaunchEnv {
   int rank = 0, world = 1, local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 0;
+  // torchrun's elastic agent already serves the store on MASTER_PORT
+  // (TORCHELASTIC_USE_AGENT_STORE=True): every rank, rank 0 included, connects as a client.
+  bool agent_store = false;
 };
 
 // torchrun's variables, or nullopt when none of RANK / WORLD_SIZE is set (a single process).
