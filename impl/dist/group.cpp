@@ -136,7 +136,7 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv& env, const std::string& d
     so.port = uint16_t(env.master_port);
     so.isServer = env.rank == 0 && !env.agent_store;
     so.numWorkers = size_t(env.world);
-    so.waitWorkers = so.isServer;
+    so.waitWorkers = true;  // a client registers as a worker only when it waits too
     so.timeout = timeout;
     impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
   } catch (const std::exception& e) {
