@@ -45,10 +45,7 @@ double sum_of(const std::vector<double>& v) {
 // broadcast and every rank counts the values that differ from its own.
 Comparison ranks_identical(dist::Group& group, const std::string& quantity, const std::vector<double>& params,
                            const AdamState& state) {
-  std::vector<double> mine = params;
-  mine.insert(mine.end(), state.exp_avg.begin(), state.exp_avg.end());
-  mine.insert(mine.end(), state.exp_avg_sq.begin(), state.exp_avg_sq.end());
-  mine.push_back(double(state.step));
+  const std::vector<double> mine = dist::training_state_values(params, state);
   const size_t differ = group.differing_from_rank0(mine, quantity);
   Comparison c = exact_finding(quantity, differ == 0,
                                "rank " + std::to_string(group.rank()) + ": " + std::to_string(differ) + " of " +

@@ -279,6 +279,14 @@ class C10dGradientAllReduce final : public GradientAllReduce {
 
 std::shared_ptr<GradientAllReduce> Group::gradient_all_reduce() { return std::make_shared<C10dGradientAllReduce>(*impl_); }
 
+std::vector<double> training_state_values(const std::vector<double>& params, const AdamState& state) {
+  std::vector<double> v = params;
+  v.insert(v.end(), state.exp_avg.begin(), state.exp_avg.end());
+  v.insert(v.end(), state.exp_avg_sq.begin(), state.exp_avg_sq.end());
+  v.push_back(double(state.step));
+  return v;
+}
+
 Shard shard_of(int64_t global, int rank, int world) {
   const int64_t n = world, r = rank;
   const int64_t base = global / n, extra = global % n;

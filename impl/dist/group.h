@@ -48,6 +48,10 @@ enum class Fault { none, mean, skip_loss_sums, rank0_noise, stale_rank, die, han
 Fault parse_fault(const std::string& name);
 const char* fault_name(Fault f);
 
+// What every rank must hold bit for bit after a step: the parameters, both Adam moments and
+// the step count, in one vector (for Group::differing_from_rank0).
+std::vector<double> training_state_values(const std::vector<double>& params, const AdamState& state);
+
 // Rank `rank`'s images of a global batch of `global` images: [first, first + count). The
 // remainder is spread: the first global % world ranks take one image more.
 struct Shard {

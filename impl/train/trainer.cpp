@@ -67,11 +67,7 @@ void reduce_over_ranks(dist::Group& group, TrainSums& sums, std::optional<NonFin
 // each epoch (they applied the same reduced gradient); else the run fails on every rank,
 // naming the first rank that drifted.
 void check_ranks_agree(dist::Group& group, const Backend& backend, int epoch) {
-  const AdamState st = backend.adam_state();
-  std::vector<double> mine = backend.params();
-  mine.insert(mine.end(), st.exp_avg.begin(), st.exp_avg.end());
-  mine.insert(mine.end(), st.exp_avg_sq.begin(), st.exp_avg_sq.end());
-  mine.push_back(double(st.step));
+  const std::vector<double> mine = dist::training_state_values(backend.params(), backend.adam_state());
   const std::string what = "the parameters after epoch " + std::to_string(epoch);
   const size_t differ = group.differing_from_rank0(mine, what);
   std::vector<double> count{double(differ)}, first{differ ? double(group.rank()) : INFINITY};
