@@ -208,6 +208,26 @@ int report_results(const ValidateOptions& o, const std::vector<BackendResults>& 
   return all ? 0 : 1;
 }
 
+// --case split in two: the training-path cases of `all_training` it names (every one when --case
+// is empty, none with --no-training-path), fitted to the data, go to `training`; the other
+// names, for a matrix, are returned (comma list; empty when --case is).
+std::string select_training_cases(const ValidateOptions& o, const std::vector<TrainingCase>& all_training,
+                                  int input_dim, std::vector<TrainingCase>& training) {
+  const std::vector<std::string> wanted = split_case_names(o.case_name);
+  std::string matrix_names;
+  for (const std::string& name : wanted) {
+    bool is_training = false;
+    for (const TrainingCase& t : all_training) is_training |= t.name == name;
+    if (!is_training) matrix_names += (matrix_names.empty() ? "" : ",") + name;
+  }
+  for (TrainingCase t : all_training)
+    if (o.training_path && (o.case_name.empty() || std::find(wanted.begin(), wanted.end(), t.name) != wanted.end())) {
+      fit_to_data(t.config, input_dim);
+      training.push_back(t);
+    }
+  return matrix_names;
+}
+
 // `validate --nproc N` (or a launched world): every selected backend's data-parallel steps
 // against its single-process steps, on the data-parallel matrix or the one configuration given.
 int run_validate_data_parallel(const CLI::App& app, const ValidateOptions& o, dist::Group& group) {
@@ -224,13 +244,7 @@ int run_validate_data_parallel(const CLI::App& app, const ValidateOptions& o, di
     cases = {custom};
     if (o.training_path) training = {training_case_for(custom.config, custom.batch, "train-dp-" + custom.name)};
   } else {
-    std::string names;
-    for (const std::string& n : split_case_names(o.case_name)) {
-      bool is_training = false;
-      for (TrainingCase t : data_parallel_training_cases())
-        if (t.name == n) is_training = true;
-      if (!is_training) names += (names.empty() ? "" : ",") + n;
-    }
+    const std::string names = select_training_cases(o, data_parallel_training_cases(), input_dim, training);
     if (o.case_name.empty() || !names.empty()) {
       std::string known;
       for (const ValidationCase& c : data_parallel_matrix()) known += (known.empty() ? "" : ", ") + c.name;
@@ -240,13 +254,6 @@ int run_validate_data_parallel(const CLI::App& app, const ValidateOptions& o, di
         if (!found) throw Error("--case " + n + ": not a data-parallel case (--nproc); they are: " + known);
       }
       cases = pick_cases(data_parallel_matrix(), names);
-    }
-    for (TrainingCase t : data_parallel_training_cases()) {
-      const std::vector<std::string> wanted = split_case_names(o.case_name);
-      if (o.training_path && (o.case_name.empty() || std::find(wanted.begin(), wanted.end(), t.name) != wanted.end())) {
-        fit_to_data(t.config, input_dim);
-        training.push_back(t);
-      }
     }
   }
   nlohmann::json agree{{"backends", backends}, {"device", is_gpu_device(o.device) ? "cuda" : o.device},
@@ -327,24 +334,12 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
     if (o.training_path) training = {training_case_for(custom.config, custom.batch, "train-" + custom.name)};
   } else {
     // --case may name training-path cases ("train-..."); the rest must be matrix cases.
-    std::string matrix_names;
-    for (const std::string& name : split_case_names(o.case_name)) {
-      bool is_training = false;
-      for (const TrainingCase& t : training_cases()) is_training |= t.name == name;
-      if (!is_training) matrix_names += (matrix_names.empty() ? "" : ",") + name;
-    }
+    const std::string matrix_names = select_training_cases(o, training_cases(), input_dim, training);
     check_case_names(matrix_names, "all");
     const bool all_cases = o.case_name.empty();
     if (all_cases || !matrix_names.empty()) {
       reference_cases = pick_cases(reference_matrix(), matrix_names);
       backend_cases = pick_cases(backend_matrix(), matrix_names);
-    }
-    for (TrainingCase t : training_cases()) {
-      const std::vector<std::string> wanted = split_case_names(o.case_name);
-      if (o.training_path && (all_cases || std::find(wanted.begin(), wanted.end(), t.name) != wanted.end())) {
-        fit_to_data(t.config, input_dim);
-        training.push_back(t);
-      }
     }
   }
   const std::vector<ValidationCase> external_cases =
