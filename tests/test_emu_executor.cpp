@@ -147,6 +147,29 @@ __global__ void wmma_tile(const float* a, const float* b, float* c) {
   wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
 }
 
+// A 16x16x16 product on bf16 tensor cores: the operands converted to bf16 in shared memory first
+// (a wmma bf16 load reads __nv_bfloat16 memory), as the GEMM and conv v6/v5 do.
+__global__ void wmma_bf16_tile(const float* a, const float* b, float* c, unsigned ldm) {
+  using namespace nvcuda;
+  struct alignas(32) Tiles {
+    __nv_bfloat16 a[16 * 24], b[16 * 24];  // ldm up to 24
+  };
+  VAE_SHARED(t, Tiles);
+  for (int e = int(threadIdx.x); e < 256; e += 32) {
+    t.a[e / 16 * ldm + e % 16] = __float2bfloat16(a[e]);
+    t.b[e / 16 * ldm + e % 16] = __float2bfloat16(b[e]);
+  }
+  __syncwarp();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+  wmma::fill_fragment(acc, 0.0f);
+  wmma::load_matrix_sync(fa, t.a, ldm);
+  wmma::load_matrix_sync(fb, t.b, ldm);  // B^T row-major = B col-major
+  wmma::mma_sync(acc, fa, fb, acc);
+  wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+}
+
 // --- Helpers -----------------------------------------------------------------------------------
 Stream emu_stream(uint64_t seed, unsigned workers = 0) { return Stream(Kind::emu, vae::emu::Options{seed, workers}); }
 
@@ -402,6 +425,55 @@ TEST(EmuExecutor, WmmaTileProductMatchesTf32Arithmetic) {
     }
   EXPECT_LT(worst_tf32, 1e-5) << "against the same product of tf32-rounded inputs: only fp32 sums differ";
   EXPECT_GT(worst_exact, 1e-4) << "the inputs were not rounded to tf32";
+}
+
+TEST(EmuExecutor, Bf16ConversionRoundsToNearestEven) {
+  const auto from = [](uint32_t b) { float f; std::memcpy(&f, &b, 4); return f; };
+  const auto bits = [&](uint32_t f) { return __float2bfloat16(from(f)).bits; };
+  EXPECT_EQ(bits(0x3f807fffu), 0x3f80u);  // below half: down
+  EXPECT_EQ(bits(0x3f808000u), 0x3f80u);  // a tie, even below: down
+  EXPECT_EQ(bits(0x3f818000u), 0x3f82u);  // a tie, odd below: up to even
+  EXPECT_EQ(bits(0xbf818000u), 0xbf82u);  // negative tie: to even as well
+  EXPECT_EQ(bits(0x3f808001u), 0x3f81u);  // above half: up
+  EXPECT_EQ(bits(0x7f7fffffu), 0x7f80u);  // the largest float rounds to Inf, as cvt.rn does
+  EXPECT_EQ(bits(0xff800000u), 0xff80u);  // -Inf stays
+  EXPECT_TRUE(std::isnan(__bfloat162float(__float2bfloat16(std::nanf("")))));
+  EXPECT_EQ(__bfloat162float(__float2bfloat16(1.5f)), 1.5f);  // exact values are kept
+}
+
+TEST(EmuExecutor, WmmaBf16TileProductMatchesBf16Arithmetic) {
+  const Stream s = emu_stream(7);
+  const std::vector<float> a = random_values(256, 31), bt = random_values(256, 32);
+  Array<float> da = vae::device::to_device(s, a), db = vae::device::to_device(s, bt), dc(Kind::emu, 256);
+  VAE_LAUNCH(wmma_bf16_tile, s, (LaunchConfig{dim3(1), dim3(32)}), da.data(), db.data(), dc.data(), 16u);
+  const std::vector<float> c = vae::device::to_host(s, dc);
+  const auto bf16 = [](float x) { return double(__bfloat162float(__float2bfloat16(x))); };
+  double worst_bf16 = 0, worst_exact = 0;
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j) {
+      double rounded = 0, exact = 0;
+      for (int k = 0; k < 16; ++k) {
+        rounded += bf16(a[size_t(i * 16 + k)]) * bf16(bt[size_t(j * 16 + k)]);
+        exact += double(a[size_t(i * 16 + k)]) * double(bt[size_t(j * 16 + k)]);
+      }
+      worst_bf16 = std::max(worst_bf16, std::abs(c[size_t(i * 16 + j)] - rounded));
+      worst_exact = std::max(worst_exact, std::abs(c[size_t(i * 16 + j)] - exact));
+    }
+  EXPECT_LT(worst_bf16, 1e-5) << "against the same product of bf16-rounded inputs: only fp32 sums differ";
+  EXPECT_GT(worst_exact, 1e-3) << "the inputs were not rounded to bf16";
+}
+
+TEST(EmuExecutor, WmmaBf16LoadWantsLdmOfWholeSixteenBytes) {
+  const Stream s = emu_stream(8);
+  const std::vector<float> a = random_values(256, 41);
+  Array<float> da = vae::device::to_device(s, a), dc(Kind::emu, 256);
+  // ldm 12 bf16 = 24 bytes: not a multiple of 16 bytes (8 bf16), undefined on a GPU.
+  try {
+    VAE_LAUNCH(wmma_bf16_tile, s, (LaunchConfig{dim3(1), dim3(32)}), da.data(), da.data(), dc.data(), 12u);
+    FAIL() << "ldm 12 was accepted";
+  } catch (const vae::emu::KernelError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a multiple of 8 elements (16 bytes)"), std::string::npos) << e.what();
+  }
 }
 
 // --- The device layer on the CPU executor ------------------------------------------------------

@@ -4,7 +4,7 @@
 //               logits; likelihood::run v2 assembles the per-image losses from those sums;
 //   latent      the heads GEMM computes z for every sample and the KL per image;
 //   latent backward  with one sample, the decoder's first layer's dX GEMM writes dH, not dz.
-// For v3-v5 (latent backward: every version), each through its own epilogue code (v3's
+// For v3-v6 (latent backward: every version), each through its own epilogue code (v3's
 // register tile, v5's staged tile, split-K's second pass): shapes that split K and shapes that
 // do not, ragged tiles and row blocks, K > 1, both likelihoods, float and byte targets. Bitwise
 // identical under every thread order; on the CPU executor also bitwise identical to the
@@ -478,7 +478,7 @@ TEST_F(VAE_FUSED_SUITE(GemmEpilogues), RefusesWhatTheEpiloguesCannotDo) {
   gemm::ForwardArgs a = layer.args(y.data());
   a.likelihood = &lik;
   EXPECT_EQ(refusal(gemm::Version::register_blocked, a), "");
-  EXPECT_NE(refusal(gemm::Version::naive, a).find("needs the 64x64 block tile of v3-v5"), std::string::npos);
+  EXPECT_NE(refusal(gemm::Version::naive, a).find("needs the 64x64 block tile of v3-v6"), std::string::npos);
   a.activation = gemm::Activation::relu;
   EXPECT_NE(refusal(gemm::Version::split_k, a).find("replaces the activation"), std::string::npos);
   a.activation = gemm::Activation::identity;

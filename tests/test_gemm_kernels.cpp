@@ -151,6 +151,39 @@ TEST_F(VAE_GEMM_TF32_SUITE, RoundsOperandsAndStaysWithinTf32Tolerance) {
   }
 }
 
+// float -> bf16 -> float, round to nearest even (as __float2bfloat16).
+float bf16(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  b = (b + 0x7fffu + ((b >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&x, &b, 4);
+  return x;
+}
+
+// v6 within gemm-bf16 and measurably not tf32 (its error several times tf32's: the operands
+// are rounded to 8 bits, not 11). And the bound matters: the same forward with the sums kept
+// in bf16 (a GEMM without fp32 accumulation, computed here on the host) fails it.
+TEST_F(VAE_GEMM_TF32_SUITE, Bf16RoundsOperandsToEightBitsAndBf16SumsFailItsBound) {
+  const Stream s = stream();
+  const check::Shape shape{128, 784, 400};
+  const check::Prepared p = check::prepare(Pass::forward, shape, Activation::identity, false);
+  const auto bf16_run = expect_matches_reference(s, Version::bf16_wmma, p, describe(Version::bf16_wmma, Pass::forward, shape, Activation::identity, false));
+  const auto tf32_run = check::run(s, Version::tf32_wmma, p);
+  EXPECT_GT(bf16_run[0].comparison.norm_rel, 4.0 * tf32_run[0].comparison.norm_rel)
+      << "bf16's error is not well above tf32's; are the operands rounded to bf16?";
+  const vae::kernels::gemm::reference::Layer& l = p.layer;
+  std::vector<float> summed_in_bf16(size_t(l.batch) * l.out);
+  for (int i = 0; i < l.batch; ++i)
+    for (int j = 0; j < l.out; ++j) {
+      float acc = 0.0f;
+      for (int k = 0; k < l.in; ++k)
+        acc = bf16(acc + bf16(bf16(l.x[size_t(i) * l.in + k]) * bf16(l.weight[size_t(j) * l.in + k])));
+      summed_in_bf16[size_t(i) * l.out + j] = acc + (l.bias.empty() ? 0.0f : l.bias[size_t(j)]);
+    }
+  const auto planted = vae::kernels::gemm::reference::compare(summed_in_bf16, p.expected[0], vae::tol::kGemmBf16);
+  EXPECT_FALSE(planted.pass) << "a GEMM summed in bf16 passes gemm-bf16: norm-wise " << planted.norm_rel;
+}
+
 // --- The plan and the arguments (device-independent: CPU binary only) ---------------------
 #if !defined(VAE_TEST_ON_CUDA)
 

@@ -1,4 +1,5 @@
 #include "external_checks.h"
+#include "precision_claim.h"
 
 #include <algorithm>
 #include <chrono>
@@ -60,7 +61,7 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
   for (size_t k = 0; k < layout.views().size(); ++k) {
     const ParamView& v = layout.views()[k];
     const ResultsTensor& t = file.tensors.at("grad." + v.name);
-    const tol::Tolerance& g = gradient_tolerance(layout, precision);
+    const tol::Tolerance& g = gradient_tolerance(layout, precision, k);
     out.push_back(t.usable() ? compare_gradient_tensor("grad." + v.name, layout, k, t.values, expected.grad, g)
                              : failed_comparison("grad." + v.name, g, t.problem));
   }
@@ -184,6 +185,7 @@ void check_external_case(const ExternalImplementation& impl, const ValidationCas
       } else {
         if (impl.precision.empty()) merge(results.precision, precision, "precision", r);
         judge(file, precision, c, expected, adam_steps, r);
+        if (const std::string loose = loosely_judged_note(r, precision); !loose.empty()) r.notes.push_back(loose);
       }
     }
   } catch (const Error& e) {  // not safetensors at all: truncated, garbage, unreadable

@@ -20,11 +20,16 @@ double norm(const std::vector<double>& v) {
 }
 }  // namespace
 
-const tol::Tolerance& gradient_tolerance(const ParamLayout& layout, const std::string& precision) {
+const tol::Tolerance& gradient_tolerance(const ParamLayout& layout, const std::string& precision, size_t view) {
   int layers = 0;
-  for (const DerivedLayer& l : layout.model().layers())
+  bool output_layer = false;
+  for (const DerivedLayer& l : layout.model().layers()) {
     layers += !(l.role == LayerRole::Head && l.index == 1);  // log-variance runs beside mu
-  return tol::gradient(precision, layers);
+    // A dense output layer's (tolerances.h: bf16-gradient-output). A conv output layer shares
+    // its weights over every pixel, where the forward's correlated logit errors add up.
+    if (l.role == LayerRole::Output && l.spec.kind == LayerKind::Dense) output_layer |= view == l.weight || view == l.bias;
+  }
+  return tol::gradient(precision, layers, output_layer);
 }
 
 size_t gradient_scale_view(const ParamLayout& layout, size_t t) {

@@ -102,7 +102,13 @@ class CudaGraphBackend final : public LibTorchBackend {
   // norm's running statistics are updated in place in running_, which stays put).
   libtorch::Losses captured_step(Captured& g, bool with_adam) {
     const torch::Tensor x = g.idx.defined() ? train_images_.index_select(0, g.idx) : g.x;
-    libtorch::Losses l = compute_losses(params_, x, g.eps, BatchNormMode::BatchStatsUpdate);
+    libtorch::Losses l;
+    {
+      // No autocast cache: a bf16 copy of a weight cast during warm-up would outlive it,
+      // outside the graph's pool (torch.cuda.graph's autocast caveat).
+      const libtorch::PrecisionScope precision = precision_scope(/*autocast_cache=*/false);
+      l = compute_losses(params_, x, g.eps, BatchNormMode::BatchStatsUpdate);
+    }
     l.loss = l.recon + (config().beta * kl_weight_) * l.kl;
     l.elbo = -(l.recon + l.kl);
     const torch::Tensor grad = flat_gradient(l.loss.sum());
@@ -125,7 +131,6 @@ class CudaGraphBackend final : public LibTorchBackend {
     g->x = torch::zeros({batch, c.input_dim}, options());
     if (from_indices) g->idx = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
     g->eps = torch::zeros({c.samples, batch, c.latent}, options());
-    apply_matmul_precision();
     torch::cuda::synchronize();
     {
       // Warm-up on a side stream (lazy cuBLAS/autograd initialisation must not happen during
@@ -163,7 +168,7 @@ BackendInfo cudagraph_backend_info() {
   info.name = "libtorch-cudagraph";
   info.description = "LibTorch eager math, whole training step captured in a CUDA graph and replayed";
   info.devices = {"cuda"};
-  info.precisions = {"fp32", "fp64", "tf32"};
+  info.precisions = {"fp32", "fp64", "tf32", "bf16"};
 #ifdef VAE_TORCH_CUDA
   info.usable = [](const std::string& device, std::string& reason) {
     if (!is_gpu_device(device)) {

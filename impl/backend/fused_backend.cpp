@@ -1,5 +1,7 @@
 #include "backend/fused_backend.h"
 
+#include "common/precision.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -27,15 +29,27 @@ using device::Array;
 using device::Kind;
 
 // The GEMM version each precision runs (kernels/gemm.cu lists them): v4 splits K when the
-// output has too few blocks to fill a GPU (batch 128), v5 is v4 on tensor cores.
+// output has too few blocks to fill a GPU (batch 128), v5 and v6 are v4 on tensor cores.
 k::gemm::Version gemm_version(const std::string& precision) {
-  return precision == "tf32" ? k::gemm::Version::tf32_wmma : k::gemm::Version::split_k;
+  switch (parse_precision(precision)) {
+    case Precision::tf32: return k::gemm::Version::tf32_wmma;
+    case Precision::bf16: return k::gemm::Version::bf16_wmma;
+    case Precision::fp32: return k::gemm::Version::split_k;
+    case Precision::fp64: break;
+  }
+  throw Error("fused-cuda: --precision " + precision + " is not offered (fp32, tf32, bf16)");
 }
 
 // The conv version each precision runs (kernels/conv/conv.cu lists them): v3 splits the
-// weight gradient's B·H·W depth where the output has too few blocks; v4 is v3 on tensor cores.
+// weight gradient's B·H·W depth where the output has too few blocks; v4, v5 are v3 on tensor cores.
 k::conv::Version conv_version(const std::string& precision) {
-  return precision == "tf32" ? k::conv::Version::tf32_wmma : k::conv::Version::register_blocked;
+  switch (parse_precision(precision)) {
+    case Precision::tf32: return k::conv::Version::tf32_wmma;
+    case Precision::bf16: return k::conv::Version::bf16_wmma;
+    case Precision::fp32: return k::conv::Version::register_blocked;
+    case Precision::fp64: break;
+  }
+  throw Error("fused-cuda: --precision " + precision + " is not offered (fp32, tf32, bf16)");
 }
 constexpr k::batch_norm::Version kBatchNormVersion = k::batch_norm::Version::block_per_channel;
 
@@ -970,7 +984,9 @@ BackendInfo fused_backend_info() {
   info.name = "fused-cuda";
   info.description = "our own CUDA kernels, the whole step fused and captured (cuda-emu: the same kernels on the CPU executor, for validation)";
   info.devices = {"cuda", "cuda-emu"};
-  info.precisions = {"fp32", "tf32"};
+  // bf16: the GEMM and conv operands in bf16 with fp32 sums; master weights, Adam, batch norm,
+  // the latent, the likelihood and every reduction in fp32 (activations stay fp32 in memory).
+  info.precisions = {"fp32", "tf32", "bf16"};
   info.usable = [](const std::string& device, std::string& reason) {
     if (device == "cuda-emu") return true;
     if (device == "cuda" || device == "cuda:0") return device::cuda_usable(&reason);

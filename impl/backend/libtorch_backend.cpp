@@ -11,6 +11,7 @@
 
 #include "common/device_names.h"
 #include "common/error.h"
+#include "common/precision.h"
 #include "cuda/device_info.h"
 #include "libtorch/vml_dispatch.h"
 #include "model/noise.h"
@@ -18,14 +19,19 @@
 namespace vae {
 
 TorchPrecision parse_torch_precision(const std::string& precision, const std::string& device) {
-  if (precision == "fp64") return {precision, torch::kFloat64, false};
-  if (precision == "fp32") return {precision, torch::kFloat32, false};
-  if (precision == "tf32") {
-    if (!is_gpu_device(device))
-      throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda");
-    return {precision, torch::kFloat32, true};
+  switch (parse_precision(precision)) {
+    case Precision::fp64: return {precision, torch::kFloat64, false, std::nullopt};
+    case Precision::fp32: return {precision, torch::kFloat32, false, std::nullopt};
+    case Precision::tf32:
+      if (!is_gpu_device(device))
+        throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda");
+      return {precision, torch::kFloat32, true, std::nullopt};
+    case Precision::bf16:
+      // fp32 master parameters and Adam; autocast's bf16 for the products (cuBLAS's own
+      // TF32 switch is moot there: its operands are bf16 already).
+      return {precision, torch::kFloat32, false, torch::kBFloat16};
   }
-  throw Error("--precision: unknown precision '" + precision + "', choose from: fp64, fp32, tf32");
+  throw std::logic_error("unhandled precision");
 }
 
 torch::Device parse_torch_device(const std::string& device) {
@@ -93,9 +99,8 @@ std::vector<double> LibTorchBackend::to_host(const torch::Tensor& t) {
   return {h.data_ptr<double>(), h.data_ptr<double>() + h.numel()};
 }
 
-void LibTorchBackend::apply_matmul_precision() const {
-  // A process-wide switch in LibTorch, so each backend sets its own before it computes.
-  if (device_.is_cuda()) at::globalContext().setAllowTF32CuBLAS(precision_.allow_tf32);
+libtorch::PrecisionScope LibTorchBackend::precision_scope(bool autocast_cache) const {
+  return libtorch::PrecisionScope(device_, precision_.allow_tf32, precision_.autocast, autocast_cache);
 }
 
 void LibTorchBackend::set_params_impl(const std::vector<double>& flat) {
@@ -152,8 +157,11 @@ torch::Tensor LibTorchBackend::flat_gradient(const torch::Tensor& loss_sum) cons
 
 libtorch::Losses LibTorchBackend::step(const torch::Tensor& x, const torch::Tensor& eps, double kl_weight,
                                        const AdamOptions* adam) {
-  apply_matmul_precision();
-  libtorch::Losses l = compute_losses(params_, x, eps, adam ? BatchNormMode::BatchStatsUpdate : BatchNormMode::BatchStats);
+  libtorch::Losses l;
+  {
+    const libtorch::PrecisionScope precision = precision_scope();
+    l = compute_losses(params_, x, eps, adam ? BatchNormMode::BatchStatsUpdate : BatchNormMode::BatchStats);
+  }
   l.loss = l.recon + (config().beta * kl_weight) * l.kl;
   l.elbo = -(l.recon + l.kl);
   const torch::Tensor grad = flat_gradient(l.loss.sum());
@@ -196,7 +204,7 @@ BatchLosses LibTorchBackend::to_batch(const libtorch::Losses& l) const {
 
 BatchLosses LibTorchBackend::evaluate_impl(const std::vector<double>& x, int batch, const std::vector<double>& eps) {
   torch::NoGradGuard no_grad;
-  apply_matmul_precision();
+  const libtorch::PrecisionScope precision = precision_scope();
   const VaeConfig& c = config();
   libtorch::Losses l = compute_losses(params_, to_device(x, {batch, c.input_dim}),
                                       to_device(eps, {c.samples, batch, c.latent}), BatchNormMode::BatchStats);
@@ -298,7 +306,7 @@ void LibTorchBackend::throw_if_out_of_memory(const c10::Error& e, int64_t batch)
 
 void LibTorchBackend::eval_batch_impl(const std::vector<size_t>& indices, uint64_t epoch, uint64_t noise_seed) try {
   torch::NoGradGuard no_grad;
-  apply_matmul_precision();
+  const libtorch::PrecisionScope precision = precision_scope();
   StepOptions noise;
   noise.noise_seed = noise_seed;
   libtorch::Losses l = compute_losses(params_, gather_batch(indices, epoch), step_noise(int(indices.size()), noise),

@@ -6,19 +6,24 @@
 // replace how a step is run (the CUDA-graph backend replays a captured step).
 #include <torch/torch.h>
 
+#include <optional>
+
 #include "backend/backend.h"
 #include "backend/registry.h"
 #include "common/device_names.h"
+#include "libtorch/autocast.h"
 #include "libtorch/torch_adam.h"
 #include "libtorch/vae_math.h"
 
 namespace vae {
 
-// "fp64" -> float64, "fp32"/"tf32" -> float32 (tf32 also lets cuBLAS use tensor cores).
+// "fp64" -> float64, "fp32"/"tf32" -> float32 (tf32 also lets cuBLAS use tensor cores),
+// "bf16" -> float32 master parameters with autocast to bf16 (libtorch/autocast.h).
 struct TorchPrecision {
   std::string name;
-  torch::Dtype dtype;
+  torch::Dtype dtype;  // parameters, Adam's moments, data and noise
   bool allow_tf32;
+  std::optional<torch::Dtype> autocast;
 };
 TorchPrecision parse_torch_precision(const std::string& precision, const std::string& device);
 
@@ -36,7 +41,7 @@ BackendInfo cpu_and_cuda_backend_info(std::string name, std::string description)
   info.name = std::move(name);
   info.description = std::move(description);
   info.devices = {"cpu", "cuda"};
-  info.precisions = {"fp32", "fp64", "tf32"};
+  info.precisions = {"fp32", "fp64", "tf32", "bf16"};
   info.usable = [](const std::string& device, std::string& reason) {
     if (device == "cpu") return true;
     if (!is_gpu_device(device)) {
@@ -113,7 +118,8 @@ class LibTorchBackend : public Backend {
   torch::Tensor to_device(const std::vector<double>& v, std::vector<int64_t> shape) const;
   static std::vector<double> to_host(const torch::Tensor& t);
   torch::TensorOptions options() const { return torch::TensorOptions().dtype(precision_.dtype).device(device_); }
-  void apply_matmul_precision() const;
+  // The precision's settings (TF32, autocast) for one forward; see libtorch/autocast.h.
+  libtorch::PrecisionScope precision_scope(bool autocast_cache = true) const;
 
   // The training batch for `indices`: gathered on the device from the resident split (or on
   // the host for dynamic binarization) into x [B, D]; eps [K, B, Z] from the counter RNG.

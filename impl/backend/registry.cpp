@@ -1,11 +1,15 @@
 #include "backend/registry.h"
 
+#include <algorithm>
+
 #include "backend/cudagraph_backend.h"
 #include "backend/eager_backend.h"
 #include "backend/fused_backend.h"
 #include "backend/reference_backend.h"
 #include "backend/torchscript_backend.h"
+#include "common/device_names.h"
 #include "common/error.h"
+#include "common/precision.h"
 
 namespace vae {
 
@@ -39,6 +43,14 @@ std::string usable_backends_summary() {
   return join(entries);
 }
 
+std::vector<std::string> precisions_on(const BackendInfo& info, const std::string& device) {
+  std::vector<std::string> out;
+  for (const std::string& p : info.precisions)
+    if (!needs_tensor_cores(parse_precision(p, "backend " + info.name)) || is_gpu_device(device) || is_emu_device(device))
+      out.push_back(p);
+  return out;
+}
+
 bool supports_model(const BackendInfo& info, const VaeConfig& config, std::string& reason) {
   return !info.supports || info.supports(config, reason);
 }
@@ -55,11 +67,14 @@ std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig
                   "); usable here: " + usable_backends_summary());
     if (!supports_model(info, config, reason))
       throw Error("--backend " + name + ": not supported for this model (" + reason + ")");
-    bool precision_ok = false;
-    for (const auto& p : info.precisions) precision_ok |= p == precision;
-    if (!precision_ok)
-      throw Error("--precision " + precision + ": not supported by backend " + name + ", choose from: " +
-                  join(info.precisions));
+    parse_precision(precision);  // an unknown name is named as such
+    const std::vector<std::string> here = precisions_on(info, device);
+    if (std::find(here.begin(), here.end(), precision) == here.end()) {
+      const bool elsewhere = std::find(info.precisions.begin(), info.precisions.end(), precision) != info.precisions.end();
+      throw Error("--precision " + precision + ": not offered by backend " + name + " on " + device +
+                  (elsewhere ? std::string(" (") + precision + " is a tensor-core format of NVIDIA GPUs: use --device cuda, or cuda-emu where it is emulated)" : "") +
+                  "; choose from: " + join(here));
+    }
     return info.create(config, device, precision);
   }
   throw Error("--backend: unknown backend '" + name + "', this build has: " + join(names));

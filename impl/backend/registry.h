@@ -14,7 +14,7 @@ struct BackendInfo {
   std::string name;
   std::string description;
   std::vector<std::string> devices;     // devices it supports in principle: "cpu", "cuda"
-  std::vector<std::string> precisions;  // "fp64", "fp32", ...
+  std::vector<std::string> precisions;  // "fp64", "fp32", ... (common/precision.h) on some device
   // Whether it can run on `device` on this machine; on false, `reason` says why.
   std::function<bool(const std::string& device, std::string& reason)> usable;
   // Whether it runs the model `config` describes (its layer kinds and options); on false,
@@ -29,6 +29,11 @@ const std::vector<BackendInfo>& registered_backends();
 
 // "reference (cpu), libtorch-eager (cpu), ..." : every backend with the devices it can use here.
 std::string usable_backends_summary();
+
+// The precisions `info` offers on `device`: its list, less tf32 where there are no tensor
+// cores (tf32 needs a GPU, or cuda-emu, which rounds as they do). Tests, validate and the
+// benchmark iterate over this, not over a list of their own.
+std::vector<std::string> precisions_on(const BackendInfo& info, const std::string& device);
 
 // Whether `info` runs config's model; on false, `reason` says why ("not supported for this model").
 bool supports_model(const BackendInfo& info, const VaeConfig& config, std::string& reason);

@@ -83,7 +83,7 @@ std::string torchscript_source(const VaeConfig& c) {
   for (const DerivedLayer& l : layout.model().layers())
     if (l.role == LayerRole::Head)
       s << "    " << (l.index == 0 ? "mu" : "logvar") << " = torch.linear(h, " << param(l.weight) << ", "
-        << param(l.bias) << ")\n";
+        << param(l.bias) << ").to(eps.dtype)\n";  // fp32 under autocast, as vae_math's heads
   s << "    z = mu.unsqueeze(0) + torch.exp(0.5 * logvar).unsqueeze(0) * eps\n";
   s << "    h = z\n";
   spatial = false;
@@ -93,9 +93,9 @@ std::string torchscript_source(const VaeConfig& c) {
       spatial = !l.out_flat;
     }
   if (layout.is_mlp())
-    s << "    logits = h\n";
+    s << "    logits = h.to(eps.dtype)\n";
   else
-    s << "    logits = h.reshape([eps.size(0), eps.size(1), " << c.input_dim << "])\n";
+    s << "    logits = h.reshape([eps.size(0), eps.size(1), " << c.input_dim << "]).to(eps.dtype)\n";
   s << "    target = x.unsqueeze(0).expand_as(logits)\n";
   if (c.likelihood == Likelihood::Bernoulli) {
     // aten::binary_cross_entropy_with_logits(self, target, weight, pos_weight, reduction=0 (none))

@@ -11,6 +11,7 @@
 #include "cli/model_options.h"
 #include "common/device_names.h"
 #include "common/error.h"
+#include "common/precision.h"
 #include "io/atomic_file.h"
 #include "train/trainer.h"
 
@@ -98,7 +99,7 @@ Subcommand add_train_command(CLI::App& app) {
   TrainOptions& t = o->train;
   sub->add_option("--backend", t.backend, "Backend (see `vaebench backends`)")->capture_default_str();
   sub->add_option("--device", t.device, "cpu or cuda[:N]")->capture_default_str();
-  sub->add_option("--precision", t.precision, "fp32, fp64 or tf32")->capture_default_str();
+  sub->add_option("--precision", t.precision, precision_names() + " (bf16: autocast mixed precision)")->capture_default_str();
   sub->add_option("--epochs", t.epochs, "Epochs to train (in total, counting those of a resumed run)")->capture_default_str();
   sub->add_option("--lr", t.adam.lr, "Adam learning rate")->capture_default_str();
   sub->add_option("--beta1", t.adam.beta1, "Adam beta1")->capture_default_str();

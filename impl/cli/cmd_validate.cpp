@@ -15,6 +15,7 @@
 #include "cli/dist_options.h"
 #include "manifest/manifest.h"
 #include "cli/model_options.h"
+#include "common/precision.h"
 #include "common/device_names.h"
 #include "common/error.h"
 #include "io/atomic_file.h"
@@ -132,8 +133,9 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
     known += (known.empty() ? "" : ", ") + info.name;
     std::string reason;
     const bool usable = info.name == "reference" || info.usable(o.device, reason);
-    bool has_precision = info.name == "reference";
-    for (const std::string& p : info.precisions) has_precision |= p == o.precision;
+    const std::vector<std::string> here = precisions_on(info, o.device);
+    const bool has_precision =
+        info.name == "reference" || std::find(here.begin(), here.end(), o.precision) != here.end();
     if (o.backends.empty()) {
       // With --external, only what is named: the implementations were asked about, not ours.
       if (usable && has_precision && o.externals.empty()) names.push_back(info.name);
@@ -144,7 +146,11 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
         if (!usable)
           throw Error("--backend " + wanted + " --device " + o.device + ": not usable here (" + reason +
                       "); usable here: " + usable_backends_summary());
-        if (!has_precision) throw Error("--precision " + o.precision + ": not supported by backend " + wanted);
+        if (!has_precision)
+          throw Error("--precision " + o.precision + ": not offered by backend " + wanted + " on " + o.device +
+                      (needs_tensor_cores(parse_precision(o.precision))
+                           ? " (a tensor-core format of NVIDIA GPUs: use --device cuda, or cuda-emu, which rounds as the tensor cores do)"
+                           : ""));
         names.push_back(wanted);
       }
   }
@@ -310,10 +316,8 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
   const Binarize binarize = o.data.binarize_mode();
   const Dataset data = o.data.load();
   const int input_dim = int(data.test.dim());
-  if (o.precision != "fp32" && o.precision != "fp64" && o.precision != "tf32")
-    throw Error("--precision: unknown precision '" + o.precision + "', choose from: fp32, fp64, tf32");
-  if (o.precision == "tf32" && !is_gpu_device(o.device) && !is_emu_device(o.device))
-    throw Error("--precision tf32: TF32 is a tensor-core format of NVIDIA GPUs; use it with --device cuda "
+  if (needs_tensor_cores(parse_precision(o.precision)) && !is_gpu_device(o.device) && !is_emu_device(o.device))
+    throw Error("--precision " + o.precision + ": a tensor-core format of NVIDIA GPUs; use it with --device cuda "
                 "(or cuda-emu, which rounds as the tensor cores do)");
   const std::vector<ExternalImplementation> externals = parse_externals(o);
   if (o.adam_steps < 0 || o.adam_steps > 1000)
@@ -448,7 +452,7 @@ Subcommand add_validate_command(CLI::App& app) {
   add_data_options(*sub, o->data);
   sub->add_option("--backend", o->backends, "Backends to check (repeatable; default: every one usable on --device)");
   sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
-  sub->add_option("--precision", o->precision, "fp32, fp64 or tf32 for the non-reference backends")->capture_default_str();
+  sub->add_option("--precision", o->precision, precision_names() + " for the non-reference backends (bf16: autocast's mixed precision)")->capture_default_str();
   sub->add_option("--case", o->case_name, "Run only the matrix cases of these names (comma list, e.g. default-b128)");
   sub->add_option("--json", o->json_path, "Write the results as JSON to this file");
   sub->add_option("--export", o->export_dir, "Write each case (inputs, parameters, outputs, gradients) as safetensors here");

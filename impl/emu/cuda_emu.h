@@ -13,8 +13,10 @@
 //   atomicAdd (int, unsigned, unsigned long long, float) atomicMax/atomicMin (int, unsigned)
 //     atomicOr (unsigned) atomicCAS (int, unsigned, unsigned long long) atomicExch (int, unsigned)
 //   __popc __ffs __clz __ldg rsqrtf __expf __logf __fdividef, and <cmath>'s float functions
-//   nvcuda::wmma: m16n16k8 tf32 fragments (matrix_a, matrix_b row/col major, float
-//     accumulator), fill_fragment, load_matrix_sync, store_matrix_sync, mma_sync, __float_to_tf32
+//   nvcuda::wmma: m16n16k8 tf32 and m16n16k16 __nv_bfloat16 fragments (matrix_a, matrix_b
+//     row/col major, float accumulator), fill_fragment, load_matrix_sync, store_matrix_sync,
+//     mma_sync, __float_to_tf32
+//   __nv_bfloat16 (cuda_bf16.h) as storage, __float2bfloat16 (round to nearest even), __bfloat162float
 //   dynamic shared memory through vae::kernels::dynamic_shared<T>(count) (kernel_lang.h)
 #if defined(__CUDACC__)
 #error "cuda_emu.h is for the host compiler; nvcc compiles kernels for the GPU"
@@ -212,7 +214,28 @@ inline float atomicAdd(float* p, float v) {
   }
 }
 
-// --- Tensor cores: nvcuda::wmma, m16n16k8 with tf32 inputs and fp32 accumulation --------------
+// --- bfloat16 (cuda_bf16.h): storage and the two conversions --------------------------------
+// The top 16 bits of a float. Only the conversions exist here (no arithmetic operators), so a
+// kernel that would compute in bf16 does not compile for the executor.
+struct __nv_bfloat16 {
+  uint16_t bits;
+};
+// Round to nearest, ties to even, as cvt.rn.bf16.f32 (NaN stays a quiet NaN).
+inline __nv_bfloat16 __float2bfloat16(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return {uint16_t((b >> 16) | 0x40u)};
+  b += 0x7fffu + ((b >> 16) & 1u);
+  return {uint16_t(b >> 16)};
+}
+inline float __bfloat162float(__nv_bfloat16 h) {
+  const uint32_t b = uint32_t(h.bits) << 16;
+  float x;
+  std::memcpy(&x, &b, 4);
+  return x;
+}
+
+// --- Tensor cores: nvcuda::wmma, m16n16k8 tf32 / m16n16k16 bf16 inputs, fp32 accumulation ----
 namespace nvcuda::wmma {
 
 struct matrix_a {};
@@ -235,7 +258,7 @@ inline float __float_to_tf32(float x) {
   return x;
 }
 
-// Only m16n16k8 tf32 exists here; any other shape or type fails to compile.
+// Only m16n16k8 tf32 and m16n16k16 bf16 exist here; any other shape or type fails to compile.
 template <class Use, int M, int N, int K, class T, class Layout = void>
 class fragment;
 
@@ -247,8 +270,9 @@ struct FragmentStorage {
   static constexpr int rows = Rows, cols = Cols, num_elements = Rows * Cols / 32;
   float x[num_elements];
 };
-void check_tile_pointer(const void* p, unsigned ldm, const char* what);
-void mma_combine(const uint64_t* values_by_lane, unsigned mask);
+void check_tile_pointer(const void* p, unsigned ldm, unsigned element_bytes, const char* what);
+void mma_combine(const uint64_t* values_by_lane, unsigned mask);  // tf32, k = 8
+void mma_combine_bf16(const uint64_t* values_by_lane, unsigned mask);  // bf16, k = 16
 struct MmaOperands {
   const float *a, *b, *c;
   float* d;
@@ -261,6 +285,14 @@ template <class Layout>
 class fragment<matrix_b, 16, 16, 8, precision::tf32, Layout> : public detail::FragmentStorage<8, 16> {};
 template <>
 class fragment<accumulator, 16, 16, 8, float, void> : public detail::FragmentStorage<16, 16> {};
+// bf16 operands are held as the floats they are exactly (CUDA's elements are __nv_bfloat16;
+// our kernels never touch a bf16 fragment's elements, they load them from bf16 tiles).
+template <class Layout>
+class fragment<matrix_a, 16, 16, 16, __nv_bfloat16, Layout> : public detail::FragmentStorage<16, 16> {};
+template <class Layout>
+class fragment<matrix_b, 16, 16, 16, __nv_bfloat16, Layout> : public detail::FragmentStorage<16, 16> {};
+template <>
+class fragment<accumulator, 16, 16, 16, float, void> : public detail::FragmentStorage<16, 16> {};
 
 template <class F>
 inline void fill_fragment(F& f, float v) {
@@ -268,14 +300,32 @@ inline void fill_fragment(F& f, float v) {
 }
 
 namespace detail {
-template <class F>
-inline void load_tile(F& f, const float* p, unsigned ldm, bool row_major_memory) {
-  check_tile_pointer(p, ldm, "load_matrix_sync");
+inline float element_value(float v) { return v; }
+inline float element_value(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <class F, class T>
+inline void load_tile(F& f, const T* p, unsigned ldm, bool row_major_memory) {
+  check_tile_pointer(p, ldm, sizeof(T), "load_matrix_sync");
   const unsigned lane = ::vae::emu::this_thread().lane;
   for (int e = 0; e < F::num_elements; ++e) {
     const int i = e * 32 + int(lane), r = i / F::cols, c = i % F::cols;
-    f.x[e] = row_major_memory ? p[size_t(r) * ldm + c] : p[size_t(c) * ldm + r];
+    f.x[e] = element_value(row_major_memory ? p[size_t(r) * ldm + c] : p[size_t(c) * ldm + r]);
   }
+}
+template <class F>
+inline void store_tile(float* p, const F& f, unsigned ldm, bool row_major_memory) {
+  check_tile_pointer(p, ldm, 4, "store_matrix_sync");
+  const unsigned lane = ::vae::emu::this_thread().lane;
+  for (int e = 0; e < f.num_elements; ++e) {
+    const int i = e * 32 + int(lane), r = i / 16, c = i % 16;
+    (row_major_memory ? p[size_t(r) * ldm + c] : p[size_t(c) * ldm + r]) = f.x[e];
+  }
+}
+inline void mma(const float* a, const float* b, const float* c, float* d, void (*combine)(const uint64_t*, unsigned)) {
+  MmaOperands ops{a, b, c, d};
+  uint64_t bits;
+  const MmaOperands* p = &ops;
+  std::memcpy(&bits, &p, sizeof p);
+  ::vae::emu::warp_collective(0xffffffffu, "wmma::mma_sync", bits, combine);
 }
 }  // namespace detail
 
@@ -287,12 +337,7 @@ inline void load_matrix_sync(fragment<accumulator, 16, 16, 8, float>& f, const f
   detail::load_tile(f, p, ldm, layout == mem_row_major);
 }
 inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 8, float>& f, unsigned ldm, layout_t layout) {
-  detail::check_tile_pointer(p, ldm, "store_matrix_sync");
-  const unsigned lane = ::vae::emu::this_thread().lane;
-  for (int e = 0; e < f.num_elements; ++e) {
-    const int i = e * 32 + int(lane), r = i / 16, c = i % 16;
-    (layout == mem_row_major ? p[size_t(r) * ldm + c] : p[size_t(c) * ldm + r]) = f.x[e];
-  }
+  detail::store_tile(p, f, ldm, layout == mem_row_major);
 }
 // A warp collective: the last lane to arrive computes D = A*B + C for the whole warp, with
 // A and B read as tf32 (their low 13 bits ignored, as the tensor cores do) and fp32 sums.
@@ -300,11 +345,27 @@ template <class LayoutA, class LayoutB>
 inline void mma_sync(fragment<accumulator, 16, 16, 8, float>& d, const fragment<matrix_a, 16, 16, 8, precision::tf32, LayoutA>& a,
                      const fragment<matrix_b, 16, 16, 8, precision::tf32, LayoutB>& b,
                      const fragment<accumulator, 16, 16, 8, float>& c) {
-  detail::MmaOperands ops{a.x, b.x, c.x, d.x};
-  uint64_t bits;
-  const detail::MmaOperands* p = &ops;
-  std::memcpy(&bits, &p, sizeof p);
-  ::vae::emu::warp_collective(0xffffffffu, "wmma::mma_sync", bits, &detail::mma_combine);
+  detail::mma(a.x, b.x, c.x, d.x, &detail::mma_combine);
+}
+
+// m16n16k16 with bf16 operands: loaded from __nv_bfloat16 memory (ldm a multiple of 8).
+template <class Use, class Layout>
+inline void load_matrix_sync(fragment<Use, 16, 16, 16, __nv_bfloat16, Layout>& f, const __nv_bfloat16* p, unsigned ldm) {
+  detail::load_tile(f, p, ldm, std::is_same_v<Layout, row_major>);
+}
+inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float>& f, const float* p, unsigned ldm, layout_t layout) {
+  detail::load_tile(f, p, ldm, layout == mem_row_major);
+}
+inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm, layout_t layout) {
+  detail::store_tile(p, f, ldm, layout == mem_row_major);
+}
+// D = A*B + C with bf16 A and B (products exact in fp32) and fp32 sums (warp_ops.cpp says in
+// which order, and how far that is from the hardware's).
+template <class LayoutA, class LayoutB>
+inline void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix_a, 16, 16, 16, __nv_bfloat16, LayoutA>& a,
+                     const fragment<matrix_b, 16, 16, 16, __nv_bfloat16, LayoutB>& b,
+                     const fragment<accumulator, 16, 16, 16, float>& c) {
+  detail::mma(a.x, b.x, c.x, d.x, &detail::mma_combine_bf16);
 }
 
 }  // namespace nvcuda::wmma

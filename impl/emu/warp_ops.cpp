@@ -19,15 +19,16 @@ unsigned shuffle_source(unsigned mask, unsigned lane, unsigned source, const cha
 
 namespace nvcuda::wmma::detail {
 
-void check_tile_pointer(const void* p, unsigned ldm, const char* what) {
+void check_tile_pointer(const void* p, unsigned ldm, unsigned element_bytes, const char* what) {
   // CUDA's rules for wmma loads and stores: a 256-bit aligned pointer, ldm a multiple of
-  // 16 bytes (4 floats). Breaking them is undefined on a GPU; here it is an error.
+  // 16 bytes (4 floats, 8 bf16). Breaking them is undefined on a GPU; here it is an error.
   if (reinterpret_cast<uintptr_t>(p) % 32 != 0)
     throw vae::emu::KernelError(vae::emu::describe_current_thread() + ": wmma::" + what +
                                 " with a pointer that is not 32-byte aligned");
-  if (ldm % 4 != 0)
+  if (ldm * element_bytes % 16 != 0)
     throw vae::emu::KernelError(vae::emu::describe_current_thread() + ": wmma::" + what + " with ldm " +
-                                std::to_string(ldm) + ", not a multiple of 4 floats (16 bytes)");
+                                std::to_string(ldm) + ", not a multiple of " + std::to_string(16 / element_bytes) +
+                                " elements (16 bytes)");
 }
 
 namespace {
@@ -41,27 +42,34 @@ float tf32_bits(float x) {
 }
 }  // namespace
 
-void mma_combine(const uint64_t* values_by_lane, unsigned mask) {
-  (void)mask;  // always the full warp (mma_sync passes 0xffffffff)
-  float a[16][8], b[8][16], acc[16][16];
+namespace {
+// D = A·B + C for a 16×16 tile of a warp, depth K, operands read through `operand` (the format's
+// view of the stored float). Products of two tf32 or two bf16 values are exact in fp32 (at most
+// 22 and 16 significant bits); the K products are summed in fp32, k in order, then added to C.
+// The tensor cores' order and rounding of these sums are not documented (measurements find
+// truncation and wider internal sums on some generations), so a GPU may differ from this in
+// the last bits of each K-step: at most ~K·2^-24 of Σ|a·b| per step, which is 2^-24·K / 2^-8 =
+// 1/16 of one bf16 operand rounding at K = 16 (tolerances.h counts twice fp32's u per add).
+template <int K>
+void mma_tile(const uint64_t* values_by_lane, float (*operand)(float)) {
+  float a[16][K], b[K][16], acc[16][16];
   const MmaOperands* ops[32];
   for (unsigned l = 0; l < 32; ++l) std::memcpy(&ops[l], &values_by_lane[l], sizeof(ops[l]));
   for (unsigned l = 0; l < 32; ++l)
-    for (int e = 0; e < 4; ++e) {
+    for (int e = 0; e < 16 * K / 32; ++e) {
       const int i = e * 32 + int(l);
-      a[i / 8][i % 8] = tf32_bits(ops[l]->a[e]);
-      b[i / 16][i % 16] = tf32_bits(ops[l]->b[e]);
+      a[i / K][i % K] = operand(ops[l]->a[e]);
+      b[i / 16][i % 16] = operand(ops[l]->b[e]);
     }
   for (unsigned l = 0; l < 32; ++l)
     for (int e = 0; e < 8; ++e) {
       const int i = e * 32 + int(l);
       acc[i / 16][i % 16] = ops[l]->c[e];
     }
-  // Products of two tf32 values are exact in fp32; the sums are rounded in fp32, k in order.
   for (int r = 0; r < 16; ++r)
     for (int c = 0; c < 16; ++c) {
       float s = 0.0f;
-      for (int k = 0; k < 8; ++k) s += a[r][k] * b[k][c];
+      for (int k = 0; k < K; ++k) s += a[r][k] * b[k][c];
       acc[r][c] += s;
     }
   for (unsigned l = 0; l < 32; ++l)
@@ -69,6 +77,19 @@ void mma_combine(const uint64_t* values_by_lane, unsigned mask) {
       const int i = e * 32 + int(l);
       ops[l]->d[e] = acc[i / 16][i % 16];
     }
+}
+
+float as_stored(float x) { return x; }  // bf16 fragments hold exact bf16 values already
+}  // namespace
+
+void mma_combine(const uint64_t* values_by_lane, unsigned mask) {
+  (void)mask;  // always the full warp (mma_sync passes 0xffffffff)
+  mma_tile<8>(values_by_lane, &tf32_bits);
+}
+
+void mma_combine_bf16(const uint64_t* values_by_lane, unsigned mask) {
+  (void)mask;
+  mma_tile<16>(values_by_lane, &as_stored);
 }
 
 }  // namespace nvcuda::wmma::detail

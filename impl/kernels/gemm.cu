@@ -20,11 +20,15 @@
 //                        operands rounded to tf32 (round-to-nearest) per fragment, fp32
 //                        accumulation; ragged edges padded with zeros in shared memory, the
 //                        accumulators staged through shared memory for the epilogue.
+//   v6 bf16-wmma         v5 with bf16 operands: the tiles stored in shared memory as bf16
+//                        (rounded to nearest even on the way in, half v5's tile bytes),
+//                        m16n16k16 fragments, fp32 accumulation and everything after it in
+//                        fp32 (autocast's recipe). The bias gradient sums the bf16 tile values.
 //
-// Epilogues of v3-v5 (gemm.h): `finish` turns a finished sum into the output (bias +
+// Epilogues of v3-v6 (gemm.h): `finish` turns a finished sum into the output (bias +
 // activation), or into the likelihood's dL/dO and NLL; a 64-row block then adds the NLL of its
 // rows per tile in a fixed order (v3/v4: each thread's 4 columns, then the 16 threads in order;
-// v5 and the split-K pass: the 64 columns in order), or computes its rows' z and KL from the H
+// v5, v6 and the split-K pass: the 64 columns in order), or computes its rows' z and KL from the H
 // it has just written (the latent epilogue; a barrier makes those writes visible to the block).
 //
 // Check a version without a GPU:  vaebench-kernels check --device cuda-emu --version N
@@ -39,6 +43,7 @@
 #include "kernels/gemm_targets.h"
 #include "kernels/latent_math.h"
 #include "kernels/likelihood_math.h"
+#include "kernels/tensor_core_formats.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::gemm {
 
@@ -203,11 +208,11 @@ __global__ void shared_tiles_kernel(Problem pb) {
   if (sums_rows && i0 + ty < pb.rows) store_row_sum(pb, 0, i0 + ty, row);
 }
 
-// --- Tile loading for v3-v5 -----------------------------------------------------------------
-template <int Rows, int Depth>
-struct alignas(32) Tile {  // p-major: v[p][r]; 32-byte rows for wmma when Ld % 8 == 0
+// --- Tile loading for v3-v6 -----------------------------------------------------------------
+template <int Rows, int Depth, class T = float>
+struct alignas(32) Tile {  // p-major: v[p][r]; 32-byte rows for wmma (fp32 and bf16)
   static constexpr int ld = Rows + 8;
-  float v[Depth][Rows + 8];
+  T v[Depth][Rows + 8];
 };
 
 __device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<unsigned long long>(p) & 15u) == 0; }
@@ -216,9 +221,9 @@ __device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_c
 // outside [.., outer_end) × [.., p_end). Groups of four along the operand's contiguous
 // direction are one float4 read when in range and 16-byte aligned, four scalar reads
 // otherwise (ragged edges, odd strides, bytes).
-template <int Rows, int Depth>
+template <int Rows, int Depth, class T>
 __device__ __forceinline__ void load_tile(const Operand& o, int outer_begin, int outer_end, int p_begin, int p_end,
-                                          Tile<Rows, Depth>& tile, int thread, int threads) {
+                                          Tile<Rows, Depth, T>& tile, int thread, int threads) {
   const bool along_p = o.stride_p == 1 || o.stride_outer != 1;
   const int groups = Rows * Depth / 4;
   for (int g = thread; g < groups; g += threads) {
@@ -242,7 +247,7 @@ __device__ __forceinline__ void load_tile(const Operand& o, int outer_begin, int
       for (int e = 0; e < 4; ++e)
         v[e] = R + e * dr < outer_end && P + e * dq < p_end ? load(o, R + e * dr, P + e * dq) : 0.0f;
     }
-    for (int e = 0; e < 4; ++e) tile.v[q + e * dq][r + e * dr] = v[e];
+    for (int e = 0; e < 4; ++e) put_element(tile.v[q + e * dq][r + e * dr], v[e]);
   }
 }
 
@@ -310,14 +315,17 @@ __global__ void register_blocked_kernel(Problem pb) {
   }
 }
 
-// --- v5: tf32 tensor cores (wmma m16n16k8) ------------------------------------------------------
+// --- v5, v6: tensor cores (wmma m16n16k8 tf32, m16n16k16 bf16: tensor_core_formats.h) ---------
 // Four warps as 2×2, each owning 32×32 outputs = 2×2 accumulator fragments.
 constexpr int kWmmaThreads = 128;
+static_assert(kDepth % 16 == 0, "whole k-steps of both formats per tile");
 
-__global__ void tf32_wmma_kernel(Problem pb) {
+template <class Format>
+__global__ void wmma_kernel(Problem pb) {
   namespace wmma = nvcuda::wmma;
-  using TileA = Tile<kRows, kDepth>;
-  using TileB = Tile<kCols, kDepth>;
+  constexpr int K = Format::k;
+  using TileA = Tile<kRows, kDepth, typename Format::Element>;
+  using TileB = Tile<kCols, kDepth, typename Format::Element>;
   struct alignas(32) Staging {  // the accumulators, row-major, for the bounds-checked epilogue
     float v[kRows][kCols + 8];
   };
@@ -329,7 +337,7 @@ __global__ void tf32_wmma_kernel(Problem pb) {
   const int i0 = int(blockIdx.y) * kRows, j0 = int(blockIdx.x) * kCols;
   const int p_begin = slice_begin(pb), p_end = slice_end(pb);
   const bool sums_rows = pb.row_sums && blockIdx.x == 0 && thread < kRows;
-  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+  wmma::fragment<wmma::accumulator, 16, 16, K, float> acc[2][2];
   for (int fi = 0; fi < 2; ++fi)
     for (int fj = 0; fj < 2; ++fj) wmma::fill_fragment(acc[fi][fj], 0.0f);
   float row = 0.0f;
@@ -337,22 +345,23 @@ __global__ void tf32_wmma_kernel(Problem pb) {
     load_tile(pb.a, i0, pb.rows, p0, p_end, a_tile, thread, kWmmaThreads);
     load_tile(pb.b, j0, pb.cols, p0, p_end, b_tile, thread, kWmmaThreads);
     __syncthreads();  // the tiles are complete
-    for (int k = 0; k < kDepth; k += 8) {
+    for (int k = 0; k < kDepth; k += K) {
       // a_tile.v[p][i] is A (i × p) column-major; b_tile.v[p][j] is B (p × j) row-major.
-      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a[2];
-      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b[2];
+      wmma::fragment<wmma::matrix_a, 16, 16, K, typename Format::FragmentType, wmma::col_major> a[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, K, typename Format::FragmentType, wmma::row_major> b[2];
       for (int f = 0; f < 2; ++f) {
         wmma::load_matrix_sync(a[f], &a_tile.v[k][warp_row + f * 16], TileA::ld);
         wmma::load_matrix_sync(b[f], &b_tile.v[k][warp_col + f * 16], TileB::ld);
-        for (int e = 0; e < a[f].num_elements; ++e) a[f].x[e] = wmma::__float_to_tf32(a[f].x[e]);
-        for (int e = 0; e < b[f].num_elements; ++e) b[f].x[e] = wmma::__float_to_tf32(b[f].x[e]);
+        Format::round(a[f]);
+        Format::round(b[f]);
       }
       for (int fi = 0; fi < 2; ++fi)
         for (int fj = 0; fj < 2; ++fj) wmma::mma_sync(acc[fi][fj], a[fi], b[fj], acc[fi][fj]);
     }
-    // The bias gradient from the fp32 values: tf32 is for the products only.
+    // The bias gradient from the tile's values (tf32: the fp32 values, rounded only in the
+    // fragments; bf16: the tile's bf16 values), summed in fp32.
     if (sums_rows)
-      for (int q = 0; q < kDepth; ++q) row += a_tile.v[q][thread];
+      for (int q = 0; q < kDepth; ++q) row += element_value(a_tile.v[q][thread]);
     __syncthreads();  // everyone has read them before the next loads
   }
   for (int fi = 0; fi < 2; ++fi)
@@ -449,7 +458,8 @@ void run(const device::Stream& stream, Version v, Problem pb) {
     case Version::shared_tiles: VAE_LAUNCH((shared_tiles_kernel<16>), stream, per_output, pb); break;
     case Version::register_blocked:
     case Version::split_k: VAE_LAUNCH(register_blocked_kernel, stream, blocked, pb); break;
-    case Version::tf32_wmma: VAE_LAUNCH(tf32_wmma_kernel, stream, wmma_tiles, pb); break;
+    case Version::tf32_wmma: VAE_LAUNCH(wmma_kernel<Tf32Operands>, stream, wmma_tiles, pb); break;
+    case Version::bf16_wmma: VAE_LAUNCH(wmma_kernel<Bf16Operands>, stream, wmma_tiles, pb); break;
   }
   if (pb.slices > 1) {
     const long long work = 1ll * pb.rows * pb.cols + (pb.row_sums ? pb.rows : 0);

@@ -16,7 +16,7 @@
 // workspace must not overlap any input or each other. Calls are asynchronous on a GPU; a
 // CPU-executor stream runs them before returning (or records them while it captures).
 //
-// Epilogues (forward only, v3-v5: they need the 64-column block tile of gemm_plan.h). In
+// Epilogues (forward only, v3-v6: they need the 64-column block tile of gemm_plan.h). In
 // place of Y's activation, the finished sums of one row tile go on to the step's next stage
 // while they are in registers or shared memory (split-K: in the second pass):
 //   likelihood  the decoder's output layer: o = sum + b is never stored; the pixel's NLL and
@@ -44,11 +44,11 @@ enum class Activation { identity, relu, tanh };
 const char* activation_name(Activation a);
 
 // The kernel versions, in the order they were written (see gemm.cu).
-enum class Version : int { naive = 1, shared_tiles = 2, register_blocked = 3, split_k = 4, tf32_wmma = 5 };
-inline constexpr int kFirstVersion = 1, kLastVersion = 5;
+enum class Version : int { naive = 1, shared_tiles = 2, register_blocked = 3, split_k = 4, tf32_wmma = 5, bf16_wmma = 6 };
+inline constexpr int kFirstVersion = 1, kLastVersion = 6;
 Version version_from_int(int v);     // throws vae::Error naming the valid range
 const char* version_name(Version v);  // e.g. "v3 register-blocked"
-const char* precision(Version v);     // "fp32" or "tf32": which tolerances judge it
+const char* precision(Version v);     // "fp32", "tf32" (v5) or "bf16" (v6): which tolerances judge it
 
 // Columns of the block tile: the likelihood epilogue's row sums come one per tile.
 inline constexpr int kEpilogueTileCols = 64;
@@ -121,7 +121,7 @@ std::size_t workspace_floats(Version v, Pass pass, int batch, int in, int out);
 void forward(const device::Stream& stream, Version v, const ForwardArgs& args);
 void backward(const device::Stream& stream, Version v, const BackwardArgs& args);
 
-// Whether a version has the epilogues (the 64x64 block tile: v3-v5).
+// Whether a version has the epilogues (the 64x64 block tile: v3-v6).
 constexpr bool has_epilogues(Version v) { return int(v) >= int(Version::register_blocked); }
 
 // The checks dispatch() makes, for callers that want the message before launching.

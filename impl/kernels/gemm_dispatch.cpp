@@ -31,11 +31,14 @@ const char* version_name(Version v) {
     case Version::register_blocked: return "v3 register-blocked";
     case Version::split_k: return "v4 split-k";
     case Version::tf32_wmma: return "v5 tf32-wmma";
+    case Version::bf16_wmma: return "v6 bf16-wmma";
   }
   return "?";
 }
 
-const char* precision(Version v) { return v == Version::tf32_wmma ? "tf32" : "fp32"; }
+const char* precision(Version v) {
+  return v == Version::tf32_wmma ? "tf32" : v == Version::bf16_wmma ? "bf16" : "fp32";
+}
 
 std::size_t workspace_floats(Version v, Pass pass, int batch, int in, int out) {
   if (pass == Pass::forward) return plan::partial_floats(plan::split(v, batch, out, in), batch, out, false);
@@ -68,7 +71,7 @@ void check_epilogues(Version v, const ForwardArgs& a) {
   const char* which = a.likelihood ? "the likelihood epilogue" : "the latent epilogue";
   if (a.likelihood && a.latent) bad("forward", "give at most one epilogue (likelihood or latent)");
   if (!has_epilogues(v))
-    bad("forward", std::string(which) + " needs the 64x64 block tile of v3-v5, not " + version_name(v) +
+    bad("forward", std::string(which) + " needs the 64x64 block tile of v3-v6, not " + version_name(v) +
                        "; run likelihood::run v1 or latent::forward after the GEMM instead");
   if (a.activation != Activation::identity)
     bad("forward", std::string(which) + " replaces the activation: give identity, not " + activation_name(a.activation));

@@ -13,7 +13,7 @@
 
 namespace vae::kernels::gemm::plan {
 
-// The register-blocked and wmma block tile (v3, v4, v5).
+// The register-blocked and wmma block tile (v3-v6).
 inline constexpr int kBlockRows = 64, kBlockCols = 64, kBlockDepth = 16;
 // Split K until about this many blocks are in flight: two waves on a 132-SM H100/H200. A
 // constant, not the device's SM count, so the summation order is the same on every device.
@@ -24,7 +24,9 @@ struct Split {
   int slice_depth = 0;  // depth per slice, a multiple of kBlockDepth (the last may be shorter)
 };
 
-constexpr bool splits_k(Version v) { return v == Version::split_k || v == Version::tf32_wmma; }
+constexpr bool splits_k(Version v) {
+  return v == Version::split_k || v == Version::tf32_wmma || v == Version::bf16_wmma;
+}
 
 constexpr Split split(Version v, int rows, int cols, int depth) {
   Split s{1, depth};

@@ -14,6 +14,7 @@
 // VAE_UNROLL before a loop with a constant trip count asks nvcc to unroll it: a register array
 // indexed in a loop that stays rolled lives in local memory (a stack frame, LDL/STL).
 #if defined(__CUDACC__)
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <mma.h>
 #define VAE_KERNEL_TARGET cuda

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "libtorch/autocast.h"
 #include "libtorch/vml_dispatch.h"
 #include "model/layers.h"
 
@@ -76,7 +77,9 @@ torch::Tensor decode(const VaeConfig& c, const ParamTensors& p, const torch::Ten
     if (l.role == LayerRole::Decoder || l.role == LayerRole::Output) h = apply_layer(l, p, h, bn);
   std::vector<int64_t> shape(z.sizes().begin(), z.sizes().end() - 1);
   shape.push_back(c.input_dim);
-  return h.reshape(shape);  // an MLP's is already [..., D]: a view, no copy
+  // An MLP's is already [..., D]: a view, no copy. Under autocast the logits come in bf16; the
+  // likelihood is computed from them in fp32 (autocast's recipe: BCE with logits in fp32).
+  return in_master_dtype(h.reshape(shape), p.views.front());
 }
 
 // -log p(x|z) per (k, b), summed over pixels: [K, B]
@@ -96,7 +99,8 @@ Encoding encode(const VaeConfig&, const ParamTensors& p, const torch::Tensor& x,
   const torch::Tensor h = encoder_body(p, x, bn);
   const auto head = [&](int index) {
     for (const DerivedLayer& l : p.layout->model().layers())
-      if (l.role == LayerRole::Head && l.index == index) return F::linear(h, p.views[l.weight], p.views[l.bias]);
+      if (l.role == LayerRole::Head && l.index == index)  // in fp32 under autocast: exp and KL need it
+        return in_master_dtype(F::linear(h, p.views[l.weight], p.views[l.bias]), p.views[l.weight]);
     throw std::logic_error("the model has no head " + std::to_string(index));
   };
   return {head(0), head(1)};

@@ -23,7 +23,10 @@
 //   v4 tf32-wmma         v3's tiles and split with the products on tensor cores (nvcuda::wmma
 //                        m16n16k8, tf32 operands, fp32 sums): four warps of 32×32 outputs, the
 //                        accumulators staged in shared memory for the epilogue.
-// v3 and v4 also take the likelihood epilogue (conv.h): the output layer's NLL, dL/dO and
+//   v5 bf16-wmma         v4 with bf16 operands: the gathered tiles stored in shared memory as
+//                        bf16 (rounded to nearest even, half v4's tile bytes), m16n16k16
+//                        fragments, fp32 sums and epilogue (autocast's recipe).
+// v3-v5 also take the likelihood epilogue (conv.h): the output layer's NLL, dL/dO and
 // per-block image sums (conv_nll_layout.h), so the logits never reach memory.
 //
 // Check a version without a GPU:  vaebench-kernels check --family conv --device cuda-emu
@@ -38,6 +41,7 @@
 #include "kernels/conv/conv_plan.h"
 #include "kernels/conv/conv_targets.h"
 #include "kernels/likelihood_math.h"
+#include "kernels/tensor_core_formats.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::conv {
 
@@ -237,11 +241,11 @@ __device__ __forceinline__ void gather_tiles(const Problem& pb, TileA& a_tile, T
                                              int p_end, int thread, int threads) {
   for (int e = thread; e < kRows * kDepth; e += threads) {
     const int r = e % kRows, q = e / kRows, i = i0 + r, p = p0 + q;
-    a_tile.v[q][r] = i < pb.rows && p < p_end ? load_a<D>(pb, i, p) : 0.0f;
+    put_element(a_tile.v[q][r], i < pb.rows && p < p_end ? load_a<D>(pb, i, p) : 0.0f);
   }
   for (int e = thread; e < kCols * kDepth; e += threads) {
     const int r = e % kCols, q = e / kCols, j = j0 + r, p = p0 + q;
-    b_tile.v[q][r] = j < pb.cols && p < p_end ? load_b<D>(pb, j, p) : 0.0f;
+    put_element(b_tile.v[q][r], j < pb.cols && p < p_end ? load_b<D>(pb, j, p) : 0.0f);
   }
 }
 
@@ -291,49 +295,53 @@ __global__ void register_blocked_kernel(Problem pb) {
   store_image_sums(pb, &row_total[0], thread);
 }
 
-// --- v4: tf32 tensor cores (wmma m16n16k8) ---------------------------------------------------
+// --- v4, v5: tensor cores (wmma m16n16k8 tf32, m16n16k16 bf16: tensor_core_formats.h) -------
 // v3's block tile, depth and split with the products on tensor cores: four warps as 2×2, each
-// owning 32×32 outputs = 2×2 accumulator fragments. The operands are gathered as in v3 (fp32
-// in shared memory), rounded to tf32 as they enter the fragments (products exact in fp32, fp32
-// sums); the accumulators are staged in shared memory for the bounds-checked epilogue.
+// owning 32×32 outputs = 2×2 accumulator fragments. The operands are gathered as in v3 into
+// shared memory (fp32 for tf32, rounded as they enter the fragments; bf16 for bf16, rounded as
+// they are stored), products exact in fp32, fp32 sums; the accumulators are staged in shared
+// memory for the bounds-checked epilogue.
 constexpr int kWmmaThreads = 128;
-static_assert(kRows == 64 && kCols == 64 && kDepth % 8 == 0, "four warps of 32x32, k-steps of 8");
+static_assert(kRows == 64 && kCols == 64 && kDepth % 16 == 0, "four warps of 32x32, whole k-steps of 8 and 16");
 
-template <int Outer>
-struct alignas(32) WmmaTile {  // p-major: v[p][r]; +8 keeps rows 32-byte aligned for wmma
+template <int Outer, class T>
+struct alignas(32) WmmaTile {  // p-major: v[p][r]; +8 keeps rows 32-byte aligned for wmma (fp32, bf16)
   static constexpr int ld = Outer + 8;
-  float v[kDepth][Outer + 8];
+  T v[kDepth][Outer + 8];
 };
 
-template <Direction D>
-__global__ void tf32_wmma_kernel(Problem pb) {
+template <Direction D, class Format>
+__global__ void wmma_kernel(Problem pb) {
   namespace wmma = nvcuda::wmma;
+  constexpr int K = Format::k;
+  using TileA = WmmaTile<kRows, typename Format::Element>;
+  using TileB = WmmaTile<kCols, typename Format::Element>;
   struct alignas(32) Staging {
     float v[kRows][kCols + 8];
   };
-  VAE_SHARED(a_tile, WmmaTile<kRows>);
-  VAE_SHARED(b_tile, WmmaTile<kCols>);
+  VAE_SHARED(a_tile, TileA);
+  VAE_SHARED(b_tile, TileB);
   VAE_SHARED(out_tile, Staging);
   VAE_SHARED(row_total, float[kRows]);  // the likelihood epilogue's
   const int thread = int(threadIdx.x), warp = thread / 32;
   const int warp_row = warp / 2 * 32, warp_col = warp % 2 * 32;
   const int i0 = int(blockIdx.x) * kRows, j0 = int(blockIdx.y) * kCols;
   const int p_begin = slice_begin(pb), p_end = slice_end(pb);
-  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+  wmma::fragment<wmma::accumulator, 16, 16, K, float> acc[2][2];
   for (int fi = 0; fi < 2; ++fi)
     for (int fj = 0; fj < 2; ++fj) wmma::fill_fragment(acc[fi][fj], 0.0f);
   for (int p0 = p_begin; p0 < p_end; p0 += kDepth) {
     gather_tiles<D>(pb, a_tile, b_tile, i0, j0, p0, p_end, thread, kWmmaThreads);
     __syncthreads();  // the tiles are complete
-    for (int k = 0; k < kDepth; k += 8) {
+    for (int k = 0; k < kDepth; k += K) {
       // a_tile.v[p][i] is A (i × p) column-major; b_tile.v[p][j] is B (p × j) row-major.
-      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a[2];
-      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b[2];
+      wmma::fragment<wmma::matrix_a, 16, 16, K, typename Format::FragmentType, wmma::col_major> a[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, K, typename Format::FragmentType, wmma::row_major> b[2];
       for (int f = 0; f < 2; ++f) {
-        wmma::load_matrix_sync(a[f], &a_tile.v[k][warp_row + f * 16], WmmaTile<kRows>::ld);
-        wmma::load_matrix_sync(b[f], &b_tile.v[k][warp_col + f * 16], WmmaTile<kCols>::ld);
-        for (int e = 0; e < a[f].num_elements; ++e) a[f].x[e] = wmma::__float_to_tf32(a[f].x[e]);
-        for (int e = 0; e < b[f].num_elements; ++e) b[f].x[e] = wmma::__float_to_tf32(b[f].x[e]);
+        wmma::load_matrix_sync(a[f], &a_tile.v[k][warp_row + f * 16], TileA::ld);
+        wmma::load_matrix_sync(b[f], &b_tile.v[k][warp_col + f * 16], TileB::ld);
+        Format::round(a[f]);
+        Format::round(b[f]);
       }
       for (int fi = 0; fi < 2; ++fi)
         for (int fj = 0; fj < 2; ++fj) wmma::mma_sync(acc[fi][fj], a[fi], b[fj], acc[fi][fj]);
@@ -428,7 +436,8 @@ void run(const device::Stream& stream, Version v, Problem pb) {
     case Version::direct: VAE_LAUNCH((direct_kernel<D>), stream, per_output, pb); break;
     case Version::shared_tiles: VAE_LAUNCH((shared_tiles_kernel<D, 16>), stream, per_output, pb); break;
     case Version::register_blocked: VAE_LAUNCH((register_blocked_kernel<D>), stream, blocked, pb); break;
-    case Version::tf32_wmma: VAE_LAUNCH((tf32_wmma_kernel<D>), stream, wmma_tiles, pb); break;
+    case Version::tf32_wmma: VAE_LAUNCH((wmma_kernel<D, Tf32Operands>), stream, wmma_tiles, pb); break;
+    case Version::bf16_wmma: VAE_LAUNCH((wmma_kernel<D, Bf16Operands>), stream, wmma_tiles, pb); break;
   }
   if (pb.slices > 1) {
     const LaunchConfig per_sum{dim3(blocks_for(1ll * pb.rows * pb.cols, 256)), dim3(256)};

@@ -44,11 +44,11 @@ namespace vae::kernels::conv {
 using Activation = gemm::Activation;  // the same epilogue and prologue as the dense layers
 
 // The kernel versions, in the order they were written (see conv.cu).
-enum class Version : int { direct = 1, shared_tiles = 2, register_blocked = 3, tf32_wmma = 4 };
-inline constexpr int kFirstVersion = 1, kLastVersion = 4;
+enum class Version : int { direct = 1, shared_tiles = 2, register_blocked = 3, tf32_wmma = 4, bf16_wmma = 5 };
+inline constexpr int kFirstVersion = 1, kLastVersion = 5;
 Version version_from_int(int v);     // throws vae::Error naming the valid range
 const char* version_name(Version v);  // e.g. "v2 shared-tiles"
-const char* precision(Version v);     // "fp32" or "tf32" (v4): which tolerances judge it
+const char* precision(Version v);     // "fp32", "tf32" (v4) or "bf16" (v5): which tolerances judge it
 
 // The core convolution's three directions (above).
 enum class Direction { forward, data_gradient, weight_gradient };

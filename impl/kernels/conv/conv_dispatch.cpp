@@ -23,11 +23,14 @@ const char* version_name(Version v) {
     case Version::shared_tiles: return "v2 shared-tiles";
     case Version::register_blocked: return "v3 register-blocked";
     case Version::tf32_wmma: return "v4 tf32-wmma";
+    case Version::bf16_wmma: return "v5 bf16-wmma";
   }
   return "?";
 }
 
-const char* precision(Version v) { return v == Version::tf32_wmma ? "tf32" : "fp32"; }
+const char* precision(Version v) {
+  return v == Version::tf32_wmma ? "tf32" : v == Version::bf16_wmma ? "bf16" : "fp32";
+}
 
 const char* direction_name(Direction d) {
   switch (d) {
@@ -109,7 +112,7 @@ void validate(Version v, const ForwardArgs& a) {
   if (const LikelihoodEpilogue* e = a.likelihood) {
     const char* p = "forward + likelihood";
     if (!has_likelihood_epilogue(v))
-      bad(p, a.geometry, std::string(version_name(v)) + " has no likelihood epilogue (v3, v4 do)");
+      bad(p, a.geometry, std::string(version_name(v)) + " has no likelihood epilogue (v3-v5 do)");
     if (a.activation != Activation::identity)
       bad(p, a.geometry, "the likelihood reads the logits: the activation must be identity");
     if (e->batch < 1 || e->samples < 1 || 1ll * e->batch * e->samples != a.batch)

@@ -76,7 +76,8 @@ struct Split {
 // a deep layer's forward at a small batch (conv-mnist's second at batch 128: 98 blocks).
 constexpr Split split(Version v, const Dims& d) {
   Split s{1, d.depth};
-  if ((v != Version::register_blocked && v != Version::tf32_wmma) || d.depth <= 0) return s;
+  if ((v != Version::register_blocked && v != Version::tf32_wmma && v != Version::bf16_wmma) || d.depth <= 0)
+    return s;
   const long long blocks = 1ll * ((d.rows + kBlockRows - 1) / kBlockRows) * ((d.cols + kBlockCols - 1) / kBlockCols);
   if (blocks >= kTargetBlocks) return s;
   const int wanted = int((kTargetBlocks + blocks - 1) / blocks);
