@@ -40,6 +40,7 @@
 #include "manifest/manifest.h"
 #include "common/device_names.h"
 #include "common/error.h"
+#include "common/precision.h"
 #include "data/dataset.h"
 #include "device_peaks.h"
 #include "io/atomic_file.h"
@@ -305,7 +306,7 @@ int run(int argc, char** argv) {
   app.allow_extras();
   app.add_option("--backend", o.backends, "Backend to time (repeatable; default: all)");
   app.add_option("--device", o.devices, "cpu, cuda or all (those usable here)")->capture_default_str();
-  app.add_option("--precision", o.precisions, "Comma list, or 'default' (fp32 where a backend has it)")
+  app.add_option("--precision", o.precisions, "Comma list of " + precision_names() + " (each backend runs those it offers on the device), or 'default' (fp32 where a backend has it)")
       ->capture_default_str();
   app.add_option("--kinds", o.kinds, "Comma list of train_step, train_epoch, eval")->capture_default_str();
   app.add_option("--batches", o.batches, "Batch sizes for train_step and eval")->capture_default_str();
@@ -445,15 +446,18 @@ int run(int argc, char** argv) {
         const auto& p = info.precisions;
         precisions = {std::find(p.begin(), p.end(), "fp32") != p.end() ? "fp32" : p.front()};
       } else {
-        for (const std::string& p : split_list(o.precisions, "--precision"))
-          if (std::find(info.precisions.begin(), info.precisions.end(), p) != info.precisions.end() &&
-              !(p == "tf32" && device == "cpu"))
-            precisions.push_back(p);
+        const std::vector<std::string> here = precisions_on(info, device);
+        for (const std::string& p : split_list(o.precisions, "--precision")) {
+          parse_precision(p);  // an unknown name is an error, not an empty run
+          if (std::find(here.begin(), here.end(), p) != here.end()) precisions.push_back(p);
+        }
       }
       const std::string model = device_name(manifest, device);
       const std::optional<DevicePeak> peak = find_device_peak(model);
       for (const std::string& precision : precisions) {
         to_profile.push_back({info.name, device, precision, peak});
+        // The minimal bytes of a step (work_model.h) are the parameters, Adam's moments and the
+        // images: fp32 at bf16 as well (fp32 master weights; bf16 holds only copies and activations).
         const double element_bytes = precision == "fp64" ? 8.0 : 4.0;
         for (Kind kind : kinds)
           for (int batch : kind == Kind::TrainEpoch ? epoch_batches : batches) {
@@ -479,13 +483,7 @@ int run(int argc, char** argv) {
         benchmark::AddCustomContext("note." + device, "CPU executor: our CUDA kernels emulated on the host, "
                                                       "for validation; these times say nothing about a GPU");
       benchmark::AddCustomContext("peak." + device,
-                                  peak ? nlohmann::json{{"model", peak->model},
-                                                        {"fp32_tflops", peak->fp32_tflops},
-                                                        {"tf32_tflops", peak->tf32_tflops},
-                                                        {"memory_tbps", peak->memory_tbps},
-                                                        {"source", peak->source}}
-                                             .dump()
-                                       : "unknown");
+                                  peak ? peak_json_text(*peak) : "unknown");
     }
   }
   if (registered == 0) throw Error("nothing to benchmark: no usable backend matches the options");

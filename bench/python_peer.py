@@ -80,7 +80,10 @@ from safetensors.torch import load_file, save_file
 
 MODES = ("python-eager", "python-compile", "python-compile-reduce-overhead")
 KINDS = ("train_step", "train_epoch", "eval")
-PRECISIONS = {"fp32": torch.float32, "fp64": torch.float64}  # `cases --precision`
+# --precision: (the parameters' dtype, autocast's dtype or None). bf16 is torch.autocast(dtype=torch.bfloat16)
+# as PyTorch users run it: fp32 parameters and Adam, the products in bf16 (fp32 accumulation), the losses,
+# KL and likelihood in fp32 from the bf16 outputs (vaebench's LibTorch backends run the same recipe).
+PRECISIONS = {"fp32": (torch.float32, None), "fp64": (torch.float64, None), "bf16": (torch.float32, torch.bfloat16)}
 INPUT_DIM, HIDDEN, LATENT = 784, 400, 20
 IDX_IMAGES_MAGIC = 0x00000803
 
@@ -459,7 +462,8 @@ assert sum(count_flops(1)) == 3_283_248, "FLOP count disagrees with impl/model/f
 class Runner:
     """A fresh model + Adam and its (possibly compiled) train-step and eval functions for one mode."""
 
-    def __init__(self, mode, device, seed, cfg=DEFAULT_CONFIG, adam=None, dtype=torch.float32):
+    def __init__(self, mode, device, seed, cfg=DEFAULT_CONFIG, adam=None, dtype=torch.float32, amp=None):
+        self.dtype, self.amp, self.device_type = dtype, amp, torch.device(device).type
         if mode != "python-eager":
             torch._dynamo.reset()  # every benchmark compiles its own graphs
         torch.manual_seed(seed)
@@ -482,9 +486,15 @@ class Runner:
             outputs = torch.compile(outputs, dynamic=False, **kw)
         self.net, self._step_fn, self._eval_fn, self._outputs_fn = net, step, evaluate, outputs
 
+    def _forward(self, x, eps=None):
+        """The model under autocast when the precision has one; its outputs in the parameters' dtype."""
+        with torch.autocast(self.device_type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
+            logits, mu, logvar = self.net(x, eps)
+        return logits.to(self.dtype), mu.to(self.dtype), logvar.to(self.dtype)
+
     def _train_step(self, x, eps=None):
         self.opt.zero_grad(set_to_none=True)
-        logits, mu, logvar = self.net(x, eps)
+        logits, mu, logvar = self._forward(x, eps)
         loss, recon, kl = vae_loss(logits, x, mu, logvar, self.cfg)
         loss.backward()
         self.opt.step()
@@ -492,13 +502,13 @@ class Runner:
 
     def _eval_batch(self, x):
         with torch.no_grad():
-            logits, mu, logvar = self.net(x)
+            logits, mu, logvar = self._forward(x)
             loss, recon, kl = vae_loss(logits, x, mu, logvar, self.cfg)
         return torch.stack([loss, recon, kl]), mu, logvar
 
     def _per_image(self, x, eps):
         with torch.no_grad():
-            logits, mu, logvar = self.net(x, eps)
+            logits, mu, logvar = self._forward(x, eps)
             return torch.stack(per_image_losses(self.cfg, logits, x, mu, logvar))
 
     def train_step(self, x, eps=None):
@@ -723,8 +733,9 @@ def gbench_entries(run_name, family, reps, items, flops, nbytes, peak_mib=None, 
     return rows
 
 
-def bench_one(kind, mode, batch, device, images, args, epoch_counter, cfg=DEFAULT_CONFIG):
-    runner = Runner(mode, device, args.seed, cfg)
+def bench_one(kind, mode, batch, device, images, args, epoch_counter, cfg=DEFAULT_CONFIG, precision="fp32"):
+    dtype, amp = PRECISIONS[precision]
+    runner = Runner(mode, device, args.seed, cfg, dtype=dtype, amp=amp)
     if kind == "train_epoch":
         def fn():
             epoch_counter[0] += 1
@@ -853,16 +864,16 @@ def cmd_bench(args):
     model_part = "" if model == "mlp" else f"model:{model}/"
     print(f"model {model}: {model_summary(cfg)}; data: {data}", file=sys.stderr, flush=True)
     entries, skipped, family, epoch_counter = [], [], args.family_index_start, [0]
-    for mode in args.modes:
+    for mode, precision in ((m, p) for m in args.modes for p in args.precision):
         failed = False
         for kind in args.kinds:
             for batch in (args.epoch_batches or args.batches) if kind == "train_epoch" else args.batches:
                 if failed:
                     continue
-                run_name = f"{kind}/{mode}/{device.type}/fp32/{model_part}batch:{batch}/manual_time"
+                run_name = f"{kind}/{mode}/{device.type}/{precision}/{model_part}batch:{batch}/manual_time"
                 try:
                     reps, warmup, items, flops, nbytes, peak_mib = bench_one(kind, mode, batch, device, images, args,
-                                                                             epoch_counter, cfg)
+                                                                             epoch_counter, cfg, precision)
                 except Exception as e:  # noqa: BLE001 -- a failing compile mode must not end the run
                     if mode == "python-eager":
                         raise
@@ -883,7 +894,7 @@ def cmd_bench(args):
                 family += 1
                 times = [real for _, real, _ in reps]
                 cv = statistics.stdev(times) / statistics.mean(times) if len(times) > 1 else 0.0
-                print(f"{mode} {kind} batch {batch}: {items / statistics.mean(times):.0f} samples/s "
+                print(f"{mode} {precision} {kind} batch {batch}: {items / statistics.mean(times):.0f} samples/s "
                       f"(cv {100 * cv:.1f}%, warm-up {warmup:.1f} s)", file=sys.stderr, flush=True)
     ctx = context(args, device, skipped, cfg, data)
     files = {}
@@ -928,7 +939,8 @@ def cmd_train(args):
     cfg = preset_config(args.model) if args.model != "mlp" else DEFAULT_CONFIG
     if is_layered(cfg) and math.prod(cfg["layers"]["input"]) != train_images.shape[1]:
         raise UsageError(f"--model {args.model}: its input {cfg['layers']['input']} is not MNIST's 1x28x28")
-    runner = Runner(args.mode, device, args.seed, cfg)
+    dtype, amp = PRECISIONS[args.precision]
+    runner = Runner(args.mode, device, args.seed, cfg, dtype=dtype, amp=amp)
     n = train_images.shape[0]
     epochs, ttq, diverged, wall, step = [], None, None, 0.0, 0
     for epoch in range(1, args.epochs + 1):
@@ -962,14 +974,14 @@ def cmd_train(args):
                 break
     history = {
         "format": "vaebench training history v1",
-        "backend": {"name": args.mode, "device": device.type, "precision": "fp32",
+        "backend": {"name": args.mode, "device": device.type, "precision": args.precision,
                     "torch_threads": torch.get_num_threads()},
         "config": ({"activation": "relu", "beta": 1.0, "decoder_hidden": [HIDDEN], "hidden": [HIDDEN],
                     "init": "torch", "input_dim": INPUT_DIM, "latent": LATENT, "likelihood": "bernoulli",
                     "samples": 1, "seed": args.seed} if not is_layered(cfg) else dict(cfg, seed=args.seed)),
         "training": {"backend": args.mode, "batch": args.batch, "epochs": args.epochs, "lr": 0.001,
                      "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-08, "seed": args.seed,
-                     "device": device.type, "precision": "fp32", "binarize": "none",
+                     "device": device.type, "precision": args.precision, "binarize": "none",
                      "target_loss": args.target_loss, "stop_at_target": args.stop_at_target},
         "epochs": epochs,
         "time_to_quality": {"target_loss": args.target_loss, "reached": ttq is not None,
@@ -1023,16 +1035,17 @@ def load_case_params(model, names, t, path):
         raise UsageError(f"{path}: state not loaded: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
 
 
-def compute_case(mode, device, path, dtype=torch.float32):
-    """The results tensors of one case with one mode, in float32 (the peers' precision; what is timed)
-    or, with dtype float64, the same code in float64 (a check of the model at the fp64 tolerances)."""
+def compute_case(mode, device, path, dtype=torch.float32, amp=None):
+    """The results tensors of one case with one mode, in float32 (the peers' precision; what is timed),
+    with amp bfloat16 the same under autocast (written in float32), or with dtype float64 the same code in
+    float64 (a check of the model at the fp64 tolerances)."""
     cfg, adam, names, t = read_case(path)
     x = t["x"].to(dtype).to(device)
     # K = 1 noise as [B, Z], the example's shape; K > 1 as [K, B, Z] (broadcast over the images).
     noise = lambda e: (e[0] if cfg["samples"] == 1 else e).to(dtype).to(device)
 
     def fresh_runner():
-        runner = Runner(mode, device, 0, cfg, adam, dtype)
+        runner = Runner(mode, device, 0, cfg, adam, dtype, amp)
         load_case_params(runner.model, names, t, path)
         return runner
 
@@ -1073,7 +1086,7 @@ def cmd_cases(args):
             case = os.path.basename(path)[:-len(".safetensors")]
             target = os.path.join(folder, case + ".safetensors")
             try:
-                tensors = compute_case(mode, device, path, PRECISIONS[args.precision])
+                tensors = compute_case(mode, device, path, *PRECISIONS[args.precision])
             except UsageError:
                 raise
             except Exception as e:  # noqa: BLE001 -- a failing compile mode must not end the run
@@ -1146,6 +1159,8 @@ def build_parser():
     b.add_argument("--batches", type=comma_list(convert=int, name="batch"), default=[128])
     b.add_argument("--epoch-batches", type=comma_list(convert=int, name="batch"), default=None,
                    help="batch sizes for train_epoch (default: --batches)")
+    b.add_argument("--precision", type=comma_list(("fp32", "bf16"), name="precision"), default=["fp32"],
+                   help="fp32 and/or bf16 (torch.autocast bfloat16), as vaebench-bench --precision")
     b.add_argument("--repetitions", type=positive(int), default=3)
     b.add_argument("--min-time", type=positive(float), default=0.5, help="seconds per repetition")
     b.add_argument("--family-index-start", type=int, default=1000)
@@ -1165,6 +1180,7 @@ def build_parser():
     t.add_argument("--mode", choices=MODES, default="python-eager")
     t.add_argument("--model", choices=MODELS, default="mlp",
                    help="the architecture (a preset, as vaebench's --model); the recipe is the same")
+    t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: torch.autocast bfloat16")
     t.add_argument("--epochs", type=positive(int), default=10)
     t.add_argument("--batch", type=positive(int), default=128)
     t.add_argument("--target-loss", type=float, default=None, help="test loss (nats) for time to quality")
@@ -1176,7 +1192,8 @@ def build_parser():
     c.add_argument("--modes", type=comma_list(MODES, name="mode"), default=["python-eager"])
     c.add_argument("--case", help="only these cases (comma list)")
     c.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
-                   help="fp32 (default: what the peer times) or fp64 (the same code in float64, judged at fp64)")
+                   help="fp32 (default: what the peer times), bf16 (the same under torch.autocast bfloat16, judged "
+                        "at bf16) or fp64 (the same code in float64, judged at fp64)")
     c.add_argument("--out", help="results go to OUT/<mode>/<case>.safetensors (default: DIR-results)")
     return p
 

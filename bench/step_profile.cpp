@@ -9,10 +9,7 @@ nlohmann::json profile_json(const std::string& backend, const std::string& devic
                             int batch, const std::vector<device::ProfiledCall>& calls,
                             const std::optional<DevicePeak>& peak) {
   nlohmann::json out = {{"backend", backend}, {"device", device}, {"precision", precision}, {"batch", batch}};
-  out["peak"] = peak ? nlohmann::json{{"model", peak->model}, {"fp32_tflops", peak->fp32_tflops},
-                                      {"tf32_tflops", peak->tf32_tflops}, {"memory_tbps", peak->memory_tbps},
-                                      {"source", peak->source}}
-                     : nlohmann::json(nullptr);
+  out["peak"] = peak ? nlohmann::json::parse(peak_json_text(*peak)) : nlohmann::json(nullptr);
   double total = 0;
   nlohmann::json rows = nlohmann::json::array();
   for (const device::ProfiledCall& c : calls) {
@@ -21,8 +18,12 @@ nlohmann::json profile_json(const std::string& backend, const std::string& devic
     r["tflops"] = c.seconds > 0 ? c.cost.flops / c.seconds / 1e12 : 0.0;
     r["gbps"] = c.seconds > 0 ? c.cost.bytes / c.seconds / 1e9 : 0.0;
     if (peak) {
-      const bool gemm = c.cost.name.rfind("gemm.", 0) == 0;
-      const double tflops = gemm && precision == "tf32" ? peak->tf32_tflops : peak->fp32_tflops;
+      // The products of the GEMM and conv families run on tensor cores at tf32 and bf16; every
+      // other call (and every call at fp32) on the CUDA cores.
+      const bool products = c.cost.name.rfind("gemm.", 0) == 0 || c.cost.name.rfind("conv.", 0) == 0 ||
+                            c.cost.name.rfind("conv_transpose.", 0) == 0;
+      const std::optional<double> tensor_cores = peak_tflops(peak, precision);
+      const double tflops = products && precision != "fp32" && tensor_cores ? *tensor_cores : peak->fp32_tflops;
       const double compute = c.cost.flops / (tflops * 1e12), memory = c.cost.bytes / (peak->memory_tbps * 1e12);
       const double bound = std::max(compute, memory);
       r["bound_seconds"] = bound;

@@ -60,8 +60,7 @@ inline std::vector<BackendEntry> host_backends(bool with_reference) {
       if (device != "cpu" && !is_emu_device(device)) continue;
       std::string reason;
       if (!info.usable(device, reason)) continue;
-      for (const std::string& precision : info.precisions)
-        if (precision != "tf32" || is_emu_device(device)) out.push_back({info.name, device, precision});
+      for (const std::string& precision : precisions_on(info, device)) out.push_back({info.name, device, precision});
     }
   }
   return out;

@@ -35,8 +35,8 @@ void PrintTo(const MatrixEntry& e, std::ostream* os) {
 
 // Every registered backend on every device of this binary, in every precision it offers
 // (the registry is the list: a new backend is tested without touching this file). fp32 runs
-// the whole matrix; fp64 proves the structure with the tight bound and tf32 exercises the
-// tensor-core bounds, on the batch-128 cases -- but for convolutional models on the CPU
+// the whole matrix; fp64 proves the structure with the tight bound, tf32 and bf16 exercise
+// the tensor-core and mixed-precision bounds, on the batch-128 cases -- but for convolutional models on the CPU
 // executor, where conv-mnist at batch 16 stands in for batch 128 (95 s there; the same kernels
 // and tile edges, the split included).
 std::vector<MatrixEntry> entries() {
@@ -45,8 +45,7 @@ std::vector<MatrixEntry> entries() {
     if (info.name == "reference") continue;  // the judge
     for (const std::string& device : info.devices) {
       if (!testing::covered_by(VAE_TEST_DEVICE, device)) continue;
-      for (const std::string& precision : info.precisions) {
-        if (precision == "tf32" && device == "cpu") continue;  // tensor cores, or their emulation
+      for (const std::string& precision : precisions_on(info, device)) {  // tf32: tensor cores, or their emulation
         for (const ValidationCase& c : backend_matrix()) {
           const bool mlp = c.config.is_mlp(), conv_mnist = c.config.model == "conv-mnist";
           const int other_precisions_batch = device == "cuda-emu" && !mlp ? 16 : 128;

@@ -53,7 +53,7 @@ TEST_F(BenchJson, NamesCountersAndManifest) {
   ASSERT_EQ(status_, 0) << output_;
   const json doc = read(dir_->file("bench.json"));
   EXPECT_EQ(dir_->listing(), std::vector<std::string>{"bench.json"});  // the .tmp was renamed
-  const std::regex scheme(R"((train_step|train_epoch|eval)/[a-z0-9-]+/(cpu|cuda)/(fp32|fp64|tf32)/batch:[0-9]+/manual_time)");
+  const std::regex scheme(R"((train_step|train_epoch|eval)/[a-z0-9-]+/(cpu|cuda)/(fp32|fp64|tf32|bf16)/batch:[0-9]+/manual_time)");
   std::set<std::string> names;
   for (const json& b : doc["benchmarks"]) {
     EXPECT_TRUE(std::regex_match(b["run_name"].get<std::string>(), scheme)) << b["run_name"];
@@ -157,8 +157,6 @@ TEST(BenchDataParallel, TwoRanksWriteOneDocumentSayingTheWorldSize) {
 }  // namespace
 }  // namespace vae::report
 
-// The per-kernel table's roofline bound: max(FLOP / peak, bytes / bandwidth), GEMMs at the
-// precision's peak (tf32: the tensor cores), other calls at the FP32 peak.
 // A backend capturing one graph per batch size must capture an epoch's last, partial batch in
 // the warm-up, not in the first timed epoch: the warm-up covers every size an epoch runs.
 TEST(WorkModel, TheWarmUpCoversEveryBatchSizeOfTheTimedIterations) {
@@ -180,14 +178,17 @@ TEST(WorkModel, TheWarmUpCoversEveryBatchSizeOfTheTimedIterations) {
   }
 }
 
+// The per-kernel table's roofline bound: max(FLOP / peak, bytes / bandwidth), the GEMM and conv
+// families at the precision's peak (tf32, bf16: the tensor cores), other calls at the FP32 peak.
 TEST(StepProfile, BoundsEachCallByTheRooflineOfTheDataSheet) {
-  const vae::bench::DevicePeak peak{"test GPU", 10.0, 100.0, 1.0, "made up"};
+  const vae::bench::DevicePeak peak{"test GPU", 10.0, 100.0, 200.0, 200.0, 1.0, "made up"};
   const std::vector<vae::device::ProfiledCall> calls = {
       {{"gemm.forward a", 1e9, 1e6}, 1e-3},  // compute-bound: 1e9 / 1e13 = 100 us
       {{"likelihood b", 0.0, 1e9}, 2e-3},    // memory-bound: 1e9 / 1e12 = 1 ms
+      {{"conv_transpose.backward c", 2e9, 1e6}, 1e-3},  // the conv family: tensor cores too
   };
   const nlohmann::json fp32 = vae::bench::profile_json("fused-cuda", "cuda", "fp32", 128, calls, peak);
-  ASSERT_EQ(fp32["calls"].size(), 2u);
+  ASSERT_EQ(fp32["calls"].size(), 3u);
   EXPECT_DOUBLE_EQ(fp32["calls"][0]["bound_seconds"].get<double>(), 1e-4);
   EXPECT_EQ(fp32["calls"][0]["bound"], "compute");
   EXPECT_DOUBLE_EQ(fp32["calls"][0]["percent_of_bound"].get<double>(), 10.0);
@@ -195,10 +196,16 @@ TEST(StepProfile, BoundsEachCallByTheRooflineOfTheDataSheet) {
   EXPECT_DOUBLE_EQ(fp32["calls"][1]["bound_seconds"].get<double>(), 1e-3);
   EXPECT_EQ(fp32["calls"][1]["bound"], "memory");
   EXPECT_DOUBLE_EQ(fp32["calls"][1]["percent_of_bound"].get<double>(), 50.0);
-  EXPECT_DOUBLE_EQ(fp32["total_seconds"].get<double>(), 3e-3);
+  EXPECT_DOUBLE_EQ(fp32["total_seconds"].get<double>(), 4e-3);
   const nlohmann::json tf32 = vae::bench::profile_json("fused-cuda", "cuda", "tf32", 128, calls, peak);
   EXPECT_DOUBLE_EQ(tf32["calls"][0]["bound_seconds"].get<double>(), 1e-5);  // the tensor cores' peak
   EXPECT_DOUBLE_EQ(tf32["calls"][1]["bound_seconds"].get<double>(), 1e-3);  // not a GEMM: unchanged
+  EXPECT_DOUBLE_EQ(tf32["calls"][2]["bound_seconds"].get<double>(), 2e-5);
+  const nlohmann::json bf16 = vae::bench::profile_json("fused-cuda", "cuda", "bf16", 128, calls, peak);
+  EXPECT_DOUBLE_EQ(bf16["calls"][0]["bound_seconds"].get<double>(), 5e-6);  // the BF16 peak
+  EXPECT_DOUBLE_EQ(bf16["calls"][1]["bound_seconds"].get<double>(), 1e-3);
+  EXPECT_DOUBLE_EQ(bf16["calls"][2]["bound_seconds"].get<double>(), 1e-5);
+  EXPECT_DOUBLE_EQ(bf16["peak"]["bf16_tflops"].get<double>(), 200.0);
   const nlohmann::json unknown = vae::bench::profile_json("fused-cuda", "cuda-emu", "fp32", 128, calls, std::nullopt);
   EXPECT_TRUE(unknown["calls"][0]["bound_seconds"].is_null());
   EXPECT_NE(vae::bench::profile_text(fp32).find("gemm.forward a"), std::string::npos);

@@ -149,7 +149,7 @@ std::vector<std::string> usable_backends(const std::string& device, const std::s
     std::string why;
     if (info.name != "reference" && !info.usable(device, why)) continue;
     bool has = info.name == "reference";
-    for (const std::string& p : info.precisions) has |= p == precision;
+    for (const std::string& p : precisions_on(info, device)) has |= p == precision;
     if (has) out.push_back(info.name);
   }
   return out;

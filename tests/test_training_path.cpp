@@ -44,10 +44,8 @@ std::vector<TrainingEntry> entries() {
     if (info.name == "reference") continue;
     for (const std::string& device : info.devices) {
       if (!testing::covered_by(VAE_TEST_DEVICE, device)) continue;
-      for (const std::string& precision : info.precisions) {
-        if (precision == "tf32" && device == "cpu") continue;
+      for (const std::string& precision : precisions_on(info, device))
         for (const TrainingCase& c : training_cases()) out.push_back({info.name, device, precision, c});
-      }
     }
   }
   return out;
@@ -56,8 +54,14 @@ std::vector<TrainingEntry> entries() {
 // The sanitizer tier (sanitizer_tier.h): fused-cuda's convolutional training path once, in
 // fp32 on conv-bn-scaled (batch norm's running statistics on the device); conv-odd and tf32
 // took 54-72 s each under ASan, and the conv kernels' own tests run every geometry, the
-// Gaussian epilogue and v4 (tf32) there.
+// Gaussian epilogue and v4 (tf32) there. bf16 once per backend (see below): its code path is
+// the precision scope (LibTorch) or the v6/v5 kernels, which the kernel tests cover.
 std::string release_only(const TrainingEntry& e) {
+  // bf16 (autocast, or the executor's v6/v5) once per backend on an MLP, and LibTorch's
+  // autocast once on a convolutional model with batch norm.
+  if (e.precision == "bf16" && e.tcase.name != "train-dynamic-warmup" &&
+      !(e.device == "cpu" && e.tcase.name == "train-conv-bn-scaled"))
+    return "bf16 beyond train-dynamic-warmup (and, on the CPU, train-conv-bn-scaled)";
   if (e.device != "cuda-emu" || e.tcase.config.is_mlp()) return "";
   if (e.precision == "fp32" && e.tcase.config.model == "conv-bn") return "";
   return "fused-cuda on the CPU executor, convolutional, other than fp32 conv-bn";

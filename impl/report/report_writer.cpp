@@ -556,8 +556,10 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       "Median samples/s over the repetitions (± coefficient of variation of the repetition times). Each iteration "
       "is timed by the backend's device timer (CUDA events on a GPU, the steady clock on a CPU) through Google "
       "Benchmark's manual time, after a warm-up. TFLOP/s counts the dense math exactly (impl/model/flops.h); % of "
-      "peak uses the device's data-sheet peak, or says unknown. Python peers (dashed in the plots) run the "
-      "pytorch/examples VAE, timed the same way.");
+      "peak uses the device's data-sheet peak of the row's precision (fp32: the CUDA cores' FP32; tf32 and "
+      "bf16: the tensor cores' dense TF32 and BF16), or says unknown; a bf16 step runs only its products on "
+      "tensor cores, so its share of the BF16 peak is the honest, smaller figure. Python peers (dashed in the "
+      "plots) run the pytorch/examples VAE, timed the same way (bf16: under torch.autocast).");
   {
     // What each model was timed on: a model without its data set runs on seeded synthetic
     // images, which the report says beside its figures (and it shows no quality figure).
@@ -698,8 +700,8 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     doc.paragraph("Each call of our kernel families in one uncaptured training step (vaebench-bench --profile-out): "
                   "time between events around the call, its FLOP and DRAM bytes (each operand read and written "
                   "once), and its roofline bound max(FLOP / peak FLOP/s, bytes / peak bandwidth) from the "
-                  "device's data sheet (GEMMs at the precision's peak, tf32 on the tensor cores; everything else "
-                  "at the FP32 peak). % of bound near 100 is at a roof; far below it, the call is limited by "
+                  "device's data sheet (the GEMM and conv families at the precision's peak, tf32 and bf16 on the "
+                  "tensor cores; everything else at the FP32 peak). % of bound near 100 is at a roof; far below it, the call is limited by "
                   "something else (launch latency for tiny calls, or the kernel itself)." +
                   std::string(in.profile->contains("note") ? " " + (*in.profile)["note"].get<std::string>() + "." : ""));
     for (const json& step : (*in.profile)["steps"]) {
