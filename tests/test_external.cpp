@@ -170,6 +170,20 @@ TEST(External, HalfPrecisionFilesAreReadAndJudgedByTheirTolerances) {
   const Judged bf16 = judge(f, "bf16");
   EXPECT_TRUE(bf16.result.passed) << bf16.table;
   EXPECT_FALSE(judge(f, "fp32").result.passed);
+  // Stored as BF16 they are bf16's results: no "judged loosely" note (they exceed fp32's bounds).
+  for (const std::string& n : bf16.result.notes) EXPECT_EQ(n.find("judged loosely"), std::string::npos) << n;
+}
+
+TEST(External, Fp32ResultsJudgedAtBf16PassButAreFlaggedAsJudgedLoosely) {
+  const Judged j = judge(honest_results("fp32", DType::F32), "bf16");
+  EXPECT_TRUE(j.result.passed) << j.table;
+  bool flagged = false;
+  for (const std::string& n : j.result.notes) flagged |= n.rfind("judged loosely: ", 0) == 0;
+  EXPECT_TRUE(flagged) << j.table;
+  EXPECT_NE(j.table.find("note: judged loosely"), std::string::npos) << j.table;
+  // At their own precision there is nothing to say.
+  for (const std::string& n : judge(honest_results("fp32", DType::F32)).result.notes)
+    EXPECT_EQ(n.find("judged loosely"), std::string::npos) << n;
 }
 
 TEST(External, OneGradientEntryOffBy1e3RelativeFails) {

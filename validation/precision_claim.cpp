@@ -23,7 +23,8 @@ std::map<std::string, const tol::Tolerance*> fp32_counterparts(const std::string
 }  // namespace
 
 std::string loosely_judged_note(const CaseResult& r, const std::string& precision) {
-  if (precision == "fp32" || precision == "fp64" || !tol::has_tolerances(precision)) return "";
+  const std::optional<Precision> p = find_precision(precision);
+  if (!p || *p == Precision::fp32 || *p == Precision::fp64) return "";
   const std::map<std::string, const tol::Tolerance*> fp32 = fp32_counterparts(precision);
   int rows = 0;
   double worst = 0.0;  // the largest share of its fp32 bound

@@ -28,6 +28,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/precision.h"
+
 namespace vae::tol {
 
 struct Tolerance {
@@ -282,9 +284,12 @@ inline constexpr GemmTolerance kGemmBf16{
 
 // The GEMM tolerance of a kernel precision ("fp32", "tf32", "bf16"); throws std::invalid_argument.
 inline const GemmTolerance& gemm(const std::string& precision) {
-  if (precision == "fp32") return kGemmFp32;
-  if (precision == "tf32") return kGemmTf32;
-  if (precision == "bf16") return kGemmBf16;
+  switch (find_precision(precision).value_or(Precision::fp64)) {
+    case Precision::fp32: return kGemmFp32;
+    case Precision::tf32: return kGemmTf32;
+    case Precision::bf16: return kGemmBf16;
+    case Precision::fp64: break;
+  }
   throw std::invalid_argument("no GEMM tolerances for precision '" + precision + "'");
 }
 
@@ -461,45 +466,43 @@ inline constexpr Tolerance kBf16AdamParams{
     "that keeps the parameters themselves in bf16 also rounds each of them once at the start and "
     "after every step, ~u/sqrt(3) * sqrt(11) ~ 8e-3 norm-wise for ten steps: 2e-2 covers both."};
 
-// The precisions with tolerances, for option checking and messages.
-inline constexpr const char* kPrecisions[] = {"fp64", "fp32", "tf32", "bf16"};
-inline bool has_tolerances(const std::string& precision) {
-  for (const char* p : kPrecisions)
-    if (precision == p) return true;
-  return false;
-}
-inline std::string precision_list() {
-  std::string s;
-  for (const char* p : kPrecisions) s += (s.empty() ? "" : ", ") + std::string(p);
-  return s;
-}
+// Every precision of common/precision.h has tolerances; the names, for option checking and messages.
+inline bool has_tolerances(const std::string& precision) { return find_precision(precision).has_value(); }
+inline std::string precision_list() { return precision_names(); }
 
 // Throws std::invalid_argument for a precision with no tolerances.
 inline const Tolerance& backend(Quantity q, const std::string& precision) {
-  if (precision == "fp64") return kBackendFp64;
   static_assert(int(Quantity::RunningStats) == 5, "the tables below are indexed in Quantity order");
-  const Tolerance* set = nullptr;
   static const Tolerance* const fp32[] = {&kFp32Losses,    &kFp32Kl,         &kFp32Gradient,
                                           &kFp32AdamLoss,  &kFp32AdamParams, &kFp32RunningStats};
   static const Tolerance* const tf32[] = {&kTf32Losses,    &kTf32Kl,         &kTf32Gradient,
                                           &kTf32AdamLoss,  &kTf32AdamParams, &kTf32RunningStats};
   static const Tolerance* const bf16[] = {&kBf16Losses,    &kBf16Kl,         &kBf16Gradient,
                                           &kBf16AdamLoss,  &kBf16AdamParams, &kBf16RunningStats};
-  if (precision == "fp32") set = fp32[int(q)];
-  if (precision == "tf32") set = tf32[int(q)];
-  if (precision == "bf16") set = bf16[int(q)];
-  if (!set) throw std::invalid_argument("no tolerances for precision '" + precision + "'; known: " + precision_list());
-  return *set;
+  const std::optional<Precision> p = find_precision(precision);
+  if (!p) throw std::invalid_argument("no tolerances for precision '" + precision + "'; known: " + precision_list());
+  switch (*p) {
+    case Precision::fp64: return kBackendFp64;
+    case Precision::fp32: return *fp32[int(q)];
+    case Precision::tf32: return *tf32[int(q)];
+    case Precision::bf16: return *bf16[int(q)];
+  }
+  throw std::logic_error("unhandled precision");
 }
 
 // The gradient tolerance of a model with `weight_layers` layers (mu and log-variance counted
 // once): tf32-gradient-deep past kShallowGradientLayers in tf32, else backend(Gradient, ...).
 // In bf16 the output layer's tensors (`output_layer`) have their own, tight bound.
 inline const Tolerance& gradient(const std::string& precision, int weight_layers, bool output_layer = false) {
-  if (precision == "bf16" && output_layer) return kBf16GradientOutput;
-  if (precision == "bf16" && weight_layers > kShallowGradientLayers) return kBf16GradientDeep;
-  if (precision == "tf32" && weight_layers > kShallowGradientLayers) return kTf32GradientDeep;
-  return backend(Quantity::Gradient, precision);
+  const Tolerance& shallow = backend(Quantity::Gradient, precision);  // throws for an unknown precision
+  const bool deep = weight_layers > kShallowGradientLayers;
+  switch (*find_precision(precision)) {
+    case Precision::bf16: return output_layer ? kBf16GradientOutput : deep ? kBf16GradientDeep : shallow;
+    case Precision::tf32: return deep ? kTf32GradientDeep : shallow;
+    case Precision::fp64:
+    case Precision::fp32: return shallow;
+  }
+  return shallow;
 }
 
 // --- Data-parallel against single-process (validation/data_parallel_checks.h) ------------

@@ -333,10 +333,13 @@ template <class Use, class Layout>
 inline void load_matrix_sync(fragment<Use, 16, 16, 8, precision::tf32, Layout>& f, const float* p, unsigned ldm) {
   detail::load_tile(f, p, ldm, std::is_same_v<Layout, row_major>);
 }
-inline void load_matrix_sync(fragment<accumulator, 16, 16, 8, float>& f, const float* p, unsigned ldm, layout_t layout) {
+// The accumulators of both shapes (K = 8: tf32, K = 16: bf16; no other accumulator exists).
+template <int K>
+inline void load_matrix_sync(fragment<accumulator, 16, 16, K, float>& f, const float* p, unsigned ldm, layout_t layout) {
   detail::load_tile(f, p, ldm, layout == mem_row_major);
 }
-inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 8, float>& f, unsigned ldm, layout_t layout) {
+template <int K>
+inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, K, float>& f, unsigned ldm, layout_t layout) {
   detail::store_tile(p, f, ldm, layout == mem_row_major);
 }
 // A warp collective: the last lane to arrive computes D = A*B + C for the whole warp, with
@@ -352,12 +355,6 @@ inline void mma_sync(fragment<accumulator, 16, 16, 8, float>& d, const fragment<
 template <class Use, class Layout>
 inline void load_matrix_sync(fragment<Use, 16, 16, 16, __nv_bfloat16, Layout>& f, const __nv_bfloat16* p, unsigned ldm) {
   detail::load_tile(f, p, ldm, std::is_same_v<Layout, row_major>);
-}
-inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float>& f, const float* p, unsigned ldm, layout_t layout) {
-  detail::load_tile(f, p, ldm, layout == mem_row_major);
-}
-inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm, layout_t layout) {
-  detail::store_tile(p, f, ldm, layout == mem_row_major);
 }
 // D = A*B + C with bf16 A and B (products exact in fp32) and fp32 sums (warp_ops.cpp says in
 // which order, and how far that is from the hardware's).
