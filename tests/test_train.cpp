@@ -328,6 +328,9 @@ TEST(Train, BadOptionsAreRefused) {
       {"--backend nope", "--backend: unknown backend 'nope'"},
       {"--backend libtorch-cudagraph", "not usable here"},
       {"--resume", "--resume: no checkpoint at "},
+      {"--precision fp16", "--precision: unknown precision 'fp16', choose from: fp64, fp32, tf32, bf16"},
+      {"--precision tf32", "--precision tf32: not offered by backend libtorch-eager on cpu (tf32 is a tensor-core format"},
+      {"--backend reference --precision bf16", "--precision bf16: not offered by backend reference on cpu; choose from: fp64"},
   };
   for (const auto& [args, message] : cases) {
     const auto r = vaebench("train " + args + " --out " + dir.string());
