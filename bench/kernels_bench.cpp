@@ -136,9 +136,9 @@ int bench(const Selection& selection, std::vector<std::string> benchmark_args) {
         const std::shared_ptr<Buffers> buffers = buffers_for(stream, v, prepared);
         time(name, buffers->call, buffers->flops, buffers->bytes_moved, peak_tflops(peak, gemm::precision(v)));
       }
-      for (bool tf32 : {false, true}) {
+      for (const char* cublas_precision : kCublasPrecisions) {
         if (!selection.cublas) break;
-        const std::shared_ptr<CublasCall> cublas = cublas_call(stream, tf32, prepared);
+        const std::shared_ptr<CublasCall> cublas = cublas_call(stream, cublas_precision, prepared);
         const std::string name = std::string(pass == gemm::Pass::forward ? "forward/" : "backward/") + cublas->name +
                                  "/" + c.shape.label();
         if (!cublas->failures.empty()) {

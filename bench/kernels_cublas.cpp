@@ -1,5 +1,7 @@
 #include "kernels_cublas.h"
 
+#include <cstring>
+
 #include "common/error.h"
 
 #if defined(VAE_WITH_CUDA)
@@ -11,7 +13,7 @@ namespace vae::bench::kernels {
 namespace gemm = vae::kernels::gemm;
 
 #if !defined(VAE_WITH_CUDA)
-std::shared_ptr<CublasCall> cublas_call(const device::Stream&, bool, const gemm::check::Prepared&) {
+std::shared_ptr<CublasCall> cublas_call(const device::Stream&, const std::string&, const gemm::check::Prepared&) {
   throw vae::Error("bench --cublas: this build has no CUDA (configured with VAE_WITH_CUDA=OFF)");
 }
 #else
@@ -31,11 +33,41 @@ struct Handle {
 struct State {
   Handle handle;
   std::vector<device::Array<float>> arrays;
+  std::vector<device::Array<std::uint16_t>> bf16_arrays;
+};
+
+// The bits of x rounded to bf16, to nearest even (as __float2bfloat16).
+std::uint16_t bf16_bits(float x) {
+  std::uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return std::uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+
+// C (m×n, column-major, fp32) = op(A)·op(B) with operands of the call's type.
+struct Product {
+  cublasHandle_t h;
+  bool bf16;
+  void operator()(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void* a, int lda,
+                  const void* b, int ldb, float* c, int ldc, const char* what) const {
+    const float one = 1, zero = 0;
+    if (!bf16) {
+      check(cublasSgemm(h, ta, tb, m, n, k, &one, static_cast<const float*>(a), lda, static_cast<const float*>(b), ldb,
+                        &zero, c, ldc),
+            what);
+      return;
+    }
+    check(cublasGemmEx(h, ta, tb, m, n, k, &one, a, CUDA_R_16BF, lda, b, CUDA_R_16BF, ldb, &zero, c, CUDA_R_32F, ldc,
+                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+          what);
+  }
 };
 
 }  // namespace
 
-std::shared_ptr<CublasCall> cublas_call(const device::Stream& stream, bool tf32, const gemm::check::Prepared& prepared) {
+std::shared_ptr<CublasCall> cublas_call(const device::Stream& stream, const std::string& precision,
+                                        const gemm::check::Prepared& prepared) {
+  const bool tf32 = precision == "tf32", bf16 = precision == "bf16";
+  if (!tf32 && !bf16 && precision != "fp32") throw vae::Error("bench --cublas: no cuBLAS comparison in " + precision);
   // Without prologue or epilogue: judge against the reference of the bare products.
   gemm::check::Prepared bare = prepared;
   auto& l = bare.layer;
@@ -56,35 +88,43 @@ std::shared_ptr<CublasCall> cublas_call(const device::Stream& stream, bool tf32,
   check(cublasSetStream(state->handle.h, static_cast<cudaStream_t>(stream.cuda_stream())), "cublasSetStream");
   check(cublasSetMathMode(state->handle.h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
   const int M = l.batch, K = l.in, N = l.out;
-  const float* x = state->arrays.emplace_back(device::to_device(stream, l.x)).data();
-  const float* w = state->arrays.emplace_back(device::to_device(stream, l.weight)).data();
+  // An operand on the device as cuBLAS reads it: floats, or their bf16 bits.
+  const auto operand = [&](const std::vector<float>& v) -> const void* {
+    if (!bf16) return state->arrays.emplace_back(device::to_device(stream, v)).data();
+    std::vector<std::uint16_t> bits(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) bits[i] = bf16_bits(v[i]);
+    return state->bf16_arrays.emplace_back(device::to_device(stream, bits)).data();
+  };
+  const void* x = operand(l.x);
+  const void* w = operand(l.weight);
+  const double operand_bytes = bf16 ? 2.0 : 4.0;
+  const Product product{state->handle.h, bf16};
   auto result = std::make_shared<CublasCall>();
-  result->name = tf32 ? "cublas-tf32" : "cublas-fp32";
-  result->precision = tf32 ? "tf32" : "fp32";
+  result->name = "cublas-" + precision;
+  result->precision = precision;
   std::vector<float*> outs;
   // Row-major A[r,c] is column-major Aᵀ: each product below is the transposed one.
   if (bare.pass == gemm::Pass::forward) {
     float* y = state->arrays.emplace_back(stream.kind(), std::size_t(M) * N).data();
     outs = {y};
-    result->call = [state, x, w, y, M, N, K](const device::Stream&) {
-      const float one = 1, zero = 0;  // Yᵀ (N×M) = W (as Kᵀ×N)ᵀ · Xᵀ (K×M)
-      check(cublasSgemm(state->handle.h, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, w, K, x, K, &zero, y, N), "sgemm");
+    result->call = [state, product, x, w, y, M, N, K](const device::Stream&) {
+      // Yᵀ (N×M) = W (as Kᵀ×N)ᵀ · Xᵀ (K×M)
+      product(CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, w, K, x, K, y, N, "gemm");
     };
     result->flops = 2.0 * M * N * K;
-    result->bytes_moved = 4.0 * (double(M) * K + double(N) * K + double(M) * N);
+    result->bytes_moved = operand_bytes * (double(M) * K + double(N) * K) + 4.0 * double(M) * N;
   } else {
-    const float* g = state->arrays.emplace_back(device::to_device(stream, l.dy)).data();
+    const void* g = operand(l.dy);
     float* dx = state->arrays.emplace_back(stream.kind(), std::size_t(M) * K).data();
     float* dw = state->arrays.emplace_back(stream.kind(), std::size_t(N) * K).data();
     outs = {dx, dw};
-    result->call = [state, x, w, g, dx, dw, M, N, K](const device::Stream&) {
-      const float one = 1, zero = 0;
+    result->call = [state, product, x, w, g, dx, dw, M, N, K](const device::Stream&) {
       // dXᵀ (K×M) = Wᵀ (K×N) · Gᵀ (N×M);  dWᵀ (K×N) = Xᵀ (K×M) · G (M×N)
-      check(cublasSgemm(state->handle.h, CUBLAS_OP_N, CUBLAS_OP_N, K, M, N, &one, w, K, g, N, &zero, dx, K), "sgemm dX");
-      check(cublasSgemm(state->handle.h, CUBLAS_OP_N, CUBLAS_OP_T, K, N, M, &one, x, K, g, N, &zero, dw, K), "sgemm dW");
+      product(CUBLAS_OP_N, CUBLAS_OP_N, K, M, N, w, K, g, N, dx, K, "gemm dX");
+      product(CUBLAS_OP_N, CUBLAS_OP_T, K, N, M, x, K, g, N, dw, K, "gemm dW");
     };
     result->flops = 4.0 * M * N * K;
-    result->bytes_moved = 4.0 * (2.0 * M * N + double(N) * K + double(M) * K + double(M) * K + double(N) * K);
+    result->bytes_moved = operand_bytes * (2.0 * M * N + double(N) * K + double(M) * K) + 4.0 * (double(M) * K + double(N) * K);
   }
   result->call(stream);
   stream.synchronize();

@@ -1,7 +1,8 @@
 #pragma once
 // cuBLAS as a comparison for the GEMM family's timings (GPU builds only): the same products
-// without our fused prologue and epilogue, in fp32 and with TF32 tensor-core math. Never a
-// version of the family; `vaebench-kernels bench --cublas` times it beside ours.
+// without our fused prologue and epilogue, in fp32, with TF32 tensor-core math, and with bf16
+// operands and fp32 compute (cublasGemmEx, the bar for GEMM v6). Never a version of the
+// family; `vaebench-kernels bench --cublas` times it beside ours.
 #include <functional>
 #include <memory>
 #include <string>
@@ -13,16 +14,19 @@
 namespace vae::bench::kernels {
 
 struct CublasCall {
-  std::string name;                                    // "cublas-fp32" / "cublas-tf32"
-  std::string precision;                               // "fp32" / "tf32": tolerances and peak
+  std::string name;                                    // "cublas-fp32" / "cublas-tf32" / "cublas-bf16"
+  std::string precision;                               // "fp32" / "tf32" / "bf16": tolerances and peak
   std::function<void(const device::Stream&)> call;     // the timed work
   double flops = 0, bytes_moved = 0;
   std::vector<std::string> failures;                   // against double precision; empty = valid
 };
 
 // Prepares (and validates once) cuBLAS on the layer of `prepared`: forward Y = X·Wᵀ, or
-// backward dX = dY·W and dW = dYᵀ·X. Throws vae::Error in a build without CUDA.
-std::shared_ptr<CublasCall> cublas_call(const device::Stream& stream, bool tf32,
+// backward dX = dY·W and dW = dYᵀ·X, in `precision` ("fp32", "tf32", "bf16"; bf16: the
+// operands rounded to bf16 once, on the host, as the bytes cuBLAS reads; fp32 results).
+// Throws vae::Error in a build without CUDA.
+std::shared_ptr<CublasCall> cublas_call(const device::Stream& stream, const std::string& precision,
                                         const vae::kernels::gemm::check::Prepared& prepared);
+inline constexpr const char* kCublasPrecisions[] = {"fp32", "tf32", "bf16"};
 
 }  // namespace vae::bench::kernels
