@@ -446,10 +446,9 @@ int run(int argc, char** argv) {
         const auto& p = info.precisions;
         precisions = {std::find(p.begin(), p.end(), "fp32") != p.end() ? "fp32" : p.front()};
       } else {
-        const std::vector<std::string> here = precisions_on(info, device);
         for (const std::string& p : split_list(o.precisions, "--precision")) {
           parse_precision(p);  // an unknown name is an error, not an empty run
-          if (std::find(here.begin(), here.end(), p) != here.end()) precisions.push_back(p);
+          if (offers_precision(info, device, p)) precisions.push_back(p);
         }
       }
       const std::string model = device_name(manifest, device);
@@ -483,7 +482,7 @@ int run(int argc, char** argv) {
         benchmark::AddCustomContext("note." + device, "CPU executor: our CUDA kernels emulated on the host, "
                                                       "for validation; these times say nothing about a GPU");
       benchmark::AddCustomContext("peak." + device,
-                                  peak ? peak_json_text(*peak) : "unknown");
+                                  peak ? peak_json(*peak).dump() : "unknown");
     }
   }
   if (registered == 0) throw Error("nothing to benchmark: no usable backend matches the options");

@@ -2,8 +2,6 @@
 
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace vae::bench {
 
 namespace {
@@ -38,11 +36,10 @@ std::optional<DevicePeak> find_device_peak(const std::string& device_name) {
   return std::nullopt;
 }
 
-std::string peak_json_text(const DevicePeak& p) {
-  return nlohmann::json{{"model", p.model},          {"fp32_tflops", p.fp32_tflops}, {"tf32_tflops", p.tf32_tflops},
-                        {"bf16_tflops", p.bf16_tflops}, {"fp16_tflops", p.fp16_tflops}, {"memory_tbps", p.memory_tbps},
-                        {"source", p.source}}
-      .dump();
+nlohmann::json peak_json(const DevicePeak& p) {
+  return {{"model", p.model},          {"fp32_tflops", p.fp32_tflops}, {"tf32_tflops", p.tf32_tflops},
+          {"bf16_tflops", p.bf16_tflops}, {"fp16_tflops", p.fp16_tflops}, {"memory_tbps", p.memory_tbps},
+          {"source", p.source}};
 }
 
 std::optional<double> peak_tflops(const std::optional<DevicePeak>& peak, const std::string& precision) {

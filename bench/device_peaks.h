@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace vae::bench {
 
 struct DevicePeak {
@@ -23,7 +25,7 @@ std::optional<DevicePeak> find_device_peak(const std::string& device_name);
 
 // The row as the benchmark context and the step profile write it:
 // {"model", "fp32_tflops", "tf32_tflops", "bf16_tflops", "fp16_tflops", "memory_tbps", "source"}.
-std::string peak_json_text(const DevicePeak& peak);
+nlohmann::json peak_json(const DevicePeak& peak);
 
 // The peak that applies to a precision: fp32 -> CUDA-core FP32, tf32 -> tensor-core TF32,
 // bf16 -> tensor-core BF16 (autocast's products; the rest of a step is not on tensor cores,

@@ -1,7 +1,6 @@
 #include "kernels_cublas.h"
 
-#include <cstring>
-
+#include "common/bf16.h"
 #include "common/error.h"
 
 #if defined(VAE_WITH_CUDA)
@@ -35,13 +34,6 @@ struct State {
   std::vector<device::Array<float>> arrays;
   std::vector<device::Array<std::uint16_t>> bf16_arrays;
 };
-
-// The bits of x rounded to bf16, to nearest even (as __float2bfloat16).
-std::uint16_t bf16_bits(float x) {
-  std::uint32_t b;
-  std::memcpy(&b, &x, 4);
-  return std::uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
-}
 
 // C (m×n, column-major, fp32) = op(A)·op(B) with operands of the call's type.
 struct Product {
@@ -92,7 +84,7 @@ std::shared_ptr<CublasCall> cublas_call(const device::Stream& stream, const std:
   const auto operand = [&](const std::vector<float>& v) -> const void* {
     if (!bf16) return state->arrays.emplace_back(device::to_device(stream, v)).data();
     std::vector<std::uint16_t> bits(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) bits[i] = bf16_bits(v[i]);
+    for (std::size_t i = 0; i < v.size(); ++i) bits[i] = vae::bf16_bits(v[i]);
     return state->bf16_arrays.emplace_back(device::to_device(stream, bits)).data();
   };
   const void* x = operand(l.x);

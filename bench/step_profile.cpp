@@ -9,7 +9,7 @@ nlohmann::json profile_json(const std::string& backend, const std::string& devic
                             int batch, const std::vector<device::ProfiledCall>& calls,
                             const std::optional<DevicePeak>& peak) {
   nlohmann::json out = {{"backend", backend}, {"device", device}, {"precision", precision}, {"batch", batch}};
-  out["peak"] = peak ? nlohmann::json::parse(peak_json_text(*peak)) : nlohmann::json(nullptr);
+  out["peak"] = peak ? peak_json(*peak) : nlohmann::json(nullptr);
   double total = 0;
   nlohmann::json rows = nlohmann::json::array();
   for (const device::ProfiledCall& c : calls) {
@@ -22,8 +22,8 @@ nlohmann::json profile_json(const std::string& backend, const std::string& devic
       // other call (and every call at fp32) on the CUDA cores.
       const bool products = c.cost.name.rfind("gemm.", 0) == 0 || c.cost.name.rfind("conv.", 0) == 0 ||
                             c.cost.name.rfind("conv_transpose.", 0) == 0;
-      const std::optional<double> tensor_cores = peak_tflops(peak, precision);
-      const double tflops = products && precision != "fp32" && tensor_cores ? *tensor_cores : peak->fp32_tflops;
+      const std::optional<double> at_precision = peak_tflops(peak, precision);  // fp32: the CUDA cores' own
+      const double tflops = products && at_precision ? *at_precision : peak->fp32_tflops;
       const double compute = c.cost.flops / (tflops * 1e12), memory = c.cost.bytes / (peak->memory_tbps * 1e12);
       const double bound = std::max(compute, memory);
       r["bound_seconds"] = bound;

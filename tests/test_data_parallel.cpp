@@ -148,9 +148,7 @@ std::vector<std::string> usable_backends(const std::string& device, const std::s
   for (const BackendInfo& info : registered_backends()) {
     std::string why;
     if (info.name != "reference" && !info.usable(device, why)) continue;
-    bool has = info.name == "reference";
-    for (const std::string& p : precisions_on(info, device)) has |= p == precision;
-    if (has) out.push_back(info.name);
+    if (info.name == "reference" || offers_precision(info, device, precision)) out.push_back(info.name);
   }
   return out;
 }

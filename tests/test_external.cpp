@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/registry.h"
+#include "common/bf16.h"
 #include "command_runner.h"
 #include "external_checks.h"
 #include "io/safetensors.h"
@@ -158,12 +159,7 @@ TEST(External, HalfPrecisionFilesAreReadAndJudgedByTheirTolerances) {
   for (Tensor& t : f.tensors) {
     std::vector<uint16_t> bf(t.numel());
     const std::vector<double> v = t.to_double();
-    for (size_t i = 0; i < v.size(); ++i) {
-      const float x = float(v[i]);
-      uint32_t bits;
-      std::memcpy(&bits, &x, 4);
-      bf[i] = uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);  // round to nearest even
-    }
+    for (size_t i = 0; i < v.size(); ++i) bf[i] = bf16_bits(float(v[i]));  // round to nearest even
     t.dtype = DType::BF16;
     t.bytes.assign(reinterpret_cast<const uint8_t*>(bf.data()), reinterpret_cast<const uint8_t*>(bf.data() + bf.size()));
   }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bf16.h"
 #include "common/error.h"
 #include "device/device.h"
 #include "kernels/gemm.h"
@@ -151,14 +152,7 @@ TEST_F(VAE_GEMM_TF32_SUITE, RoundsOperandsAndStaysWithinTf32Tolerance) {
   }
 }
 
-// float -> bf16 -> float, round to nearest even (as __float2bfloat16).
-float bf16(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, 4);
-  b = (b + 0x7fffu + ((b >> 16) & 1u)) & 0xffff0000u;
-  std::memcpy(&x, &b, 4);
-  return x;
-}
+using vae::round_to_bf16;
 
 // v6 within gemm-bf16 and measurably not tf32 (its error several times tf32's: the operands
 // are rounded to 8 bits, not 11). And the bound matters: the same forward with the sums kept
@@ -177,7 +171,8 @@ TEST_F(VAE_GEMM_TF32_SUITE, Bf16RoundsOperandsToEightBitsAndBf16SumsFailItsBound
     for (int j = 0; j < l.out; ++j) {
       float acc = 0.0f;
       for (int k = 0; k < l.in; ++k)
-        acc = bf16(acc + bf16(bf16(l.x[size_t(i) * l.in + k]) * bf16(l.weight[size_t(j) * l.in + k])));
+        acc = round_to_bf16(acc + round_to_bf16(round_to_bf16(l.x[size_t(i) * l.in + k]) *
+                                                round_to_bf16(l.weight[size_t(j) * l.in + k])));
       summed_in_bf16[size_t(i) * l.out + j] = acc + (l.bias.empty() ? 0.0f : l.bias[size_t(j)]);
     }
   const auto planted = vae::kernels::gemm::reference::compare(summed_in_bf16, p.expected[0], vae::tol::kGemmBf16);

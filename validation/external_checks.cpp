@@ -157,7 +157,7 @@ void check_external_case(const ExternalImplementation& impl, const ValidationCas
   // Failures of the file as a whole are judged against the loss tolerance of the precision
   // asked for (fp32 when none could be read), so the row still says which bound applied.
   const auto file_failure = [&](const std::string& why) {
-    const std::string p = tol::has_tolerances(impl.precision) ? impl.precision : "fp32";
+    const std::string p = find_precision(impl.precision) ? impl.precision : "fp32";
     r.comparisons.push_back(failed_comparison("results file", tol::backend(tol::Quantity::Recon, p), why));
   };
   try {
@@ -178,10 +178,10 @@ void check_external_case(const ExternalImplementation& impl, const ValidationCas
         r.notes.push_back("ignored tensors that are not part of the format: " + names);
       }
       if (precision.empty()) {
-        file_failure(path + ": metadata has no \"precision\"; write one of " + tol::precision_list() +
+        file_failure(path + ": metadata has no \"precision\"; write one of " + precision_names() +
                      " there or pass --external-precision");
-      } else if (!tol::has_tolerances(precision)) {
-        file_failure(path + ": metadata precision '" + precision + "' has no tolerances; known: " + tol::precision_list());
+      } else if (!find_precision(precision)) {
+        file_failure(path + ": metadata precision '" + precision + "' has no tolerances; known: " + precision_names());
       } else {
         if (impl.precision.empty()) merge(results.precision, precision, "precision", r);
         judge(file, precision, c, expected, adam_steps, r);

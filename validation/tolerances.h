@@ -466,10 +466,7 @@ inline constexpr Tolerance kBf16AdamParams{
     "that keeps the parameters themselves in bf16 also rounds each of them once at the start and "
     "after every step, ~u/sqrt(3) * sqrt(11) ~ 8e-3 norm-wise for ten steps: 2e-2 covers both."};
 
-// Every precision of common/precision.h has tolerances; the names, for option checking and messages.
-inline bool has_tolerances(const std::string& precision) { return find_precision(precision).has_value(); }
-inline std::string precision_list() { return precision_names(); }
-
+// Every precision of common/precision.h has tolerances (find_precision, precision_names).
 // Throws std::invalid_argument for a precision with no tolerances.
 inline const Tolerance& backend(Quantity q, const std::string& precision) {
   static_assert(int(Quantity::RunningStats) == 5, "the tables below are indexed in Quantity order");
@@ -480,7 +477,7 @@ inline const Tolerance& backend(Quantity q, const std::string& precision) {
   static const Tolerance* const bf16[] = {&kBf16Losses,    &kBf16Kl,         &kBf16Gradient,
                                           &kBf16AdamLoss,  &kBf16AdamParams, &kBf16RunningStats};
   const std::optional<Precision> p = find_precision(precision);
-  if (!p) throw std::invalid_argument("no tolerances for precision '" + precision + "'; known: " + precision_list());
+  if (!p) throw std::invalid_argument("no tolerances for precision '" + precision + "'; known: " + precision_names());
   switch (*p) {
     case Precision::fp64: return kBackendFp64;
     case Precision::fp32: return *fp32[int(q)];

@@ -28,25 +28,19 @@ namespace k = kernels;
 using device::Array;
 using device::Kind;
 
-// The GEMM version each precision runs (kernels/gemm.cu lists them): v4 splits K when the
-// output has too few blocks to fill a GPU (batch 128), v5 and v6 are v4 on tensor cores.
-k::gemm::Version gemm_version(const std::string& precision) {
+// The GEMM and conv versions each precision runs (kernels/gemm.cu, kernels/conv/conv.cu list
+// them). GEMM v4 splits K when the output has too few blocks to fill a GPU (batch 128); conv v3
+// splits the weight gradient's B·H·W depth where the output has too few blocks; the tensor-core
+// versions (GEMM v5 / v6, conv v4 / v5) are those on tf32 / bf16 tensor cores.
+struct KernelVersions {
+  k::gemm::Version gemm;
+  k::conv::Version conv;
+};
+KernelVersions kernel_versions(const std::string& precision) {
   switch (parse_precision(precision)) {
-    case Precision::tf32: return k::gemm::Version::tf32_wmma;
-    case Precision::bf16: return k::gemm::Version::bf16_wmma;
-    case Precision::fp32: return k::gemm::Version::split_k;
-    case Precision::fp64: break;
-  }
-  throw Error("fused-cuda: --precision " + precision + " is not offered (fp32, tf32, bf16)");
-}
-
-// The conv version each precision runs (kernels/conv/conv.cu lists them): v3 splits the
-// weight gradient's B·H·W depth where the output has too few blocks; v4, v5 are v3 on tensor cores.
-k::conv::Version conv_version(const std::string& precision) {
-  switch (parse_precision(precision)) {
-    case Precision::tf32: return k::conv::Version::tf32_wmma;
-    case Precision::bf16: return k::conv::Version::bf16_wmma;
-    case Precision::fp32: return k::conv::Version::register_blocked;
+    case Precision::fp32: return {k::gemm::Version::split_k, k::conv::Version::register_blocked};
+    case Precision::tf32: return {k::gemm::Version::tf32_wmma, k::conv::Version::tf32_wmma};
+    case Precision::bf16: return {k::gemm::Version::bf16_wmma, k::conv::Version::bf16_wmma};
     case Precision::fp64: break;
   }
   throw Error("fused-cuda: --precision " + precision + " is not offered (fp32, tf32, bf16)");
@@ -138,8 +132,7 @@ class FusedBackend final : public Backend {
       : Backend(config),
         kind_(kind),
         precision_(precision),
-        gemm_version_(gemm_version(precision)),
-        conv_version_(conv_version(precision)),
+        versions_(kernel_versions(precision)),
         stream_(kind, emu::Options::from_environment()),
         packing_(layout()) {
     plan_layers();
@@ -425,10 +418,10 @@ class FusedBackend final : public Backend {
     const auto need = [&](const DeviceLayer& l, int rows) {
       if (l.is_conv()) {
         for (auto pass : {k::conv::Pass::forward, k::conv::Pass::backward})
-          scratch = std::max(scratch, k::conv::workspace_floats(conv_version_, pass, l.geometry, rows));
+          scratch = std::max(scratch, k::conv::workspace_floats(versions_.conv, pass, l.geometry, rows));
       } else {
         for (auto pass : {k::gemm::Pass::forward, k::gemm::Pass::backward})
-          scratch = std::max(scratch, k::gemm::workspace_floats(gemm_version_, pass, rows, l.in, l.out));
+          scratch = std::max(scratch, k::gemm::workspace_floats(versions_.gemm, pass, rows, l.in, l.out));
       }
     };
     const auto layer_floats = [](const DeviceLayer& l, size_t rows) {
@@ -441,7 +434,7 @@ class FusedBackend final : public Backend {
     // The likelihood epilogue's NLL sums: per 64-column tile and row (GEMM), per block and
     // image (conv v3, v4); none when the row-block likelihood reads the logits (conv v1, v2).
     const size_t nll_floats = !out_.is_conv() ? size_t(k::gemm::likelihood_tiles(c.input_dim)) * KB
-                              : k::conv::has_likelihood_epilogue(conv_version_)
+                              : k::conv::has_likelihood_epilogue(versions_.conv)
                                   ? k::conv::likelihood_floats(out_.geometry, KB_int)
                                   : 0;
     const size_t dz = c.samples > 1 ? KB * Z : 0;
@@ -613,7 +606,7 @@ class FusedBackend final : public Backend {
     a.workspace_size = w.gemm_workspace.size();
     a.likelihood = likelihood;
     a.latent = latent;
-    k::gemm::forward(stream_, gemm_version_, a);
+    k::gemm::forward(stream_, versions_.gemm, a);
   }
 
   void gemm_backward(const DeviceLayer& l, int rows, const float* dy, const float* y, const float* x,
@@ -635,7 +628,7 @@ class FusedBackend final : public Backend {
     a.workspace = w.gemm_workspace.data();
     a.workspace_size = w.gemm_workspace.size();
     a.latent = latent;
-    k::gemm::backward(stream_, gemm_version_, a);
+    k::gemm::backward(stream_, versions_.gemm, a);
   }
 
   // A hidden layer's forward: dense (GEMM, activation in the epilogue) or conv (the conv
@@ -654,7 +647,7 @@ class FusedBackend final : public Backend {
     a.y = l.batch_norm ? out.pre.data() : out.y.data();
     a.workspace = w.gemm_workspace.data();
     a.workspace_size = w.gemm_workspace.size();
-    k::conv::forward(stream_, conv_version_, a);
+    k::conv::forward(stream_, versions_.conv, a);
     if (!l.batch_norm) return;
     if (mode == BatchNormMode::running) {
       k::batch_norm::EvalForwardArgs e;
@@ -717,13 +710,13 @@ class FusedBackend final : public Backend {
     a.db = gradient(l.bias);
     a.workspace = w.gemm_workspace.data();
     a.workspace_size = w.gemm_workspace.size();
-    k::conv::backward(stream_, conv_version_, a);
+    k::conv::backward(stream_, versions_.conv, a);
   }
 
   // Whether the heads GEMM computes z and KL in its epilogue: mu and logvar must share its
   // 64-column tile (2Z <= 64); wider latents run latent::forward after it.
   bool latent_in_epilogue() const {
-    return k::gemm::has_epilogues(gemm_version_) && heads_.out <= k::gemm::kEpilogueTileCols;
+    return k::gemm::has_epilogues(versions_.gemm) && heads_.out <= k::gemm::kEpilogueTileCols;
   }
 
   // Encoder, heads with reparameterization + KL, decoder up to its last hidden layer (the
@@ -801,7 +794,7 @@ class FusedBackend final : public Backend {
       f.workspace = w.gemm_workspace.data();
       f.workspace_size = w.gemm_workspace.size();
       k::conv::LikelihoodEpilogue e;
-      if (k::conv::has_likelihood_epilogue(conv_version_)) {
+      if (k::conv::has_likelihood_epilogue(versions_.conv)) {
         e.likelihood = config().likelihood;
         e.batch = w.batch;
         e.samples = config().samples;
@@ -811,7 +804,7 @@ class FusedBackend final : public Backend {
         e.block_nll = w.row_nll.data();
         f.likelihood = &e;
       }
-      k::conv::forward(stream_, conv_version_, f);
+      k::conv::forward(stream_, versions_.conv, f);
       if (f.likelihood) {
         a.row_nll = w.row_nll.data();
         a.conv_hw = int(out_.geometry.out_h() * out_.geometry.out_w());
@@ -950,8 +943,7 @@ class FusedBackend final : public Backend {
 
   Kind kind_;
   std::string precision_;
-  k::gemm::Version gemm_version_;
-  k::conv::Version conv_version_;
+  KernelVersions versions_;  // the GEMM and conv versions of precision_
   device::Stream stream_;
   HeadsPacking packing_;
   std::vector<DeviceLayer> encoder_, decoder_;

@@ -51,6 +51,21 @@ std::vector<std::string> precisions_on(const BackendInfo& info, const std::strin
   return out;
 }
 
+bool offers_precision(const BackendInfo& info, const std::string& device, const std::string& precision) {
+  const std::vector<std::string> here = precisions_on(info, device);
+  return std::find(here.begin(), here.end(), precision) != here.end();
+}
+
+std::string precision_refusal(const BackendInfo& info, const std::string& device, const std::string& precision) {
+  parse_precision(precision);  // an unknown name is named as such
+  if (offers_precision(info, device, precision)) return "";
+  const bool elsewhere = std::find(info.precisions.begin(), info.precisions.end(), precision) != info.precisions.end();
+  return "--precision " + precision + ": not offered by backend " + info.name + " on " + device +
+         (elsewhere ? " (" + precision + " is a tensor-core format of NVIDIA GPUs: use --device cuda, or cuda-emu where it is emulated)"
+                    : std::string()) +
+         "; choose from: " + join(precisions_on(info, device));
+}
+
 bool supports_model(const BackendInfo& info, const VaeConfig& config, std::string& reason) {
   return !info.supports || info.supports(config, reason);
 }
@@ -67,14 +82,7 @@ std::unique_ptr<Backend> create_backend(const std::string& name, const VaeConfig
                   "); usable here: " + usable_backends_summary());
     if (!supports_model(info, config, reason))
       throw Error("--backend " + name + ": not supported for this model (" + reason + ")");
-    parse_precision(precision);  // an unknown name is named as such
-    const std::vector<std::string> here = precisions_on(info, device);
-    if (std::find(here.begin(), here.end(), precision) == here.end()) {
-      const bool elsewhere = std::find(info.precisions.begin(), info.precisions.end(), precision) != info.precisions.end();
-      throw Error("--precision " + precision + ": not offered by backend " + name + " on " + device +
-                  (elsewhere ? std::string(" (") + precision + " is a tensor-core format of NVIDIA GPUs: use --device cuda, or cuda-emu where it is emulated)" : "") +
-                  "; choose from: " + join(here));
-    }
+    if (const std::string refusal = precision_refusal(info, device, precision); !refusal.empty()) throw Error(refusal);
     return info.create(config, device, precision);
   }
   throw Error("--backend: unknown backend '" + name + "', this build has: " + join(names));

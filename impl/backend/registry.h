@@ -35,6 +35,14 @@ std::string usable_backends_summary();
 // benchmark iterate over this, not over a list of their own.
 std::vector<std::string> precisions_on(const BackendInfo& info, const std::string& device);
 
+// Whether `precision` is among precisions_on(info, device).
+bool offers_precision(const BackendInfo& info, const std::string& device, const std::string& precision);
+
+// "" when `info` offers `precision` on `device`; else the "--precision P: not offered by
+// backend B on D ..." message (naming the tensor-core devices for tf32, listing what it offers
+// there). Throws vae::Error for a precision name that does not exist.
+std::string precision_refusal(const BackendInfo& info, const std::string& device, const std::string& precision);
+
 // Whether `info` runs config's model; on false, `reason` says why ("not supported for this model").
 bool supports_model(const BackendInfo& info, const VaeConfig& config, std::string& reason);
 

@@ -133,9 +133,7 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
     known += (known.empty() ? "" : ", ") + info.name;
     std::string reason;
     const bool usable = info.name == "reference" || info.usable(o.device, reason);
-    const std::vector<std::string> here = precisions_on(info, o.device);
-    const bool has_precision =
-        info.name == "reference" || std::find(here.begin(), here.end(), o.precision) != here.end();
+    const bool has_precision = info.name == "reference" || offers_precision(info, o.device, o.precision);
     if (o.backends.empty()) {
       // With --external, only what is named: the implementations were asked about, not ours.
       if (usable && has_precision && o.externals.empty()) names.push_back(info.name);
@@ -146,11 +144,7 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
         if (!usable)
           throw Error("--backend " + wanted + " --device " + o.device + ": not usable here (" + reason +
                       "); usable here: " + usable_backends_summary());
-        if (!has_precision)
-          throw Error("--precision " + o.precision + ": not offered by backend " + wanted + " on " + o.device +
-                      (needs_tensor_cores(parse_precision(o.precision))
-                           ? " (a tensor-core format of NVIDIA GPUs: use --device cuda, or cuda-emu, which rounds as the tensor cores do)"
-                           : ""));
+        if (!has_precision) throw Error(precision_refusal(info, o.device, o.precision));
         names.push_back(wanted);
       }
   }
@@ -164,9 +158,9 @@ std::vector<std::string> selected_backends(const ValidateOptions& o) {
 
 // --external NAME=DIR, each checked before any work: a usable name, an existing folder.
 std::vector<ExternalImplementation> parse_externals(const ValidateOptions& o) {
-  if (!o.external_precision.empty() && !tol::has_tolerances(o.external_precision))
+  if (!o.external_precision.empty() && !find_precision(o.external_precision))
     throw Error("--external-precision: unknown precision '" + o.external_precision + "', choose from: " +
-                tol::precision_list());
+                precision_names());
   std::vector<ExternalImplementation> out;
   for (const std::string& spec : o.externals) {
     const std::string what = "--external " + spec + ": ";
@@ -460,7 +454,7 @@ Subcommand add_validate_command(CLI::App& app) {
                   "NAME=DIR: judge the results files DIR/<case>.safetensors of an implementation outside vaebench "
                   "(docs/case-format.md); repeatable. Only named --backend values are checked with it");
   sub->add_option("--external-precision", o->external_precision,
-                  "Tolerances for --external: " + tol::precision_list() + " (default: each file's metadata precision)");
+                  "Tolerances for --external: " + precision_names() + " (default: each file's metadata precision)");
   sub->add_option("--matrix", o->matrix, "The cases --external is judged on: backend, reference or all (as exported)")
       ->capture_default_str();
   sub->add_option("--adam-steps", o->adam_steps, "Adam steps --external results hold (as exported)")->capture_default_str();

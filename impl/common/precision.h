@@ -47,17 +47,6 @@ inline Precision parse_precision(const std::string& name, const std::string& opt
   throw Error(option + ": unknown precision '" + name + "', choose from: " + precision_names());
 }
 
-// The unit roundoff of the operands of the matrix products (what the tolerances scale with).
-inline double operand_unit_roundoff(Precision p) {
-  switch (p) {
-    case Precision::fp64: return 1.1102230246251565e-16;  // 2^-53
-    case Precision::fp32: return 5.9604644775390625e-08;  // 2^-24
-    case Precision::tf32: return 4.8828125e-04;           // 2^-11
-    case Precision::bf16: return 3.90625e-03;             // 2^-8
-  }
-  return 0.0;
-}
-
 // Whether the format exists only on NVIDIA tensor cores (or their emulation): tf32. bf16 has
 // CPU implementations too (LibTorch's CPU autocast), so a CPU backend may offer it.
 inline bool needs_tensor_cores(Precision p) { return p == Precision::tf32; }

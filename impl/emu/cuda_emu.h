@@ -28,6 +28,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "common/bf16.h"
 #include "emu/executor.h"
 
 // --- Keywords ---------------------------------------------------------------------------
@@ -220,20 +221,9 @@ inline float atomicAdd(float* p, float v) {
 struct __nv_bfloat16 {
   uint16_t bits;
 };
-// Round to nearest, ties to even, as cvt.rn.bf16.f32 (NaN stays a quiet NaN).
-inline __nv_bfloat16 __float2bfloat16(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, 4);
-  if ((b & 0x7fffffffu) > 0x7f800000u) return {uint16_t((b >> 16) | 0x40u)};
-  b += 0x7fffu + ((b >> 16) & 1u);
-  return {uint16_t(b >> 16)};
-}
-inline float __bfloat162float(__nv_bfloat16 h) {
-  const uint32_t b = uint32_t(h.bits) << 16;
-  float x;
-  std::memcpy(&x, &b, 4);
-  return x;
-}
+// Round to nearest, ties to even, as cvt.rn.bf16.f32 (common/bf16.h).
+inline __nv_bfloat16 __float2bfloat16(float x) { return {::vae::bf16_bits(x)}; }
+inline float __bfloat162float(__nv_bfloat16 h) { return ::vae::bf16_value(h.bits); }
 
 // --- Tensor cores: nvcuda::wmma, m16n16k8 tf32 / m16n16k16 bf16 inputs, fp32 accumulation ----
 namespace nvcuda::wmma {

@@ -40,9 +40,7 @@ float tf32_bits(float x) {
   std::memcpy(&x, &b, 4);
   return x;
 }
-}  // namespace
 
-namespace {
 // D = A·B + C for a 16×16 tile of a warp, depth K, operands read through `operand` (the format's
 // view of the stored float). Products of two tf32 or two bf16 values are exact in fp32 (at most
 // 22 and 16 significant bits); the K products are summed in fp32, k in order, then added to C.

@@ -13,6 +13,7 @@
 #include <set>
 #include <tuple>
 
+#include "common/bf16.h"
 #include "common/error.h"
 #include "io/atomic_file.h"
 
@@ -231,11 +232,7 @@ std::vector<double> Tensor::to_double() const {
     switch (dtype) {
       case DType::F64: out[i] = load<double>(p); break;
       case DType::F32: out[i] = load<float>(p); break;
-      case DType::BF16: {  // bfloat16 is the top half of a float32
-        uint32_t bits = static_cast<uint32_t>(load<uint16_t>(p)) << 16;
-        out[i] = load<float>(reinterpret_cast<const uint8_t*>(&bits));
-        break;
-      }
+      case DType::BF16: out[i] = bf16_value(load<uint16_t>(p)); break;  // the top half of a float32
       case DType::F16: out[i] = half_to_double(load<uint16_t>(p)); break;
       case DType::I64: out[i] = static_cast<double>(load<int64_t>(p)); break;
       case DType::I32: out[i] = load<int32_t>(p); break;
