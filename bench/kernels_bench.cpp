@@ -1,10 +1,13 @@
-// vaebench-kernels bench: Google Benchmark of every selected version on a GPU. Each version
-// is validated against double precision first (a failing one is not timed); each iteration
-// flushes L2 (a memset over twice its size), then times the call between two CUDA events.
-// Reported: time, TFLOP/s, % of the device's FP32 or TF32 peak (bench/device_peaks.h), and
-// bytes/s of compulsory traffic (each operand read once, each result written once).
+// vaebench-kernels bench: Google Benchmark of every selected version on a GPU, the GEMM and
+// conv families in one run (one JSON). Each version is validated against double precision
+// first (a failing one is not timed), and so is each library comparison (cuBLAS for the GEMMs,
+// cuDNN through LibTorch for the convolutions); each iteration flushes L2 (a memset over twice
+// its size), then times the call between two CUDA events. Reported: time, TFLOP/s, % of the
+// device's FP32 / TF32 / BF16 peak (bench/device_peaks.h), and bytes/s of compulsory traffic
+// (each operand read once, each result written once).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -13,6 +16,7 @@
 #include "device_peaks.h"
 #include "kernels_commands.h"
 #include "kernels_cublas.h"
+#include "kernels_torch_conv.h"
 
 #if defined(VAE_WITH_CUDA)
 #include <cuda_runtime.h>
@@ -21,6 +25,7 @@
 namespace vae::bench::kernels {
 
 namespace gemm = vae::kernels::gemm;
+namespace conv = vae::kernels::conv;
 
 namespace {
 
@@ -75,12 +80,68 @@ std::shared_ptr<Buffers> buffers_for(const device::Stream& s, gemm::Version v, c
   return b;
 }
 
+std::shared_ptr<Buffers> buffers_for(const device::Stream& s, conv::Version v, const conv::check::Prepared& p) {
+  auto b = std::make_shared<Buffers>();
+  const conv::check::Case& c = p.c;
+  const ConvGeometry& g = c.geometry;
+  auto add = [&](const std::vector<float>& host) -> const device::Array<float>& {
+    b->floats.push_back(device::to_device(s, host));
+    return b->floats.back();
+  };
+  auto output = [&](std::size_t n) { return b->floats.emplace_back(s.kind(), n).data(); };
+  b->floats.reserve(12);
+  b->bytes = device::to_device(s, p.x_bytes);
+  const float* x = data_or_null(add(p.x));
+  const std::uint8_t* xb = p.x_bytes.empty() ? nullptr : b->bytes.data();
+  const float* w = data_or_null(add(p.weight));
+  const std::size_t workspace_size = conv::workspace_floats(v, p.pass, g, c.batch);
+  float* workspace = output(workspace_size);
+  const std::size_t xs = std::size_t(c.batch) * std::size_t(g.in_size()), ys = std::size_t(c.batch) * std::size_t(g.out_size());
+  if (p.pass == conv::Pass::forward) {
+    conv::ForwardArgs a;
+    a.geometry = g, a.batch = c.batch, a.x = x, a.x_bytes = xb, a.weight = w;
+    a.bias = data_or_null(add(p.bias));
+    a.activation = c.activation;
+    a.y = output(ys);
+    a.workspace = workspace, a.workspace_size = workspace_size;
+    b->call = [v, a](const device::Stream& st) { conv::forward(st, v, a); };
+  } else {
+    conv::BackwardArgs a;
+    a.geometry = g, a.batch = c.batch, a.x = x, a.x_bytes = xb, a.weight = w;
+    a.dy = data_or_null(add(p.dy)), a.y = data_or_null(add(p.y)), a.activation = c.activation;
+    a.dx = output(xs), a.dw = output(std::size_t(g.weight_size())), a.db = output(std::size_t(g.out_channels));
+    a.workspace = workspace, a.workspace_size = workspace_size;
+    b->call = [v, a](const device::Stream& st) { conv::backward(st, v, a); };
+  }
+  const ConvWork work = conv_work(p, /*reads_bytes=*/true);
+  b->flops = work.flops, b->bytes_moved = work.bytes_moved;
+  return b;
+}
+
+// The conv cases a selection names: the given ones, else every preset's conv layers at the
+// batch, each geometry once (presets share layers). The odd geometries are for `check`: their
+// times would say nothing about a model.
+std::vector<conv::check::Case> conv_cases(const Selection& s) {
+  if (!s.conv_cases.empty()) return s.conv_cases;
+  std::vector<conv::check::Case> out;
+  for (const conv::check::Case& c : conv::check::preset_layers(s.batch)) {
+    const auto same = [&](const conv::check::Case& o) { return o.label() == c.label() && o.byte_input == c.byte_input; };
+    if (std::none_of(out.begin(), out.end(), same)) out.push_back(c);
+  }
+  return out;
+}
+
 }  // namespace
 
-int bench(const Selection& selection, std::vector<std::string> benchmark_args) {
+int bench(const Selection& selection, const std::vector<std::string>& families, std::vector<std::string> benchmark_args) {
   if (selection.device != device::Kind::cuda)
     throw vae::Error("bench: refusing to time on the CPU executor (cuda-emu): its times say nothing about a GPU. "
                      "Validate there with `vaebench-kernels check --device cuda-emu`; time with --device cuda on a GPU");
+  const auto has = [&](const char* f) { return std::find(families.begin(), families.end(), f) != families.end(); };
+  std::string why;
+  if (selection.cudnn && !torch_conv_available(&why)) throw vae::Error("bench --cudnn: " + why);
+  if (selection.cudnn && !has("conv")) throw vae::Error("bench --cudnn: the cuDNN comparison is for --family conv (or all)");
+  if (selection.cublas && !has("gemm")) throw vae::Error("bench --cublas: the cuBLAS comparison is for --family gemm (or all)");
 #if !defined(VAE_WITH_CUDA)
   (void)benchmark_args;
   throw vae::Error("bench: this build has no CUDA (configured with VAE_WITH_CUDA=OFF)");
@@ -116,40 +177,75 @@ int bench(const Selection& selection, std::vector<std::string> benchmark_args) {
     })->UseManualTime()->Unit(benchmark::kMicrosecond);
   };
   int failures = 0;
-  for (gemm::Pass pass : {gemm::Pass::forward, gemm::Pass::backward})
-    for (const Case& c : cases(selection, pass)) {
-      const gemm::check::Prepared prepared = gemm::check::prepare(pass, c.shape, c.activation, c.byte_input);
-      for (int vi = gemm::kFirstVersion; vi <= gemm::kLastVersion; ++vi) {
-        if (selection.version && *selection.version != vi) continue;
-        const gemm::Version v = gemm::Version(vi);
-        const std::string name = std::string(pass == gemm::Pass::forward ? "forward" : "backward") + "/v" +
-                                 std::to_string(vi) + "/" + gemm::activation_name(c.activation) + "/" +
-                                 (c.byte_input ? "u8/" : "") + c.shape.label();
-        bool valid = true;
-        for (const auto& r : gemm::check::run(stream, v, prepared)) valid = valid && r.comparison.pass;
-        if (!valid) {
-          std::fprintf(stderr, "%s: fails its check against double precision; not timed "
-                       "(vaebench-kernels check --device cuda --version %d)\n", name.c_str(), vi);
-          ++failures;
-          continue;
-        }
-        const std::shared_ptr<Buffers> buffers = buffers_for(stream, v, prepared);
-        time(name, buffers->call, buffers->flops, buffers->bytes_moved, peak_tflops(peak, gemm::precision(v)));
-      }
-      for (const char* cublas_precision : kCublasPrecisions) {
-        if (!selection.cublas) break;
-        const std::shared_ptr<CublasCall> cublas = cublas_call(stream, cublas_precision, prepared);
-        const std::string name = std::string(pass == gemm::Pass::forward ? "forward/" : "backward/") + cublas->name +
-                                 "/" + c.shape.label();
-        if (!cublas->failures.empty()) {
-          std::fprintf(stderr, "%s: fails its check against double precision (%s); not timed\n", name.c_str(),
-                       cublas->failures.front().c_str());
-          ++failures;
-          continue;
-        }
-        time(name, cublas->call, cublas->flops, cublas->bytes_moved, peak_tflops(peak, cublas->precision));
-      }
+  // A library's call: timed if it passed its check against double precision.
+  const auto time_library = [&](const std::string& name, const LibraryCall& call) {
+    if (!call.failures.empty()) {
+      std::fprintf(stderr, "%s: fails its check against double precision (%s); not timed\n", name.c_str(),
+                   call.failures.front().c_str());
+      ++failures;
+      return;
     }
+    time(name, call.call, call.flops, call.bytes_moved, peak_tflops(peak, call.precision));
+  };
+  const auto invalid = [&](const std::string& name, const char* family, int vi) {
+    std::fprintf(stderr, "%s: fails its check against double precision; not timed "
+                 "(vaebench-kernels check --device cuda --family %s --version %d)\n", name.c_str(), family, vi);
+    ++failures;
+  };
+  if (has("gemm"))
+    for (gemm::Pass pass : {gemm::Pass::forward, gemm::Pass::backward})
+      for (const Case& c : cases(selection, pass)) {
+        const gemm::check::Prepared prepared = gemm::check::prepare(pass, c.shape, c.activation, c.byte_input);
+        for (int vi = gemm::kFirstVersion; vi <= gemm::kLastVersion; ++vi) {
+          if (selection.version && *selection.version != vi) continue;
+          const gemm::Version v = gemm::Version(vi);
+          const std::string name = std::string(pass == gemm::Pass::forward ? "forward" : "backward") + "/v" +
+                                   std::to_string(vi) + "/" + gemm::activation_name(c.activation) + "/" +
+                                   (c.byte_input ? "u8/" : "") + c.shape.label();
+          bool valid = true;
+          for (const auto& r : gemm::check::run(stream, v, prepared)) valid = valid && r.comparison.pass;
+          if (!valid) {
+            invalid(name, "gemm", vi);
+            continue;
+          }
+          const std::shared_ptr<Buffers> buffers = buffers_for(stream, v, prepared);
+          time(name, buffers->call, buffers->flops, buffers->bytes_moved, peak_tflops(peak, gemm::precision(v)));
+        }
+        for (const char* cublas_precision : kCublasPrecisions) {
+          if (!selection.cublas) break;
+          const std::shared_ptr<LibraryCall> cublas = cublas_call(stream, cublas_precision, prepared);
+          time_library(std::string(pass == gemm::Pass::forward ? "forward/" : "backward/") + cublas->name + "/" +
+                           c.shape.label(),
+                       *cublas);
+        }
+      }
+  // conv: named conv/<pass>/<version or library>/<activation>/[u8/]<B:CxHxW:layer>.
+  if (has("conv"))
+    for (conv::Pass pass : {conv::Pass::forward, conv::Pass::backward})
+      for (const conv::check::Case& c : conv_cases(selection)) {
+        const conv::check::Prepared prepared = conv::check::prepare(pass, c);
+        const std::string pass_name = pass == conv::Pass::forward ? "conv/forward/" : "conv/backward/";
+        const std::string tail = std::string("/") + gemm::activation_name(c.activation) + "/" +
+                                 (c.byte_input ? "u8/" : "") + c.label();
+        for (int vi = conv::kFirstVersion; vi <= conv::kLastVersion; ++vi) {
+          if (selection.version && *selection.version != vi) continue;
+          const conv::Version v = conv::Version(vi);
+          const std::string name = pass_name + "v" + std::to_string(vi) + tail;
+          bool valid = true;
+          for (const auto& r : conv::check::run(stream, v, prepared)) valid = valid && r.comparison.pass;
+          if (!valid) {
+            invalid(name, "conv", vi);
+            continue;
+          }
+          const std::shared_ptr<Buffers> buffers = buffers_for(stream, v, prepared);
+          time(name, buffers->call, buffers->flops, buffers->bytes_moved, peak_tflops(peak, conv::precision(v)));
+        }
+        for (const char* cudnn_precision : kCudnnPrecisions) {
+          if (!selection.cudnn) break;
+          const std::shared_ptr<LibraryCall> cudnn = torch_conv_call(stream, cudnn_precision, prepared);
+          time_library(pass_name + cudnn->name + tail, *cudnn);
+        }
+      }
   std::vector<char*> argv;
   std::string program = "vaebench-kernels bench";
   argv.push_back(program.data());

@@ -17,6 +17,7 @@ struct Selection {
   std::vector<vae::kernels::gemm::check::Shape> shapes;       // empty: model layers + odd shapes
   std::string activation = "default";                          // or identity, relu, tanh, all
   bool cublas = false;                                         // bench: time cuBLAS beside ours
+  bool cudnn = false;                                          // bench: time LibTorch's cuDNN convolutions beside ours
   // --family conv / batch_norm: the given layers (--conv-shape / --bn-shape), else every
   // preset's layers of the family at `batch` plus the family's odd cases.
   std::vector<vae::kernels::conv::check::Case> conv_cases;
@@ -32,9 +33,13 @@ int check(const Selection& selection, int seeds);
 int check_conv(const Selection& selection, int seeds);
 int check_batch_norm(const Selection& selection, int seeds);
 
-// Times every selected version on a GPU (validated first); benchmark_args go to Google
-// Benchmark. Refuses on the CPU executor.
-int bench(const Selection& selection, std::vector<std::string> benchmark_args);
+// Times every selected version of the families ("gemm", "conv") on a GPU, in one Google
+// Benchmark run (validated first); benchmark_args go to Google Benchmark. Refuses on the CPU
+// executor.
+int bench(const Selection& selection, const std::vector<std::string>& families,
+          std::vector<std::string> benchmark_args);
+// The families bench times, in the order `bench --family all` runs them.
+inline constexpr const char* kBenchFamilies[] = {"gemm", "conv"};
 
 // The cases a selection names: (shape, activation, byte input, label).
 struct Case {

@@ -12,7 +12,7 @@ namespace vae::bench::kernels {
 namespace gemm = vae::kernels::gemm;
 
 #if !defined(VAE_WITH_CUDA)
-std::shared_ptr<CublasCall> cublas_call(const device::Stream&, const std::string&, const gemm::check::Prepared&) {
+std::shared_ptr<LibraryCall> cublas_call(const device::Stream&, const std::string&, const gemm::check::Prepared&) {
   throw vae::Error("bench --cublas: this build has no CUDA (configured with VAE_WITH_CUDA=OFF)");
 }
 #else
@@ -56,7 +56,7 @@ struct Product {
 
 }  // namespace
 
-std::shared_ptr<CublasCall> cublas_call(const device::Stream& stream, const std::string& precision,
+std::shared_ptr<LibraryCall> cublas_call(const device::Stream& stream, const std::string& precision,
                                         const gemm::check::Prepared& prepared) {
   const bool tf32 = precision == "tf32", bf16 = precision == "bf16";
   if (!tf32 && !bf16 && precision != "fp32") throw vae::Error("bench --cublas: no cuBLAS comparison in " + precision);
@@ -91,7 +91,7 @@ std::shared_ptr<CublasCall> cublas_call(const device::Stream& stream, const std:
   const void* w = operand(l.weight);
   const double operand_bytes = bf16 ? 2.0 : 4.0;
   const Product product{state->handle.h, bf16};
-  auto result = std::make_shared<CublasCall>();
+  auto result = std::make_shared<LibraryCall>();
   result->name = "cublas-" + precision;
   result->precision = precision;
   std::vector<float*> outs;

@@ -1198,8 +1198,19 @@ def build_parser():
     return p
 
 
+def fp32_means_fp32():
+    """PyTorch runs cuDNN's fp32 convolutions in TF32 by default: the peer's fp32 would be tf32 on a GPU
+    for the conv models. fp32 here is IEEE fp32 for both libraries, as vaebench's LibTorch backends set it
+    (libtorch/autocast.h, the same switches). The legacy flags: after them both the legacy and the new
+    fp32_precision API read consistently (setting the new API's conv flag alone makes a later read of
+    torch.backends.cudnn.allow_tf32, which torch.compile does, raise in this torch)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    fp32_means_fp32()
     try:
         return {"bench": cmd_bench, "train": cmd_train, "cases": cmd_cases}[args.command](args)
     except UsageError as e:

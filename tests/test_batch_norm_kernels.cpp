@@ -188,6 +188,41 @@ TEST(BatchNormJudge, CatchesAMissingTermAndABiasedRunningVariance) {
       << "a count that did not move passed";
 }
 
+// The preceding conv's bias gradient, summed in the dx pass (dbias): asking for it changes
+// none of dx, dgamma, dbeta by a bit, and its judge fails the plausible wrong sums: Σ g (the
+// gradient at batch norm's output, i.e. dbeta) and a channel's dx missing one element.
+TEST(BatchNormJudge, TheFusedConvBiasGradientIsSumOfDxAndChangesNothingElse) {
+  const Stream s = stream();
+  const check::Case c = check::odd_cases()[2];  // n = 111
+  const check::Prepared p = check::prepare(Pass::backward, c);
+  ASSERT_EQ(p.outputs.size(), 4u);
+  ASSERT_EQ(p.outputs[3], "dbias");
+  const std::vector<check::OutputResult> fused = check::run(s, Version::block_per_channel, p);
+  expect_all_pass(fused, "backward with dbias");
+  // The same call without dbias.
+  const std::size_t size = std::size_t(c.batch) * c.channels * c.hw, C = std::size_t(c.channels);
+  const auto to = [&](const std::vector<float>& v) { return vae::device::to_device(s, v); };
+  const auto dy = to(p.dy), y = to(p.y), x = to(p.x), gamma = to(p.gamma), mean = to(p.mean), rstd = to(p.rstd);
+  vae::device::Array<float> dx(s.kind(), size), dgamma(s.kind(), C), dbeta(s.kind(), C);
+  bn::BackwardArgs a;
+  a.batch = c.batch, a.channels = c.channels, a.hw = c.hw;
+  a.dy = dy.data(), a.y = y.data(), a.activation = c.activation;
+  a.x = x.data(), a.gamma = gamma.data(), a.mean = mean.data(), a.rstd = rstd.data();
+  a.dx = dx.data(), a.dgamma = dgamma.data(), a.dbeta = dbeta.data();
+  bn::backward(s, Version::block_per_channel, a);
+  s.synchronize();
+  EXPECT_TRUE(same_bits(vae::device::to_host(s, dx), fused[0].got)) << "dx";
+  EXPECT_TRUE(same_bits(vae::device::to_host(s, dgamma), fused[1].got)) << "dgamma";
+  EXPECT_TRUE(same_bits(vae::device::to_host(s, dbeta), fused[2].got)) << "dbeta";
+  const auto judge = [&](const std::vector<float>& got) {
+    return vae::kernels::gemm::reference::compare(got, p.expected[3], vae::tol::gemm("fp32")).pass;
+  };
+  EXPECT_FALSE(judge(fused[2].got)) << "dbias = Σ g (dbeta) passed";
+  std::vector<float> short_sum = fused[3].got;
+  short_sum[0] -= fused[0].got[0];  // channel 0 without its first element (b = 0, hw = 0)
+  EXPECT_FALSE(judge(short_sum)) << "dbias missing one element's dx passed";
+}
+
 TEST(BatchNormArguments, AreCheckedBeforeLaunching) {
   const Stream s = stream();
   const auto expect_error = [&](const std::function<void()>& call, const std::string& needle) {
@@ -239,6 +274,9 @@ TEST(BatchNormArguments, AreCheckedBeforeLaunching) {
   b.activation = Activation::identity;
   b.dbeta = nullptr;
   expect_error([&] { bn::validate(Version::block_per_channel, b); }, "dbeta is null");
+  b.dbeta = other.data();
+  b.dbias = other.data();
+  expect_error([&] { bn::validate(Version::block_per_channel, b); }, "dbias may not be another output");
 }
 
 TEST(BatchNormCase, TheCommandLineFormRoundTripsAndBadTextIsNamed) {

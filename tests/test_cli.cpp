@@ -110,6 +110,13 @@ TEST(KernelsTool, ChecksTheGivenLayersAndNamesWhatIsWrong) {
   const CommandResult bad = kernels("check --device cuda-emu --family conv --conv-shape 2:3x5x9:dense7:relu");
   EXPECT_NE(bad.status, 0) << bad.output;
   EXPECT_NE(bad.output.find("one conv or convT layer"), std::string::npos) << bad.output;
+  // bench times on a GPU only, and batch norm not on its own; each refusal names why.
+  const CommandResult emu = kernels("bench --device cuda-emu --family conv --cudnn");
+  EXPECT_EQ(emu.status, 2) << emu.output;
+  EXPECT_NE(emu.output.find("refusing to time on the CPU executor"), std::string::npos) << emu.output;
+  const CommandResult bn_bench = kernels("bench --family batch_norm");
+  EXPECT_EQ(bn_bench.status, 2) << bn_bench.output;
+  EXPECT_NE(bn_bench.output.find("per-kernel profile"), std::string::npos) << bn_bench.output;
 }
 
 TEST(Cli, MissingDataNamesTheFile) {

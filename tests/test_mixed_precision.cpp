@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <ATen/Context.h>
+
 #include "backend/libtorch_backend.h"
+#include "libtorch/autocast.h"
 #include "backend/registry.h"
 #include "backend_checks.h"
 #include "cases.h"
@@ -182,6 +185,24 @@ TEST(MixedPrecision, Fp32JudgedAtBf16IsFlaggedAsJudgedLoosely) {
   const Checked r = check(Mistake::fp32_labelled_bf16);
   EXPECT_EQ(r.failing, std::vector<std::string>{});
   EXPECT_TRUE(has(r.notes, "judged loosely")) << ::testing::PrintToString(r.notes);
+}
+
+}  // namespace
+}  // namespace vae
+
+namespace vae {
+namespace {
+
+// fp32 on a GPU means IEEE fp32 in both CUDA libraries LibTorch calls: PyTorch's default for
+// cuDNN's convolutions is TF32, so a scope that set only cuBLAS's switch would run an fp32
+// conv model in tf32. The switches are process-wide flags, settable without a GPU.
+TEST(PrecisionScope, SetsTf32ForCublasAndCudnnAlike) {
+  const torch::Device cuda(torch::kCUDA, 0);
+  for (bool tf32 : {false, true, false}) {
+    const libtorch::PrecisionScope scope(cuda, tf32, std::nullopt);
+    EXPECT_EQ(at::globalContext().allowTF32CuBLAS(), tf32) << "cuBLAS, tf32 " << tf32;
+    EXPECT_EQ(at::globalContext().allowTF32CuDNN(at::Float32Op::CONV), tf32) << "cuDNN convolutions, tf32 " << tf32;
+  }
 }
 
 }  // namespace

@@ -679,7 +679,8 @@ class FusedBackend final : public Backend {
 
   // A layer's backward from dy, the gradient of its output y: dense (GEMM, act' as the
   // prologue) or conv (batch norm's backward first, in place over dy: each element is read
-  // before it is written; then the conv's). Writes dx unless null (the first layer).
+  // before it is written, and the conv's bias gradient summed in the same pass; then the
+  // conv's dx and dW). Writes dx unless null (the first layer).
   void layer_backward(const DeviceLayer& l, int rows, float* dy, const float* y, const float* x,
                       const std::uint8_t* x_bytes, const LayerBuffers* out, float* dx, Workspace& w) {
     if (!l.is_conv()) return gemm_backward(l, rows, dy, y, x, x_bytes, dx, w);
@@ -693,6 +694,7 @@ class FusedBackend final : public Backend {
       b.mean = out->mean.data(), b.rstd = out->rstd.data();
       b.dx = dy;
       b.dgamma = gradient(l.bn_weight), b.dbeta = gradient(l.bn_bias);
+      b.dbias = gradient(l.bias);  // the conv's bias gradient, summed in batch norm's dx pass
       k::batch_norm::backward(stream_, kBatchNormVersion, b);
       act = k::gemm::Activation::identity;  // dy is now the gradient of the conv's output
     }
@@ -707,7 +709,7 @@ class FusedBackend final : public Backend {
     a.weight = param(l.weight);
     a.dx = dx;
     a.dw = gradient(l.weight);
-    a.db = gradient(l.bias);
+    a.db = l.batch_norm ? nullptr : gradient(l.bias);  // with batch norm: its backward summed it
     a.workspace = w.gemm_workspace.data();
     a.workspace_size = w.gemm_workspace.size();
     k::conv::backward(stream_, versions_.conv, a);

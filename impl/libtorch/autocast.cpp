@@ -4,10 +4,15 @@
 
 namespace vae::libtorch {
 
+void set_cuda_tf32(bool allow) {
+  at::globalContext().setAllowTF32CuBLAS(allow);
+  at::globalContext().setAllowTF32CuDNN(allow);
+}
+
 PrecisionScope::PrecisionScope(const torch::Device& device, bool allow_tf32,
                                std::optional<torch::Dtype> autocast_dtype, bool cache)
     : type_(device.type()) {
-  if (device.is_cuda()) at::globalContext().setAllowTF32CuBLAS(allow_tf32);
+  if (device.is_cuda()) set_cuda_tf32(allow_tf32);
   if (!autocast_dtype) return;
   active_ = true;
   was_enabled_ = at::autocast::is_autocast_enabled(type_);

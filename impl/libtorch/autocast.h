@@ -1,7 +1,8 @@
 #pragma once
 // How a LibTorch backend computes in its precision, set for the extent of one forward (and
-// the autograd graph it records): TF32 for cuBLAS (a process-wide switch, so every backend
-// sets its own), and for bf16 LibTorch's automatic mixed precision, as
+// the autograd graph it records): TF32 for cuBLAS and cuDNN (process-wide switches, so every
+// backend sets its own; cuDNN's convolutions default to TF32 in PyTorch, so an fp32 conv model
+// would silently run in tf32 without it), and for bf16 LibTorch's automatic mixed precision, as
 // torch.autocast(device_type, dtype=torch.bfloat16) runs it: linear, matmul and convolutions
 // cast their operands to bf16 (fp32 accumulation inside), everything else runs in the dtype
 // it is given. Autocast's state is thread-local; the scope restores what it found.
@@ -11,6 +12,10 @@
 #include <optional>
 
 namespace vae::libtorch {
+
+// TF32 on or off for both CUDA libraries LibTorch calls: cuBLAS (matmul, linear) and cuDNN
+// (convolutions). Process-wide; no GPU is needed to set it.
+void set_cuda_tf32(bool allow);
 
 class PrecisionScope {
  public:

@@ -7,7 +7,9 @@
 //                         order), a fixed tree adds the 256 partial sums; two passes for the
 //                         statistics (mean, then Σ(x - mean)², which cannot cancel), one more
 //                         for y (normalise + activation) or dx. The block writes its channel's
-//                         mean, rstd and running statistics; block 0 counts the batch.
+//                         mean, rstd and running statistics; block 0 counts the batch. The dx
+//                         pass also adds the dx it writes (the same strided order, the same
+//                         tree) for dbias, the preceding conv's bias gradient, when asked.
 //                         Evaluation: one thread per element.
 //
 // Check without a GPU:  ctest -R BatchNormKernels   (tests/test_batch_norm_kernels.cpp)
@@ -103,15 +105,21 @@ __global__ void backward_kernel(BackwardArgs a) {
   }
   const float dbeta = block_sum(partial, sg, t), dgamma = block_sum(partial, sgx, t);
   const float mean_g = dbeta / float(n), mean_gx = dgamma / float(n), scale = gamma * rstd;
+  float sdx = 0.0f;
   for (long long e = t; e < n; e += kThreads) {
     const long long i = at(a.channels, a.hw, c, e);
     const float g = prologue ? act::prologue(a.activation, a.dy[i], a.y[i]) : a.dy[i];
     const float xhat = (a.x[i] - mean) * rstd;
-    a.dx[i] = scale * (g - mean_g - xhat * mean_gx);
+    const float dx = scale * (g - mean_g - xhat * mean_gx);
+    a.dx[i] = dx;
+    sdx += dx;
   }
+  // The same for every thread of the block, so every thread reaches the tree's barriers.
+  const float dbias = a.dbias ? block_sum(partial, sdx, t) : 0.0f;
   if (t == 0) {
     a.dgamma[c] = dgamma;
     a.dbeta[c] = dbeta;
+    if (a.dbias) a.dbias[c] = dbias;
   }
 }
 

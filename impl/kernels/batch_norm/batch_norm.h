@@ -12,7 +12,12 @@
 //                 num_batches_tracked += 1.
 //   evaluation  y = act(gamma (x - running_mean) / sqrt(running_var + eps) + beta).
 //   backward    g = dY ⊙ act'(Y) (the prologue, act' from the saved output), xhat = (x - mean) rstd:
-//               dbeta = Σ g,  dgamma = Σ g xhat,  dx = gamma rstd (g - dbeta / n - xhat dgamma / n).
+//               dbeta = Σ g,  dgamma = Σ g xhat,  dx = gamma rstd (g - dbeta / n - xhat dgamma / n);
+//               with dbias, also Σ dx per channel: the bias gradient of the conv before the batch
+//               norm (its output is x), summed in the dx pass from the values it writes, so the
+//               conv's backward needs no channel-sum kernel of its own (one launch and one read
+//               of dx fewer per layer). It is zero in exact arithmetic (Σ xhat = 0), rounding
+//               noise in floats, as autograd's is.
 // Every per-channel sum in a fixed order (no atomics): bitwise identical run to run and under
 // any thread order of the CPU executor. The running statistics and counts stay on the device,
 // so a captured training step updates them every replay.
@@ -70,6 +75,7 @@ struct BackwardArgs {
   float* dx = nullptr;                  // [B, C, HW]; may be dy (each element read before written)
   float* dgamma = nullptr;              // [C]
   float* dbeta = nullptr;               // [C]
+  float* dbias = nullptr;               // [C] Σ dx per channel (the preceding conv's db), or null
 };
 
 // Throw vae::Error naming the field for bad arguments (one value per channel in training is

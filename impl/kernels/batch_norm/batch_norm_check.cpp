@@ -240,9 +240,16 @@ Prepared prepare(Pass pass, const Case& c, std::uint64_t seed) {
     dx_scale[i] = std::fabs(gamma[ch]) * p.rstd[ch] *
                   (std::fabs(p.dy[i]) + sum_g[ch] / n + std::fabs(xhat[i]) * sum_gx[ch] / n);
   }
-  p.outputs = {"dx", "dgamma", "dbeta"};
+  // dbias = Σ dx per channel, zero in exact arithmetic: judged against the sum of the dx
+  // elements' scales, over 2n (each dx carries its sums' error, then n more additions).
+  std::vector<double> dbias(C, 0.0), dbias_scale(C, 0.0);
+  for (std::size_t i = 0; i < size; ++i) {
+    dbias[channel_of(c, i)] += dx[i];
+    dbias_scale[channel_of(c, i)] += dx_scale[i] + std::fabs(dx[i]);
+  }
+  p.outputs = {"dx", "dgamma", "dbeta", "dbias"};
   p.expected = {expected(std::move(dx), std::move(dx_scale), n), expected(std::move(dgamma), sum_gx, n),
-                expected(std::move(dbeta), sum_g, n)};
+                expected(std::move(dbeta), sum_g, n), expected(std::move(dbias), std::move(dbias_scale), 2 * n)};
   return p;
 }
 
@@ -290,11 +297,12 @@ std::vector<OutputResult> run(const device::Stream& s, Version v, const Prepared
     outs.push_back(nan_array(s, size));
     outs.push_back(nan_array(s, C));
     outs.push_back(nan_array(s, C));
+    outs.push_back(nan_array(s, C));
     BackwardArgs a;
     a.batch = c.batch, a.channels = c.channels, a.hw = c.hw;
     a.dy = dy.data(), a.y = y.data(), a.activation = c.activation;
     a.x = x.data(), a.gamma = gamma.data(), a.mean = mean.data(), a.rstd = rstd.data();
-    a.dx = outs[0].data(), a.dgamma = outs[1].data(), a.dbeta = outs[2].data();
+    a.dx = outs[0].data(), a.dgamma = outs[1].data(), a.dbeta = outs[2].data(), a.dbias = outs[3].data();
     backward(s, v, a);
     s.synchronize();  // the inputs live until here
   }

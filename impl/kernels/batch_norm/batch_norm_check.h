@@ -43,7 +43,8 @@ struct Prepared {
   std::int64_t num_batches_tracked = 0;
   std::vector<std::string> outputs;                  // train: y, mean, rstd, running_mean,
                                                      // running_var, num_batches_tracked;
-                                                     // eval: y; backward: dx, dgamma, dbeta
+                                                     // eval: y; backward: dx, dgamma, dbeta,
+                                                     // dbias (the preceding conv's bias gradient)
   std::vector<gemm::reference::Expected> expected;   // one per output
 };
 Prepared prepare(Pass pass, const Case& c, std::uint64_t data_seed = 1);

@@ -93,6 +93,8 @@ void validate(Version v, const BackwardArgs& a) {
   need(p, a.batch, a.channels, a.hw, a.dx, "dx");
   need(p, a.batch, a.channels, a.hw, a.dgamma, "dgamma");
   need(p, a.batch, a.channels, a.hw, a.dbeta, "dbeta");
+  for (const float* other : {a.dx, a.dgamma, a.dbeta})
+    if (a.dbias && a.dbias == other) bad(p, a.batch, a.channels, a.hw, "dbias may not be another output");
 }
 
 // Costs: each pass over the [B, C, HW] tensor reads it once (the profile's bytes); FLOPs are
@@ -125,8 +127,9 @@ void backward(const device::Stream& stream, Version v, const BackwardArgs& a) {
     const double n = double(a.batch) * a.channels * a.hw;
     const double reads = a.activation != Activation::identity ? 3 : 2;  // dy, x (and y) per pass
     return device::CallCost{"batch_norm.backward " + shape_label(a.batch, a.channels, a.hw) + " " +
-                                gemm::activation_name(a.activation) + " (" + version_name(v) + ")",
-                            10 * n, 4 * (2 * reads * n + n + 5.0 * a.channels)};
+                                gemm::activation_name(a.activation) + (a.dbias ? " + conv bias gradient" : "") + " (" +
+                                version_name(v) + ")",
+                            (a.dbias ? 11 : 10) * n, 4 * (2 * reads * n + n + (a.dbias ? 6.0 : 5.0) * a.channels)};
   });
   VAE_DISPATCH("batch_norm", stream, batch_norm::backward(stream, v, a));
 }
