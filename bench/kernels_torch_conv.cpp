@@ -128,6 +128,8 @@ std::shared_ptr<LibraryCall> torch_conv_call(const device::Stream& stream, const
 #if VAE_TORCH_CUDA
   if (gpu) {
     at::globalContext().setBenchmarkCuDNN(true);  // cuDNN's autotuner, as a performance-minded user runs it
+    // The inputs were copied on LibTorch's current stream; the timed work runs on ours.
+    c10::cuda::getCurrentCUDAStream(0).synchronize();
     const c10::cuda::CUDAStream on = c10::cuda::getStreamFromExternal(
         static_cast<cudaStream_t>(stream.cuda_stream()), /*device_index=*/0);
     result->call = [work, on](const device::Stream&) {

@@ -88,7 +88,7 @@ TEST_P(BatchNormVersion, OddSizesEveryActivationMatchDoublePrecision) {
 TEST_P(BatchNormVersion, BitwiseIdenticalAcrossThreadOrdersAndWorkers) {
   const std::vector<vae::testing::ThreadOrder> runs = vae::testing::thread_orders();
   const std::vector<check::Case> all = check::odd_cases();
-  for (const check::Case& c : {all[3], all[4]})  // 16 strides and a remainder; 70 channels
+  for (const check::Case& c : {all[3], all[4], all[5]})  // 16 strides and a remainder; 70 channels; v2's 4 slices
     for (Pass pass : kPasses) {
       const check::Prepared p = check::prepare(pass, c);
       const std::string what = describe(GetParam(), pass, c);
@@ -100,10 +100,13 @@ TEST_P(BatchNormVersion, BitwiseIdenticalAcrossThreadOrdersAndWorkers) {
 }
 
 // Training steps update the running statistics where they live, on the device: three forwards
-// on three batches leave what three of nn.BatchNorm2d's updates leave, and count 3.
+// on three batches leave what three of nn.BatchNorm2d's updates leave, and count 3. n = 6000:
+// v2 merges two slices.
 TEST_P(BatchNormVersion, RunningStatisticsAccumulateOnTheDeviceOverSteps) {
   const Stream s = stream();
-  const int batch = 4, channels = 3, hw = 10, n = batch * hw;
+  const int batch = 4, channels = 3, hw = 1500, n = batch * hw;
+  ASSERT_EQ(GetParam() == Version::split_channel ? 2 : 1, bn::split(GetParam(), channels, n).slices);
+  auto workspace = vae::device::to_device(s, std::vector<float>(bn::workspace_floats(GetParam(), batch, channels, hw)));
   const std::size_t size = std::size_t(batch) * channels * hw;
   std::vector<float> ones(channels, 1.0f), zeros(channels, 0.0f);
   auto running_mean = vae::device::to_device(s, zeros);
@@ -122,6 +125,7 @@ TEST_P(BatchNormVersion, RunningStatisticsAccumulateOnTheDeviceOverSteps) {
     a.x = x_device.data(), a.gamma = gamma.data(), a.beta = beta.data();
     a.y = y.data(), a.mean = mean.data(), a.rstd = rstd.data();
     a.running_mean = running_mean.data(), a.running_var = running_var.data(), a.num_batches_tracked = count.data();
+    a.workspace = workspace.data(), a.workspace_size = workspace.size();
     bn::train_forward(s, GetParam(), a);
     s.synchronize();
     const std::vector<double> xd(x.begin(), x.end());
@@ -134,7 +138,7 @@ TEST_P(BatchNormVersion, RunningStatisticsAccumulateOnTheDeviceOverSteps) {
   EXPECT_EQ(vae::device::to_host(s, count)[0], 3);
   const std::vector<float> got_mean = vae::device::to_host(s, running_mean), got_var = vae::device::to_host(s, running_var);
   for (int c = 0; c < channels; ++c) {
-    // Three updates of a float state: a few u of each term (|values| <= 4, n = 40).
+    // Three updates of a float state: a few u of each term (|values| <= 4), the sums over n.
     EXPECT_NEAR(got_mean[c], want_mean[c], 1e-5) << "channel " << c;
     EXPECT_NEAR(got_var[c], want_var[c], 1e-5) << "channel " << c;
   }
@@ -189,15 +193,15 @@ TEST(BatchNormJudge, CatchesAMissingTermAndABiasedRunningVariance) {
 }
 
 // The preceding conv's bias gradient, summed in the dx pass (dbias): asking for it changes
-// none of dx, dgamma, dbeta by a bit, and its judge fails the plausible wrong sums: Σ g (the
-// gradient at batch norm's output, i.e. dbeta) and a channel's dx missing one element.
-TEST(BatchNormJudge, TheFusedConvBiasGradientIsSumOfDxAndChangesNothingElse) {
-  const Stream s = stream();
-  const check::Case c = check::odd_cases()[2];  // n = 111
+// none of dx, dgamma, dbeta by a bit (either version), and its judge fails the plausible wrong
+// sums: Σ g (the gradient at batch norm's output, i.e. dbeta) and, where one element is above
+// the rounding bound (n = 111), a channel's dx missing one element.
+void expect_fused_bias_gradient(const Stream& s, const check::Case& c, Version v) {
+  SCOPED_TRACE(std::string(bn::version_name(v)) + " " + c.label());
   const check::Prepared p = check::prepare(Pass::backward, c);
   ASSERT_EQ(p.outputs.size(), 4u);
   ASSERT_EQ(p.outputs[3], "dbias");
-  const std::vector<check::OutputResult> fused = check::run(s, Version::block_per_channel, p);
+  const std::vector<check::OutputResult> fused = check::run(s, v, p);
   expect_all_pass(fused, "backward with dbias");
   // The same call without dbias.
   const std::size_t size = std::size_t(c.batch) * c.channels * c.hw, C = std::size_t(c.channels);
@@ -209,7 +213,9 @@ TEST(BatchNormJudge, TheFusedConvBiasGradientIsSumOfDxAndChangesNothingElse) {
   a.dy = dy.data(), a.y = y.data(), a.activation = c.activation;
   a.x = x.data(), a.gamma = gamma.data(), a.mean = mean.data(), a.rstd = rstd.data();
   a.dx = dx.data(), a.dgamma = dgamma.data(), a.dbeta = dbeta.data();
-  bn::backward(s, Version::block_per_channel, a);
+  auto workspace = vae::device::to_device(s, std::vector<float>(bn::workspace_floats(v, c.batch, c.channels, c.hw)));
+  a.workspace = workspace.data(), a.workspace_size = workspace.size();
+  bn::backward(s, v, a);
   s.synchronize();
   EXPECT_TRUE(same_bits(vae::device::to_host(s, dx), fused[0].got)) << "dx";
   EXPECT_TRUE(same_bits(vae::device::to_host(s, dgamma), fused[1].got)) << "dgamma";
@@ -218,9 +224,17 @@ TEST(BatchNormJudge, TheFusedConvBiasGradientIsSumOfDxAndChangesNothingElse) {
     return vae::kernels::gemm::reference::compare(got, p.expected[3], vae::tol::gemm("fp32")).pass;
   };
   EXPECT_FALSE(judge(fused[2].got)) << "dbias = Σ g (dbeta) passed";
+  if (c.batch * c.hw > 1000) return;  // one element of 15000 is within the sum's rounding bound
   std::vector<float> short_sum = fused[3].got;
   short_sum[0] -= fused[0].got[0];  // channel 0 without its first element (b = 0, hw = 0)
   EXPECT_FALSE(judge(short_sum)) << "dbias missing one element's dx passed";
+}
+
+TEST(BatchNormJudge, TheFusedConvBiasGradientIsSumOfDxAndChangesNothingElse) {
+  const Stream s = stream();
+  // n = 111 (one block), and n = 15000 (v2's four slices and its third kernel for dbias).
+  for (const check::Case& c : {check::odd_cases()[2], check::odd_cases()[5]})
+    for (const Version v : {Version::block_per_channel, Version::split_channel}) expect_fused_bias_gradient(s, c, v);
 }
 
 TEST(BatchNormArguments, AreCheckedBeforeLaunching) {
@@ -277,6 +291,9 @@ TEST(BatchNormArguments, AreCheckedBeforeLaunching) {
   b.dbeta = other.data();
   b.dbias = other.data();
   expect_error([&] { bn::validate(Version::block_per_channel, b); }, "dbias may not be another output");
+  b.dbias = nullptr;
+  b.batch = 3, b.hw = 5000;  // v2's four slices need 3·C·4 floats
+  expect_error([&] { bn::validate(Version::split_channel, b); }, "v2 split-channel needs a workspace of 36 floats");
 }
 
 TEST(BatchNormCase, TheCommandLineFormRoundTripsAndBadTextIsNamed) {

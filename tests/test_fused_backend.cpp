@@ -17,7 +17,10 @@
 #include "device/device.h"
 #include "model/layers.h"
 #include "train/epoch_order.h"
+#include "backend_checks.h"
+#include "cases.h"
 #include "compare.h"
+#include "kernels/batch_norm/batch_norm.h"
 #include "tolerances.h"
 
 #ifdef VAE_TEST_ON_CUDA
@@ -302,6 +305,30 @@ TEST(FUSED_SUITE(FusedBackend), ShortConvTrainingFollowsLibTorchEager) {
   EXPECT_LT(fused.sums.back().loss / double(fused.sums.back().images),
             0.9 * fused.sums.front().loss / double(fused.sums.front().images))
       << "training did not train";
+}
+
+// Batch norm over slices (batch_norm v2, a channel's values in several blocks, merged in
+// order) inside the backend: conv-bn at batch 24 puts 24·14·14 = 4704 values in each channel of
+// its first batch norm, two slices; the step against the reference (losses, every gradient,
+// the running statistics, ten Adam steps) as the matrix judges it.
+TEST(FUSED_SUITE(FusedBackend), BatchNormOverSlicesMatchesTheReference) {
+  SKIP_WITHOUT_DEVICE();
+  const ValidationCase c{"conv-bn-b24", conv_model("conv-bn"), 24};
+  const ModelLayers layers(*c.config.layers);
+  const DerivedLayer& first = layers.layers().front();
+  ASSERT_TRUE(first.spec.batch_norm);
+  ASSERT_GE(vae::kernels::batch_norm::split(vae::kernels::batch_norm::Version::split_channel, int(first.out.c),
+                                            24ll * first.out.h * first.out.w)
+                .slices,
+            2);
+  const CaseInputs in = make_inputs(c, &mnist(), Binarize::None);
+  const ExpectedOutputs expected = expected_outputs(c, in);
+  const auto b = create_backend("fused-cuda", c.config, FUSED_DEVICE, "fp32");
+  const CaseResult r = check_backend(*b, c, in, expected);
+  ASSERT_FALSE(r.comparisons.empty());
+  for (const Comparison& cmp : r.comparisons)
+    EXPECT_TRUE(cmp.passed) << cmp.quantity << ": norm rel " << cmp.norm_rel << ", " << cmp.percent_of_tolerance
+                            << "% of " << cmp.tolerance_name;
 }
 
 // A convolutional step's profile names the conv, transposed-conv and batch-norm calls with

@@ -45,7 +45,8 @@ KernelVersions kernel_versions(const std::string& precision) {
   }
   throw Error("fused-cuda: --precision " + precision + " is not offered (fp32, tf32, bf16)");
 }
-constexpr k::batch_norm::Version kBatchNormVersion = k::batch_norm::Version::block_per_channel;
+// v2: a channel over many blocks where it has many values (v1's kernels where it has few).
+constexpr k::batch_norm::Version kBatchNormVersion = k::batch_norm::Version::split_channel;
 
 // How batch norm runs in one pass: the batch's statistics (the validation path's value and
 // gradient), the same and the running statistics updated (a training step), or the running
@@ -121,7 +122,7 @@ struct Workspace {
   Array<float> kl, recon, loss, elbo;   // [B]
   Array<float> grad_a, grad_b;          // ping-pong layer gradients
   Array<float> dz;                      // [K·B, Z] with K > 1 (K = 1: the GEMM's epilogue makes dH)
-  Array<float> gemm_workspace;          // the GEMM and conv kernels' split sums (one at a time)
+  Array<float> gemm_workspace;          // the GEMM, conv and batch-norm kernels' split sums (one at a time)
   device::Graph train_step;             // captured on first use
   AdamOptions captured_adam;
 };
@@ -414,11 +415,13 @@ class FusedBackend final : public Backend {
     size_t widest = KB * Z;
     for (const DeviceLayer& l : encoder_) widest = std::max(widest, B * size_t(l.out));
     for (const DeviceLayer& l : decoder_) widest = std::max(widest, KB * size_t(l.out));
-    size_t scratch = 0;  // split sums of the GEMM and conv kernels, one launch at a time
+    size_t scratch = 0;  // split sums of the GEMM, conv and batch-norm kernels, one launch at a time
     const auto need = [&](const DeviceLayer& l, int rows) {
       if (l.is_conv()) {
         for (auto pass : {k::conv::Pass::forward, k::conv::Pass::backward})
           scratch = std::max(scratch, k::conv::workspace_floats(versions_.conv, pass, l.geometry, rows));
+        if (l.batch_norm)
+          scratch = std::max(scratch, k::batch_norm::workspace_floats(kBatchNormVersion, rows, l.channels, l.hw));
       } else {
         for (auto pass : {k::gemm::Pass::forward, k::gemm::Pass::backward})
           scratch = std::max(scratch, k::gemm::workspace_floats(versions_.gemm, pass, rows, l.in, l.out));
@@ -669,6 +672,7 @@ class FusedBackend final : public Backend {
     t.activation = l.act;
     t.y = out.y.data();
     t.mean = out.mean.data(), t.rstd = out.rstd.data();
+    t.workspace = w.gemm_workspace.data(), t.workspace_size = w.gemm_workspace.size();
     if (mode == BatchNormMode::batch_update) {
       t.running_mean = running_.data() + l.running_mean;
       t.running_var = running_.data() + l.running_var;
@@ -695,6 +699,7 @@ class FusedBackend final : public Backend {
       b.dx = dy;
       b.dgamma = gradient(l.bn_weight), b.dbeta = gradient(l.bn_bias);
       b.dbias = gradient(l.bias);  // the conv's bias gradient, summed in batch norm's dx pass
+      b.workspace = w.gemm_workspace.data(), b.workspace_size = w.gemm_workspace.size();
       k::batch_norm::backward(stream_, kBatchNormVersion, b);
       act = k::gemm::Activation::identity;  // dy is now the gradient of the conv's output
     }

@@ -31,10 +31,38 @@ namespace vae::kernels::batch_norm {
 
 using Activation = gemm::Activation;
 
-enum class Version : int { block_per_channel = 1 };
-inline constexpr int kFirstVersion = 1, kLastVersion = 1;
+enum class Version : int { block_per_channel = 1, split_channel = 2 };
+inline constexpr int kFirstVersion = 1, kLastVersion = 2;
 Version version_from_int(int v);
-const char* version_name(Version v);  // "v1 block-per-channel"
+const char* version_name(Version v);  // "v1 block-per-channel", "v2 split-channel"
+
+// v2 cuts each channel's n = B·HW values into slices of whole 256-element strides, one block
+// each, until about kTargetBlocks blocks are in flight (v1 runs C blocks: 32 for a 32-channel
+// layer, a fraction of a GPU, however large n is); each slice at least kMinSliceElements values.
+// A pure function of the shape, so the summation order never depends on the device. One slice:
+// v1's kernels.
+inline constexpr int kThreads = 256, kTargetBlocks = 264, kMinSliceElements = 16 * kThreads;
+struct Split {
+  int slices = 1;
+  long long slice_elements = 0;  // a multiple of kThreads (the last slice may be shorter)
+};
+constexpr Split split(Version v, int channels, long long n) {
+  Split s{1, n};
+  if (v != Version::split_channel || channels <= 0 || n <= kMinSliceElements) return s;
+  const long long wanted = (kTargetBlocks + channels - 1) / channels, most = (n + kMinSliceElements - 1) / kMinSliceElements;
+  const long long slices = wanted < most ? wanted : most;
+  if (slices <= 1) return s;
+  const long long per = (n + slices - 1) / slices;
+  s.slice_elements = (per + kThreads - 1) / kThreads * kThreads;
+  s.slices = int((n + s.slice_elements - 1) / s.slice_elements);
+  return s;
+}
+// Floats of workspace a training forward or backward needs: the per-slice partial sums (three
+// per slice and channel), 0 with one slice.
+constexpr std::size_t workspace_floats(Version v, int batch, int channels, int hw) {
+  const Split s = split(v, channels, 1ll * batch * hw);
+  return s.slices <= 1 ? 0 : std::size_t(3) * std::size_t(channels) * std::size_t(s.slices);
+}
 
 struct TrainForwardArgs {
   int batch = 0, channels = 0, hw = 0;
@@ -49,6 +77,8 @@ struct TrainForwardArgs {
   float* running_mean = nullptr;        // [C] in/out, or null: no running update (then all three null)
   float* running_var = nullptr;         // [C] in/out
   std::int64_t* num_batches_tracked = nullptr;  // scalar in/out
+  float* workspace = nullptr;           // workspace_floats(...) floats (v2's slice sums)
+  std::size_t workspace_size = 0;
 };
 
 struct EvalForwardArgs {
@@ -76,6 +106,8 @@ struct BackwardArgs {
   float* dgamma = nullptr;              // [C]
   float* dbeta = nullptr;               // [C]
   float* dbias = nullptr;               // [C] Σ dx per channel (the preceding conv's db), or null
+  float* workspace = nullptr;           // workspace_floats(...) floats (v2's slice sums)
+  std::size_t workspace_size = 0;
 };
 
 // Throw vae::Error naming the field for bad arguments (one value per channel in training is

@@ -18,6 +18,7 @@ Version version_from_int(int v) {
 const char* version_name(Version v) {
   switch (v) {
     case Version::block_per_channel: return "v1 block-per-channel";
+    case Version::split_channel: return "v2 split-channel";
   }
   return "?";
 }
@@ -41,6 +42,15 @@ void check_shape(const char* pass, int batch, int channels, int hw) {
 
 void need(const char* pass, int batch, int channels, int hw, const void* p, const char* name) {
   if (!p) bad(pass, batch, channels, hw, std::string(name) + " is null");
+}
+
+void check_workspace(const char* pass, Version v, int batch, int channels, int hw, const float* workspace,
+                     std::size_t size) {
+  const std::size_t needed = workspace_floats(v, batch, channels, hw);
+  if (needed && (!workspace || size < needed))
+    bad(pass, batch, channels, hw,
+        std::string(version_name(v)) + " needs a workspace of " + std::to_string(needed) + " floats (workspace_floats), got " +
+            (workspace ? std::to_string(size) : std::string("none")));
 }
 
 void check_eps(const char* pass, int batch, int channels, int hw, double eps) {
@@ -68,6 +78,7 @@ void validate(Version v, const TrainForwardArgs& a) {
   if (running != 0 && running != 3)
     bad(p, a.batch, a.channels, a.hw,
         "give all of running_mean, running_var and num_batches_tracked, or none (no running update)");
+  check_workspace(p, v, a.batch, a.channels, a.hw, a.workspace, a.workspace_size);
 }
 
 void validate(Version v, const EvalForwardArgs& a) {
@@ -95,6 +106,7 @@ void validate(Version v, const BackwardArgs& a) {
   need(p, a.batch, a.channels, a.hw, a.dbeta, "dbeta");
   for (const float* other : {a.dx, a.dgamma, a.dbeta})
     if (a.dbias && a.dbias == other) bad(p, a.batch, a.channels, a.hw, "dbias may not be another output");
+  check_workspace(p, v, a.batch, a.channels, a.hw, a.workspace, a.workspace_size);
 }
 
 // Costs: each pass over the [B, C, HW] tensor reads it once (the profile's bytes); FLOPs are
