@@ -14,7 +14,7 @@
 // After launch.h (data_targets.h declares vae::kernels::{emu,cuda}).
 #include "kernels/data.h"
 #include "kernels/data_targets.h"
-#include "kernels/device_counter_rng.h"
+#include "common/counter_rng.h"  // host and device
 #include "model/noise.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::data {
@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kThreads) gather_kernel(GatherArgs a) {
       else a.x_bytes[e] = byte;
       continue;
     }
-    const double draw = device_counter_uniform(a.binarize_seed, stream, (image << 32) | std::uint64_t(pixel));
+    const double draw = ::vae::counter_uniform(a.binarize_seed, stream, (image << 32) | std::uint64_t(pixel));
     const bool on = draw < double(byte) / 255.0;
     if (a.x) a.x[e] = on ? 1.0f : 0.0f;
     else a.x_bytes[e] = on ? std::uint8_t(255) : std::uint8_t(0);
@@ -65,7 +65,7 @@ __global__ void __launch_bounds__(kThreads) noise_kernel(NoiseArgs a) {
   const std::uint64_t step = a.steps_taken ? std::uint64_t(*a.steps_taken) : a.step;
   const std::uint64_t stream = ::vae::kStreamEpsStepBase + step;
   for (long long i = 1ll * blockIdx.x * blockDim.x + threadIdx.x; i < elements; i += 1ll * gridDim.x * blockDim.x)
-    a.eps[i] = static_cast<float>(device_counter_normal(
+    a.eps[i] = static_cast<float>(::vae::counter_normal(
         a.seed, stream, ::vae::eps_counter_index(std::uint64_t(i), a.batch, a.latent, {a.first, a.global_batch})));
 }
 

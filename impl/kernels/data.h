@@ -16,7 +16,7 @@
 //            float(counter_normal(seed, kStreamEpsStepBase + step, i)), Box-Muller in double.
 //            On a GPU, CUDA's log/cos may differ from glibc's in the last double bit; after
 //            the rounding to float that shows only for a draw within an ulp of a float
-//            rounding boundary (kernels/device_counter_rng.h).
+//            rounding boundary (common/counter_rng.h).
 //
 // The epoch's order is NOT shuffled on the device: Fisher-Yates (train/epoch_order.h) is a
 // chain of n dependent swaps, one thread's work (~60 ms for 60000 images at a global-memory
