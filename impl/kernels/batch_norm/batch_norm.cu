@@ -146,6 +146,10 @@ __device__ __forceinline__ SliceOf slice_of(const Split& sp, long long n) {
   r.end = min(n, r.begin + sp.slice_elements);
   return r;
 }
+// The number of values in slice s (the last may be shorter).
+__device__ __forceinline__ float slice_count(const Split& sp, long long n, int s) {
+  return float(min(n, 1ll * (s + 1) * sp.slice_elements) - 1ll * s * sp.slice_elements);
+}
 // Partial sum q of slice s of channel c in the workspace: [C][S][3].
 __device__ __forceinline__ long long slot(const Split& sp, int c, int s, int q) {
   return (1ll * c * sp.slices + s) * 3 + q;
@@ -157,7 +161,7 @@ __global__ void slice_moments_kernel(TrainForwardArgs a, Split sp) {
   const SliceOf sl = slice_of(sp, 1ll * a.batch * a.hw);
   float sum = 0.0f;
   for (long long e = sl.begin + t; e < sl.end; e += kThreads) sum += a.x[at(a.channels, a.hw, sl.c, e)];
-  const float mean = block_sum(partial, sum, t) / float(sl.end - sl.begin);
+  const float mean = block_sum(partial, sum, t) / slice_count(sp, 1ll * a.batch * a.hw, sl.s);
   float q = 0.0f;
   for (long long e = sl.begin + t; e < sl.end; e += kThreads) {
     const float d = a.x[at(a.channels, a.hw, sl.c, e)] - mean;
@@ -176,16 +180,12 @@ __global__ void split_normalize_kernel(TrainForwardArgs a, Split sp) {
   const SliceOf sl = slice_of(sp, n);
   if (t == 0) {  // the slices merged in order
     float total = 0.0f;
-    for (int s = 0; s < sp.slices; ++s) {
-      const float count = float(min(n, 1ll * (s + 1) * sp.slice_elements) - 1ll * s * sp.slice_elements);
-      total += count * a.workspace[slot(sp, sl.c, s, 0)];
-    }
+    for (int s = 0; s < sp.slices; ++s) total += slice_count(sp, n, s) * a.workspace[slot(sp, sl.c, s, 0)];
     const float mean = total / float(n);
     float m2 = 0.0f;
     for (int s = 0; s < sp.slices; ++s) {
-      const float count = float(min(n, 1ll * (s + 1) * sp.slice_elements) - 1ll * s * sp.slice_elements);
       const float d = a.workspace[slot(sp, sl.c, s, 0)] - mean;
-      m2 += a.workspace[slot(sp, sl.c, s, 1)] + count * d * d;
+      m2 += a.workspace[slot(sp, sl.c, s, 1)] + slice_count(sp, n, s) * d * d;
     }
     merged[0] = mean;
     merged[1] = m2 / float(n);
