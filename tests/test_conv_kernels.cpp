@@ -6,6 +6,7 @@
 // skips with the reason where there is none.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -15,12 +16,14 @@
 
 #include "common/error.h"
 #include "device/device.h"
+#include "kernels/batch_norm/batch_norm.h"
 #include "kernels/conv/conv.h"
 #include "kernels/conv/conv_check.h"
 #include "kernels/conv/conv_plan.h"
 #include "kernels/likelihood.h"
 #include "common/counter_rng.h"
 #include "model/config.h"
+#include "model/layers.h"
 #include "kernel_family_test.h"
 #include "sanitizer_tier.h"
 #include "tolerances.h"
@@ -132,6 +135,67 @@ TEST_P(ConvVersion, ByteInputEqualsItsFloatValues) {
     for (std::size_t o = 0; o < from_bytes.size(); ++o)
       EXPECT_TRUE(same_bits(from_bytes[o].got, from_floats[o].got)) << what << ", output " << from_bytes[o].output;
   }
+}
+
+// --- Batch norm in evaluation in the epilogue ------------------------------------------------
+// The conv with the running statistics' normalisation and the activation in its epilogue equals
+// the conv (identity) followed by batch_norm::eval_forward bit for bit (the same formula on the
+// same float sum), on every odd geometry (tile edges; a split forward among them) and the
+// presets' batch-norm layers, each activation.
+TEST_P(ConvVersion, EvalBatchNormInTheEpilogueEqualsTheSeparateKernel) {
+  namespace bn = vae::kernels::batch_norm;
+  const Stream s = stream();
+  std::vector<check::Case> cases = check::odd_cases();
+  if (!vae::testing::kSanitizerBuild)  // the sanitizer tier: the odd geometries (every tile edge) only
+    for (const check::Case& c : check::preset_layers(2)) cases.push_back(c);
+  bool some_split = false;
+  int n = 0;
+  for (check::Case c : cases) {
+    const Activation after = std::array{Activation::identity, Activation::relu, Activation::tanh}[n++ % 3];
+    c.activation = Activation::identity;
+    const check::Prepared p = check::prepare(Pass::forward, c);
+    const ConvGeometry& g = c.geometry;
+    const int channels = g.out_channels, hw = g.out_h() * g.out_w();
+    const std::size_t out = std::size_t(c.batch) * std::size_t(g.out_size());
+    // Running statistics of the output's scale: mean in [-0.5, 0.5], var in [0.2, 2.2].
+    std::vector<float> rm(channels), rv(channels), gamma(channels), beta(channels);
+    for (int ch = 0; ch < channels; ++ch) {
+      rm[ch] = float(vae::counter_uniform(7, 1, ch) - 0.5), rv[ch] = float(0.2 + 2 * vae::counter_uniform(7, 2, ch));
+      gamma[ch] = float(0.5 + vae::counter_uniform(7, 3, ch)), beta[ch] = float(vae::counter_uniform(7, 4, ch) - 0.5);
+    }
+    const auto to = [&](const std::vector<float>& v) { return vae::device::to_device(s, v); };
+    const auto x = to(p.x), w = to(p.weight), b = to(p.bias), d_rm = to(rm), d_rv = to(rv), d_gamma = to(gamma),
+               d_beta = to(beta);
+    const auto x_bytes = vae::device::to_device(s, p.x_bytes);
+    const std::size_t ws = conv::workspace_floats(GetParam(), Pass::forward, g, c.batch);
+    some_split = some_split || ws > 0;
+    auto workspace = vae::device::to_device(s, std::vector<float>(ws));
+    vae::device::Array<float> pre(s.kind(), out), separate(s.kind(), out), fused(s.kind(), out);
+    conv::ForwardArgs a;
+    a.geometry = g, a.batch = c.batch, a.weight = w.data(), a.bias = b.data();
+    a.x = p.x.empty() ? nullptr : x.data();
+    a.x_bytes = p.x_bytes.empty() ? nullptr : x_bytes.data();
+    a.workspace = workspace.data(), a.workspace_size = ws;
+    a.y = pre.data();
+    conv::forward(s, GetParam(), a);
+    bn::EvalForwardArgs e;
+    e.batch = c.batch, e.channels = channels, e.hw = hw;
+    e.x = pre.data(), e.gamma = d_gamma.data(), e.beta = d_beta.data();
+    e.running_mean = d_rm.data(), e.running_var = d_rv.data(), e.eps = vae::kBatchNormEps, e.activation = after;
+    e.y = separate.data();
+    bn::eval_forward(s, bn::Version::block_per_channel, e);
+    conv::EvalBatchNormEpilogue epilogue;
+    epilogue.gamma = d_gamma.data(), epilogue.beta = d_beta.data();
+    epilogue.running_mean = d_rm.data(), epilogue.running_var = d_rv.data();
+    epilogue.eps = vae::kBatchNormEps, epilogue.activation = after;
+    a.eval_batch_norm = &epilogue;
+    a.y = fused.data();
+    conv::forward(s, GetParam(), a);
+    s.synchronize();
+    EXPECT_TRUE(same_bits(vae::device::to_host(s, fused), vae::device::to_host(s, separate)))
+        << describe(GetParam(), Pass::forward, c) << " + batch norm (evaluation), " << vae::kernels::gemm::activation_name(after);
+  }
+  if (GetParam() == Version::register_blocked) EXPECT_TRUE(some_split) << "no case splits its forward";
 }
 
 // --- The likelihood epilogue (v3, v4): the output layer's NLL, dL/dO and block sums -------------
@@ -337,6 +401,13 @@ TEST(ConvArguments, AreCheckedBeforeLaunching) {
   bad.x_bytes = reinterpret_cast<const std::uint8_t*>(buffer.data());
   expect_error([&] { conv::validate(Version::direct, bad); }, "exactly one of x");
   expect_error([&] { conv::forward(s, conv::Version(7), f); }, "no version 7");
+  conv::EvalBatchNormEpilogue eval;
+  bad = f;
+  bad.eval_batch_norm = &eval;
+  expect_error([&] { conv::validate(Version::direct, bad); }, "running_mean and running_var are required");
+  eval.running_mean = eval.running_var = buffer.data();
+  bad.activation = Activation::relu;
+  expect_error([&] { conv::validate(Version::direct, bad); }, "the layer's must be identity");
   conv::BackwardArgs b;
   b.geometry = ConvGeometry::conv2d(3, 4, 17, 13, 3, 1, 0);
   b.batch = 3;

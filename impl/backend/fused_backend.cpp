@@ -635,10 +635,21 @@ class FusedBackend final : public Backend {
   }
 
   // A hidden layer's forward: dense (GEMM, activation in the epilogue) or conv (the conv
-  // kernel; with batch norm its output goes to `pre`, and batch norm applies the activation).
+  // kernel; with batch norm in training its output goes to `pre`, and batch norm applies the
+  // activation; in evaluation, with the running statistics, the conv's epilogue normalises
+  // and `pre` is not written).
   void layer_forward(const DeviceLayer& l, int rows, const float* x, const std::uint8_t* x_bytes, LayerBuffers& out,
                      Workspace& w, BatchNormMode mode) {
     if (!l.is_conv()) return gemm_forward(l, rows, x, x_bytes, out.y.data(), w);
+    const bool normalise_in_epilogue = l.batch_norm && mode == BatchNormMode::running;
+    k::conv::EvalBatchNormEpilogue eval;
+    if (normalise_in_epilogue) {
+      eval.gamma = param(l.bn_weight), eval.beta = param(l.bn_bias);
+      eval.running_mean = running_.data() + l.running_mean;
+      eval.running_var = running_.data() + l.running_var;
+      eval.eps = kBatchNormEps;
+      eval.activation = l.act;
+    }
     k::conv::ForwardArgs a;
     a.geometry = l.geometry;
     a.batch = rows;
@@ -647,23 +658,12 @@ class FusedBackend final : public Backend {
     a.weight = param(l.weight);
     a.bias = param(l.bias);
     a.activation = l.batch_norm ? k::gemm::Activation::identity : l.act;
-    a.y = l.batch_norm ? out.pre.data() : out.y.data();
+    a.y = l.batch_norm && !normalise_in_epilogue ? out.pre.data() : out.y.data();
+    a.eval_batch_norm = normalise_in_epilogue ? &eval : nullptr;
     a.workspace = w.gemm_workspace.data();
     a.workspace_size = w.gemm_workspace.size();
     k::conv::forward(stream_, versions_.conv, a);
-    if (!l.batch_norm) return;
-    if (mode == BatchNormMode::running) {
-      k::batch_norm::EvalForwardArgs e;
-      e.batch = rows, e.channels = l.channels, e.hw = l.hw;
-      e.x = out.pre.data();
-      e.gamma = param(l.bn_weight), e.beta = param(l.bn_bias);
-      e.running_mean = running_.data() + l.running_mean;
-      e.running_var = running_.data() + l.running_var;
-      e.eps = kBatchNormEps;
-      e.activation = l.act;
-      e.y = out.y.data();
-      return k::batch_norm::eval_forward(stream_, kBatchNormVersion, e);
-    }
+    if (!l.batch_norm || normalise_in_epilogue) return;
     k::batch_norm::TrainForwardArgs t;
     t.batch = rows, t.channels = l.channels, t.hw = l.hw;
     t.x = out.pre.data();

@@ -27,7 +27,8 @@
 //                        bf16 (rounded to nearest even, half v4's tile bytes), m16n16k16
 //                        fragments, fp32 sums and epilogue (autocast's recipe).
 // v3-v5 also take the likelihood epilogue (conv.h): the output layer's NLL, dL/dO and
-// per-block image sums (conv_nll_layout.h), so the logits never reach memory.
+// per-block image sums (conv_nll_layout.h), so the logits never reach memory. Every version
+// takes batch norm in evaluation in `finish` (conv.h: EvalBatchNormEpilogue).
 //
 // Check a version without a GPU:  vaebench-kernels check --family conv --device cuda-emu
 //                                 ctest -R ConvKernels   (tests/test_conv_kernels.cpp)
@@ -48,6 +49,7 @@ namespace vae::kernels::VAE_KERNEL_TARGET::conv {
 using ::vae::kernels::conv::Activation;
 using ::vae::kernels::conv::BackwardArgs;
 using ::vae::kernels::conv::Direction;
+using ::vae::kernels::conv::EvalBatchNormEpilogue;
 using ::vae::kernels::conv::ForwardArgs;
 using ::vae::kernels::conv::LikelihoodEpilogue;
 using ::vae::kernels::conv::NllLayout;
@@ -84,6 +86,8 @@ struct Problem {
   bool has_likelihood = false; // the output layer's epilogue (conv.h): never split
   LikelihoodEpilogue likelihood;
   NllLayout nll;               // images K·B of rows / images pixels each, cols channels
+  bool has_eval_batch_norm = false;  // batch norm in evaluation after the bias (conv.h)
+  EvalBatchNormEpilogue batch_norm;
 };
 
 // A(i, p) of direction D (conv.h's table; conv_plan.h's dims).
@@ -147,6 +151,13 @@ template <Direction D>
 __device__ __forceinline__ float finish(const Problem& pb, int i, int j, float sum) {
   if (pb.bias) sum += pb.bias[j];
   const long long at = out_index<D>(pb, i, j);
+  if (pb.has_eval_batch_norm) {  // j is the output channel (forward directions only)
+    const EvalBatchNormEpilogue& bn = pb.batch_norm;
+    const float rstd = 1.0f / sqrtf(bn.running_var[j] + float(bn.eps));
+    const float gamma = bn.gamma ? bn.gamma[j] : 1.0f, beta = bn.beta ? bn.beta[j] : 0.0f;
+    pb.out[at] = act::activate(bn.activation, gamma * ((sum - bn.running_mean[j]) * rstd) + beta);
+    return 0.0f;
+  }
   if (!pb.has_likelihood) {
     pb.out[at] = act::activate(pb.act, sum);
     return 0.0f;
@@ -492,6 +503,10 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& f) {
   Problem pb = problem(d, c, input(f.x, f.x_bytes), values(f.weight), f.y, f.workspace);
   pb.bias = f.bias;
   pb.act = f.activation;
+  if (f.eval_batch_norm) {
+    pb.has_eval_batch_norm = true;
+    pb.batch_norm = *f.eval_batch_norm;
+  }
   if (f.likelihood) {
     pb.has_likelihood = true;
     pb.likelihood = *f.likelihood;

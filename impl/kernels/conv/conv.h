@@ -74,6 +74,20 @@ std::size_t likelihood_floats(const ConvGeometry& geometry, int batch);
 // Whether a version has the likelihood epilogue (v3, v4).
 constexpr bool has_likelihood_epilogue(Version v) { return int(v) >= 3; }
 
+// Batch norm in evaluation after the layer, in its epilogue (every version): with o = sum +
+// bias, y = act(gamma ((o - running_mean) · 1/sqrt(running_var + eps)) + beta) per output
+// channel, batch_norm::eval_forward's formula element for element (the same bits as the conv
+// then eval_forward), so the conv's own output never reaches memory. Evaluation only: training
+// needs the batch's statistics of that output first. The layer's activation must be identity.
+struct EvalBatchNormEpilogue {
+  const float* gamma = nullptr;          // [Cout] bn.weight, or null (1)
+  const float* beta = nullptr;           // [Cout] bn.bias, or null (0)
+  const float* running_mean = nullptr;   // [Cout]
+  const float* running_var = nullptr;    // [Cout]
+  double eps = 1e-5;                     // used as float(eps), as eval_forward does
+  Activation activation = Activation::identity;  // after batch norm
+};
+
 struct ForwardArgs {
   ConvGeometry geometry;
   int batch = 0;
@@ -86,6 +100,7 @@ struct ForwardArgs {
   float* workspace = nullptr;              // workspace_floats(...) floats (split sums)
   std::size_t workspace_size = 0;
   const LikelihoodEpilogue* likelihood = nullptr;  // the output layer's, or null
+  const EvalBatchNormEpilogue* eval_batch_norm = nullptr;  // batch norm in evaluation, or null
 };
 
 struct BackwardArgs {

@@ -121,9 +121,17 @@ void validate(Version v, const ForwardArgs& a) {
     if ((e->x == nullptr) == (e->x_bytes == nullptr)) bad(p, a.geometry, "give exactly one of the targets x and x_bytes");
     if (!e->block_nll) bad(p, a.geometry, "block_nll is null (conv::likelihood_floats floats)");
     if (e->write_gradient && !a.y) bad(p, a.geometry, "y (for dL/dO) is null");
+    if (a.eval_batch_norm) bad(p, a.geometry, "the output layer takes no batch norm (eval_batch_norm is set)");
     return;  // never split: no workspace
   }
   if (!a.y) bad("forward", a.geometry, "y is null");
+  if (const EvalBatchNormEpilogue* bn = a.eval_batch_norm) {
+    const char* p = "forward + batch norm (evaluation)";
+    if (a.activation != Activation::identity)
+      bad(p, a.geometry, "the activation comes after batch norm (EvalBatchNormEpilogue::activation): the layer's must be identity");
+    if (!bn->running_mean || !bn->running_var) bad(p, a.geometry, "running_mean and running_var are required");
+    if (!(bn->eps > 0)) bad(p, a.geometry, "eps must be > 0, got " + std::to_string(bn->eps));
+  }
   check_workspace("forward", a.geometry, workspace_floats(v, Pass::forward, a.geometry, a.batch), a.workspace,
                   a.workspace_size);
 }
@@ -150,6 +158,8 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& a) {
     if (e)
       epilogue = std::string(" + likelihood ") + (e->likelihood == Likelihood::Bernoulli ? "bernoulli" : "gaussian") +
                  (e->write_gradient ? " + dL/dO" : "");
+    if (a.eval_batch_norm)
+      epilogue = std::string(" + batch norm (evaluation) ") + gemm::activation_name(a.eval_batch_norm->activation);
     // The likelihood: ~8 FLOP an element (as likelihood v1 counts them), the targets read,
     // dL/dO (if written) instead of the output, the block sums.
     const double targets = e ? out / e->samples * (e->x_bytes ? 1 : 4) : 0;
@@ -157,9 +167,10 @@ void forward(const device::Stream& stream, Version v, const ForwardArgs& a) {
     return device::CallCost{std::string(g.transposed ? "conv_transpose" : "conv") + ".forward " +
                                 shape_label(g, a.batch) + " " + gemm::activation_name(a.activation) +
                                 (a.x_bytes ? ", u8 input" : "") + epilogue + " (" + version_name(v) + ")",
-                            2 * macs(g, a.batch) + (a.bias ? out : 0) + (e ? 8 * out : 0),
+                            2 * macs(g, a.batch) + (a.bias ? out : 0) + (e ? 8 * out : 0) + (a.eval_batch_norm ? 4 * out : 0),
                             in * (a.x_bytes ? 1 : 4) + targets +
-                                4 * (double(g.weight_size()) + writes + (a.bias ? g.out_channels : 0))};
+                                4 * (double(g.weight_size()) + writes + (a.bias ? g.out_channels : 0) +
+                                     (a.eval_batch_norm ? 4.0 * g.out_channels : 0))};
   });
   VAE_DISPATCH("conv", stream, conv::forward(stream, v, a));
 }
