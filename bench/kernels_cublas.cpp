@@ -125,10 +125,7 @@ std::shared_ptr<LibraryCall> cublas_call(const device::Stream& stream, const std
     std::vector<float> got(bare.expected[o].want.size());
     device::copy_to_host(stream, got.data(), outs[o], got.size() * sizeof(float));
     stream.synchronize();
-    const auto c = gemm::reference::compare(got, bare.expected[o], t);
-    if (!c.pass)
-      result->failures.push_back(bare.outputs[o] + ": norm-wise " + std::to_string(c.norm_rel) + ", " +
-                                 std::to_string(c.percent_of_tolerance) + "% of tolerance");
+    judge_library_output(bare.outputs[o], got, bare.expected[o], t, result->failures);
   }
   return result;
 }

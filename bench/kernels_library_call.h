@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "device/device.h"
+#include "kernels/gemm_reference.h"
 
 namespace vae::bench::kernels {
 
@@ -18,5 +19,21 @@ struct LibraryCall {
   double flops = 0, bytes_moved = 0;
   std::vector<std::string> failures;                   // against double precision; empty = valid
 };
+
+// Judges one output of a library call against the reference with the family's tolerance: a
+// failure line ("dx: norm-wise ..., N% of tolerance", or a size mismatch) into `failures`.
+inline void judge_library_output(const std::string& output, const std::vector<float>& got,
+                                 const vae::kernels::gemm::reference::Expected& expected,
+                                 const tol::GemmTolerance& tolerance, std::vector<std::string>& failures) {
+  if (got.size() != expected.want.size()) {
+    failures.push_back(output + ": " + std::to_string(got.size()) + " values, expected " +
+                       std::to_string(expected.want.size()));
+    return;
+  }
+  const auto c = vae::kernels::gemm::reference::compare(got, expected, tolerance);
+  if (!c.pass)
+    failures.push_back(output + ": norm-wise " + std::to_string(c.norm_rel) + ", " +
+                       std::to_string(c.percent_of_tolerance) + "% of tolerance");
+}
 
 }  // namespace vae::bench::kernels

@@ -144,18 +144,8 @@ std::shared_ptr<LibraryCall> torch_conv_call(const device::Stream& stream, const
   result->call(stream);  // the first call: autotunes on a GPU, and gives the results judged
   stream.synchronize();
   const tol::GemmTolerance& t = tol::gemm(precision);
-  for (std::size_t o = 0; o < p.outputs.size(); ++o) {
-    const std::vector<float> got = to_host(state->results.at(o));
-    if (got.size() != p.expected[o].want.size()) {
-      result->failures.push_back(p.outputs[o] + ": " + std::to_string(got.size()) + " values, expected " +
-                                 std::to_string(p.expected[o].want.size()));
-      continue;
-    }
-    const auto c = vae::kernels::gemm::reference::compare(got, p.expected[o], t);
-    if (!c.pass)
-      result->failures.push_back(p.outputs[o] + ": norm-wise " + std::to_string(c.norm_rel) + ", " +
-                                 std::to_string(c.percent_of_tolerance) + "% of tolerance");
-  }
+  for (std::size_t o = 0; o < p.outputs.size(); ++o)
+    judge_library_output(p.outputs[o], to_host(state->results.at(o)), p.expected[o], t, result->failures);
   return result;
 }
 #endif
