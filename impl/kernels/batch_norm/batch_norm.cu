@@ -28,6 +28,7 @@
 // After launch.h (see conv.cu).
 #include "kernels/activation_math.h"
 #include "kernels/batch_norm/batch_norm.h"
+#include "kernels/batch_norm/batch_norm_math.h"
 #include "kernels/batch_norm/batch_norm_targets.h"
 
 namespace vae::kernels::VAE_KERNEL_TARGET::batch_norm {
@@ -95,9 +96,8 @@ __global__ void eval_forward_kernel(EvalForwardArgs a) {
   const long long i = 1ll * blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= 1ll * a.batch * a.channels * a.hw) return;
   const int c = int(i / a.hw % a.channels);
-  const float rstd = 1.0f / sqrtf(a.running_var[c] + float(a.eps));
-  const float gamma = a.gamma ? a.gamma[c] : 1.0f, beta = a.beta ? a.beta[c] : 0.0f;
-  a.y[i] = act::activate(a.activation, gamma * ((a.x[i] - a.running_mean[c]) * rstd) + beta);
+  a.y[i] = batch_norm_math::eval_normalize(a.activation, a.x[i], c, a.gamma, a.beta, a.running_mean, a.running_var,
+                                           a.eps);
 }
 
 __global__ void backward_kernel(BackwardArgs a) {

@@ -37,6 +37,7 @@
 // After launch.h: conv_targets.h declares vae::kernels::{emu,cuda}, which would hide vae::emu
 // from launch.h's `emu::` names.
 #include "kernels/activation_math.h"
+#include "kernels/batch_norm/batch_norm_math.h"
 #include "kernels/conv/conv.h"
 #include "kernels/conv/conv_nll_layout.h"
 #include "kernels/conv/conv_plan.h"
@@ -153,9 +154,8 @@ __device__ __forceinline__ float finish(const Problem& pb, int i, int j, float s
   const long long at = out_index<D>(pb, i, j);
   if (pb.has_eval_batch_norm) {  // j is the output channel (forward directions only)
     const EvalBatchNormEpilogue& bn = pb.batch_norm;
-    const float rstd = 1.0f / sqrtf(bn.running_var[j] + float(bn.eps));
-    const float gamma = bn.gamma ? bn.gamma[j] : 1.0f, beta = bn.beta ? bn.beta[j] : 0.0f;
-    pb.out[at] = act::activate(bn.activation, gamma * ((sum - bn.running_mean[j]) * rstd) + beta);
+    pb.out[at] = batch_norm_math::eval_normalize(bn.activation, sum, j, bn.gamma, bn.beta, bn.running_mean,
+                                                 bn.running_var, bn.eps);
     return 0.0f;
   }
   if (!pb.has_likelihood) {

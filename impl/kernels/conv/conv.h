@@ -76,8 +76,8 @@ constexpr bool has_likelihood_epilogue(Version v) { return int(v) >= 3; }
 
 // Batch norm in evaluation after the layer, in its epilogue (every version): with o = sum +
 // bias, y = act(gamma ((o - running_mean) · 1/sqrt(running_var + eps)) + beta) per output
-// channel, batch_norm::eval_forward's formula element for element (the same bits as the conv
-// then eval_forward), so the conv's own output never reaches memory. Evaluation only: training
+// channel, through eval_forward's own per-element function (batch_norm/batch_norm_math.h: the
+// same bits as the conv then eval_forward), so the conv's own output never reaches memory. Evaluation only: training
 // needs the batch's statistics of that output first. The layer's activation must be identity.
 struct EvalBatchNormEpilogue {
   const float* gamma = nullptr;          // [Cout] bn.weight, or null (1)
