@@ -409,6 +409,7 @@ int run(int argc, char** argv) {
     throw Error("--device: '" + o.devices + "' is not cpu, cuda, cuda-emu or all");
   nlohmann::json skipped = nlohmann::json::array();
   int registered = 0;
+  bool registered_bf16_on_cpu = false;
   struct Profiled {
     std::string backend, device, precision;
     std::optional<DevicePeak> peak;
@@ -454,6 +455,7 @@ int run(int argc, char** argv) {
       const std::string model = device_name(manifest, device);
       const std::optional<DevicePeak> peak = find_device_peak(model);
       for (const std::string& precision : precisions) {
+        registered_bf16_on_cpu = registered_bf16_on_cpu || (device == "cpu" && precision == "bf16");
         to_profile.push_back({info.name, device, precision, peak});
         // The minimal bytes of a step (work_model.h) are the parameters, Adam's moments and the
         // images: fp32 at bf16 as well (fp32 master weights; bf16 holds only copies and activations).
@@ -478,6 +480,9 @@ int run(int argc, char** argv) {
           }
       }
       benchmark::AddCustomContext("device_name." + device, model);
+      // A CPU without bf16 instructions times bf16 emulated in software: the JSON says so.
+      if (device == "cpu" && registered_bf16_on_cpu && manifest["cpu_bf16"].value("hardware", "") == "emulated")
+        benchmark::AddCustomContext("note.cpu.bf16", "emulated: " + manifest["cpu_bf16"]["reason"].get<std::string>());
       if (is_emu_device(device))
         benchmark::AddCustomContext("note." + device, "CPU executor: our CUDA kernels emulated on the host, "
                                                       "for validation; these times say nothing about a GPU");

@@ -17,3 +17,24 @@ for b in json.loads(sys.argv[1]):
 }
 # backend_usable LISTING BACKEND DEVICE: whether BACKEND is among them.
 backend_usable() { usable_backends "$1" "$3" | grep -qx -- "$2"; }
+# stage_done NAME START: say how long stage NAME took since START ($SECONDS then); with
+# VAE_STAGE_LOG set (.ci/run sets it) also append "NAME<TAB>seconds" there for its budget table.
+stage_done() {
+  local s=$((SECONDS - $2))
+  say "stage '$1': $((s / 60))m$((s % 60))s"
+  if [[ -n ${VAE_STAGE_LOG:-} ]]; then printf '%s\t%d\n' "$1" "$s" >>"$VAE_STAGE_LOG"; fi
+}
+# slowest_tests LOG N: the N slowest tests of a ctest LastTest.log, "seconds  name" a line.
+slowest_tests() {
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+name, rows = None, []
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r'\d+/\d+ Test: (.+)$', line)
+    if m: name = m.group(1).strip()
+    m = re.match(r'"?Test time = *([0-9.]+) sec', line.strip())
+    if m and name: rows.append((float(m.group(1)), name)); name = None
+for t, n in sorted(rows, reverse=True)[:int(sys.argv[2])]:
+    print(f"  {t:8.1f} s  {n}")
+PY
+}

@@ -139,6 +139,26 @@ TEST(Cli, InfoReportsVerifiedMnistAndVersions) {
   EXPECT_EQ(m["git_sha"].get<std::string>().size(), 40u);
 }
 
+// What the CPU does for bf16 is in `info` and every manifest (bench JSON, history, report):
+// a CPU bf16 figure is labelled native or emulated by it, and the bf16 checks' tier follows it.
+// VAE_CPU_BF16 forces the tier (and says so); a wrong value is refused naming the variable.
+TEST(Cli, InfoSaysWhatTheCpuDoesForBf16) {
+  const CommandResult r = vaebench("info --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json b = nlohmann::json::parse(r.output)["cpu_bf16"];
+  for (const char* k : {"tier", "hardware", "avx512_bf16", "amx_bf16", "aten_cpu_capability", "onednn_bf16", "reason"})
+    EXPECT_TRUE(b.contains(k)) << k << " missing from " << b.dump();
+  EXPECT_EQ(b["tier"], b["hardware"]) << "unforced, the tier is the hardware's";
+  EXPECT_EQ(b["forced_by"], "");
+  const CommandResult forced = run("VAE_CPU_BF16=emulated " + std::string(VAEBENCH_EXE) + " info");
+  ASSERT_EQ(forced.status, 0) << forced.output;
+  EXPECT_NE(forced.output.find("bf16      emulated on the CPU: forced by VAE_CPU_BF16=emulated"), std::string::npos)
+      << forced.output;
+  const CommandResult bad = run("VAE_CPU_BF16=fast " + std::string(VAEBENCH_EXE) + " info");
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_NE(bad.output.find("VAE_CPU_BF16='fast': expected 'native' or 'emulated'"), std::string::npos) << bad.output;
+}
+
 // Binaries carried to the GPU machine (scripts/gpu) run outside any git checkout: the
 // manifest then gives the commit recorded when they were packed.
 TEST(Cli, ManifestOutsideGitGivesThePackedCommit) {

@@ -5,7 +5,11 @@
 // fp32 judged at bf16's bounds carries the "judged loosely" note.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +17,8 @@
 
 #include "backend/libtorch_backend.h"
 #include "libtorch/autocast.h"
+#include "libtorch/cpu_bf16.h"
+#include "common/error.h"
 #include "backend/registry.h"
 #include "backend_checks.h"
 #include "cases.h"
@@ -203,6 +209,61 @@ TEST(PrecisionScope, SetsTf32ForCublasAndCudnnAlike) {
     EXPECT_EQ(at::globalContext().allowTF32CuBLAS(), tf32) << "cuBLAS, tf32 " << tf32;
     EXPECT_EQ(at::globalContext().allowTF32CuDNN(at::Float32Op::CONV), tf32) << "cuDNN convolutions, tf32 " << tf32;
   }
+}
+
+}  // namespace
+}  // namespace vae
+
+namespace vae {
+namespace {
+
+// The tier of the bf16 checks (libtorch/cpu_bf16.h) from the CPU's flags, oneDNN's answer and
+// VAE_CPU_BF16, on cpuinfo files written here: the flags decide with oneDNN, the variable
+// overrides and says so, anything else in it is refused naming it.
+std::string cpuinfo_file(const std::string& name, const std::string& flags) {
+  const auto path = std::filesystem::temp_directory_path() / ("vaebench-cpuinfo-" + name + "-" + std::to_string(getpid()));
+  std::ofstream(path) << "processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: " << flags
+                      << "\n\nprocessor\t: 1\nflags\t\t: fpu avx512_bf16 amx_bf16\n";
+  return path.string();
+}
+
+TEST(CpuBf16, TierFollowsTheFlagsAndOneDnnUnlessForced) {
+  const std::string avx2 = cpuinfo_file("avx2", "fpu sse2 avx avx2 fma"),
+                    bf16 = cpuinfo_file("bf16", "fpu avx2 avx512f avx512_bf16"),
+                    amx = cpuinfo_file("amx", "fpu avx2 amx_tile amx_bf16");
+  const libtorch::CpuBf16Support a = libtorch::compute_cpu_bf16_support(avx2, nullptr);
+  EXPECT_FALSE(a.avx512_bf16 || a.amx_bf16) << "only the first processor's flags count";
+  EXPECT_FALSE(a.native);
+  EXPECT_EQ(a.tier(), "emulated");
+  EXPECT_NE(a.reason.find("no avx512_bf16 or amx_bf16 in " + avx2), std::string::npos) << a.reason;
+  // With the flags, native exactly where oneDNN takes bf16 (ONEDNN_MAX_CPU_ISA=AVX2 refuses it).
+  for (const std::string& f : {bf16, amx}) {
+    const libtorch::CpuBf16Support b = libtorch::compute_cpu_bf16_support(f, nullptr);
+    EXPECT_TRUE(b.avx512_bf16 || b.amx_bf16) << f;
+    EXPECT_EQ(b.native, b.onednn_bf16) << b.reason;
+    EXPECT_EQ(b.hardware_native, b.onednn_bf16);
+    EXPECT_EQ(b.forced_by, "");
+  }
+  const libtorch::CpuBf16Support forced_down = libtorch::compute_cpu_bf16_support(bf16, "emulated");
+  EXPECT_FALSE(forced_down.native);
+  EXPECT_EQ(forced_down.hardware_native, forced_down.onednn_bf16) << "forcing the tier leaves the hardware's answer";
+  EXPECT_EQ(forced_down.forced_by, "VAE_CPU_BF16=emulated");
+  EXPECT_NE(libtorch::describe(forced_down).find("emulated (forced by VAE_CPU_BF16=emulated"), std::string::npos)
+      << libtorch::describe(forced_down);
+  const libtorch::CpuBf16Support forced_up = libtorch::compute_cpu_bf16_support(avx2, "native");
+  EXPECT_TRUE(forced_up.native);
+  EXPECT_FALSE(forced_up.hardware_native);
+  const libtorch::CpuBf16Support unreadable = libtorch::compute_cpu_bf16_support("/nonexistent/cpuinfo", nullptr);
+  EXPECT_FALSE(unreadable.native);
+  EXPECT_NE(unreadable.reason.find("/nonexistent/cpuinfo could not be read"), std::string::npos) << unreadable.reason;
+  try {
+    libtorch::compute_cpu_bf16_support(avx2, "yes");
+    ADD_FAILURE() << "VAE_CPU_BF16=yes accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("VAE_CPU_BF16='yes': expected 'native' or 'emulated'"), std::string::npos)
+        << e.what();
+  }
+  for (const std::string& f : {avx2, bf16, amx}) std::filesystem::remove(f);
 }
 
 }  // namespace

@@ -486,6 +486,35 @@ TEST(ReportGenerator, NumbersComeFromTheInputs) {
   EXPECT_EQ(results["time_to_quality"][0]["time_to_quality"]["epoch"], 4);
 }
 
+// CPU bf16 figures from a CPU that emulates bf16 (its manifest's cpu_bf16.hardware) are
+// labelled emulated in the throughput tables, explained once, and marked in results.json;
+// fp32 rows, and bf16 rows of a CPU with native bf16, are not.
+TEST(ReportGenerator, LabelsEmulatedCpuBf16Figures) {
+  for (const std::string hardware : {"emulated", "native"}) {
+    TempDir tmp;
+    ReportInputs in = synthetic_inputs();
+    json manifest = json::parse(in.bench["context"]["manifest"].get<std::string>());
+    manifest["cpu_bf16"] = {{"tier", hardware}, {"hardware", hardware}, {"reason", "no avx512_bf16 or amx_bf16 in a test"},
+                            {"aten_cpu_capability", "AVX2"}};
+    in.bench["context"]["manifest"] = manifest.dump();
+    add_bench(in.bench, "train_step/libtorch-eager/cpu/bf16", 128, {0.1, 0.1, 0.1});
+    const std::string out = tmp.file("report");
+    write_report(in, out);
+    const std::string md = slurp(out + "/report.md");
+    const bool emulated = hardware == "emulated";
+    EXPECT_EQ(md.find("| libtorch-eager | cpu | bf16 (emulated) |") != std::string::npos, emulated) << md;
+    EXPECT_EQ(md.find("| libtorch-eager | cpu | bf16 |") != std::string::npos, !emulated) << md;
+    EXPECT_NE(md.find("| libtorch-eager | cpu | fp32 |"), std::string::npos) << "fp32 rows keep their label";
+    EXPECT_EQ(md.find("CPU bf16 rows are emulated, not native: no avx512_bf16 or amx_bf16 in a test") != std::string::npos,
+              emulated);
+    EXPECT_NE(md.find("| CPU bf16 | " + hardware + " (no avx512_bf16"), std::string::npos) << md;
+    const json results = json::parse(slurp(out + "/results.json"));
+    int marked = 0;
+    for (const json& e : results["throughput"]) marked += e.contains("emulated");
+    EXPECT_EQ(marked, emulated ? 1 : 0);
+  }
+}
+
 TEST(ReportGenerator, HtmlStandsAloneAndMarkdownReferencesExistingFigures) {
   TempDir tmp;
   const std::string out = tmp.file("report");

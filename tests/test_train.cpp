@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -15,6 +18,7 @@
 #include "sanitizer_tier.h"
 #include "common/error.h"
 #include "io/remove_tree.h"
+#include "libtorch/cpu_bf16.h"
 #include "data/dataset.h"
 #include "data/image_folder.h"
 #include "data/pixels.h"
@@ -88,27 +92,65 @@ TEST(Train, WritesHistoryCheckpointAndPictures) {
   remove_tree(dir);
 }
 
-// bf16 mixed precision trains as well as fp32: ten epochs of the default model, the same seed,
-// LibTorch's autocast against fp32. Measured over seeds 0-4 (reports/bf16-training-cpu.md):
-// |bf16 - fp32| <= 0.19 nats, means 105.65 and 105.64, fp32's own seed-to-seed spread 0.30.
-// Half a nat per seed is the bound; bf16 master weights or a KL in bf16 would show here as a
-// worse loss only if they mattered, which is what this figure is for (the validation's planted
-// mistakes catch them locally).
+// bf16 mixed precision trains as well as fp32, LibTorch's autocast against fp32 from the same
+// seed. Two forms, because what bf16 costs on a CPU hangs on its bf16 instructions
+// (libtorch/cpu_bf16.h): with AVX512-BF16/AMX and oneDNN, bf16 trains this model at 45-121 k
+// samples/s; without them (an AVX2-only CPU: ATen's fallback GEMMs) at 1.0-1.6 k, where the full
+// form took 19 of CI's 90 minutes (issue 35). Both catch the same planted mistake, master weights
+// kept in bf16 (+3.3 nats at ten epochs, +10 in the bounded form); neither catches the KL computed
+// in bf16 (|delta| <= 0.17 and 0.4 nats), which tests/test_mixed_precision.cpp catches per
+// quantity (docs/ci-budget.md has the measurements).
+double last_test_loss(const std::filesystem::path& dir) {
+  return read_json(dir / "history.json")["epochs"].back()["test"]["loss"].get<double>();
+}
+
+// The test losses of fp32 and bf16 runs of `train ARGS --seed SEED`.
+std::array<double, 2> fp32_and_bf16_test_loss(const std::string& args, int seed) {
+  std::array<double, 2> loss{};
+  for (int i = 0; i < 2; ++i) {
+    const std::string precision = i ? "bf16" : "fp32";
+    const auto dir = fresh_dir("train-" + precision + "-" + std::to_string(seed));
+    const auto r = vaebench("train " + args + " --iw-samples 0 --no-pictures --seed " + std::to_string(seed) +
+                            " --precision " + precision + " --out " + dir.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    loss[i] = r.status == 0 ? last_test_loss(dir) : std::nan("");
+    remove_tree(dir);
+  }
+  return loss;
+}
+
+// The full form: ten epochs of the default model, seeds 0 and 1. Measured over seeds 0-4
+// (reports/bf16-training-cpu.md): |bf16 - fp32| <= 0.19 nats, means 105.65 and 105.64, fp32's own
+// seed-to-seed spread 0.30. Half a nat per seed is the bound. Where the CPU emulates bf16 it
+// skips, naming why; the bounded form below runs there (and everywhere).
 TEST(Train, Bf16ReachesTheFp32TestLossWithinHalfANat) {
   VAE_RELEASE_TIER_ONLY("ten epochs of the default model, twice per seed");
+  const libtorch::CpuBf16Support& cpu = libtorch::cpu_bf16_support();
+  if (!cpu.native)
+    GTEST_SKIP() << "full form on a CPU with native bf16 only (" << libtorch::describe(cpu)
+                 << "); Train.Bf16BoundedFormReachesTheFp32TestLossWithinOneAndAHalfNats runs instead";
   for (int seed : {0, 1}) {
-    double loss[2] = {0, 0};
-    for (int i = 0; i < 2; ++i) {
-      const std::string precision = i ? "bf16" : "fp32";
-      const auto dir = fresh_dir("train-" + precision + "-" + std::to_string(seed));
-      const auto r = vaebench("train --epochs 10 --iw-samples 0 --seed " + std::to_string(seed) + " --precision " +
-                              precision + " --out " + dir.string());
-      ASSERT_EQ(r.status, 0) << r.output;
-      loss[i] = read_json(dir / "history.json")["epochs"].back()["test"]["loss"].get<double>();
-    }
-    EXPECT_LT(loss[0], 110.0) << "fp32 did not reach the published quality (seed " << seed << ")";
-    EXPECT_NEAR(loss[1], loss[0], 0.5) << "seed " << seed << ": fp32 " << loss[0] << ", bf16 " << loss[1];
+    const auto [fp32, bf16] = fp32_and_bf16_test_loss("--epochs 10", seed);
+    EXPECT_LT(fp32, 110.0) << "fp32 did not reach the published quality (seed " << seed << ")";
+    EXPECT_NEAR(bf16, fp32, 0.5) << "seed " << seed << ": fp32 " << fp32 << ", bf16 " << bf16;
   }
+}
+
+// The bounded form: three epochs of a 784-100-20 MLP, seed 0, one thread (bf16 on an emulating
+// CPU: ~27 s of the run's ~36 s, measured with oneDNN held to AVX2). Measured over seeds 0-4:
+// |bf16 - fp32| <= 0.71 nats (fp32's seed spread 1.3: a shorter, smaller run is noisier), so the
+// bound is 1.5; bf16 master weights give +9.6 to +10.7. It runs on every CPU, so it cannot rot
+// where the full form runs; where it stands in for the full form it says so ("[bounded form]",
+// which scripts/test lists).
+TEST(Train, Bf16BoundedFormReachesTheFp32TestLossWithinOneAndAHalfNats) {
+  VAE_RELEASE_TIER_ONLY("three epochs of a small model, twice");
+  const libtorch::CpuBf16Support& cpu = libtorch::cpu_bf16_support();
+  if (!cpu.native)
+    std::cout << "[bounded form] Train.Bf16ReachesTheFp32TestLossWithinHalfANat: 3 epochs of 784-100-20 instead of "
+                 "10 of 784-400-20 (" << libtorch::describe(cpu) << ")\n";
+  const auto [fp32, bf16] = fp32_and_bf16_test_loss("--hidden 100 --epochs 3 --threads 1", 0);
+  EXPECT_LT(fp32, 128.0) << "fp32 did not learn (measured 125.2-126.4 over seeds 0-4)";
+  EXPECT_NEAR(bf16, fp32, 1.5) << "fp32 " << fp32 << ", bf16 " << bf16;
 }
 
 TEST(Train, ResumeGivesTheSameResultAsAnUninterruptedRun) {

@@ -32,6 +32,10 @@ Subcommand add_info_command(CLI::App& app) {
               << (m["git_dirty"] == true ? " (dirty)" : "") << "\n"
               << "host      " << m["host"].get<std::string>() << ", " << m["cpu"].get<std::string>() << ", "
               << m["cpu_cores"] << " cores\n"
+              << "bf16      " << m["cpu_bf16"]["tier"].get<std::string>() << " on the CPU: "
+              << m["cpu_bf16"]["reason"].get<std::string>() << "; ATen "
+              << m["cpu_bf16"]["aten_cpu_capability"].get<std::string>() << ", oneDNN bf16 "
+              << (m["cpu_bf16"]["onednn_bf16"] == true ? "yes" : "no") << "\n"
               << "compiler  " << m["compiler"].get<std::string>() << ", " << m["build_type"].get<std::string>()
               << "\n"
               << "torch     " << m["torch"].get<std::string>() << "   eigen " << m["eigen"].get<std::string>()

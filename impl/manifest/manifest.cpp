@@ -12,6 +12,7 @@
 
 #include "common/build_info.h"
 #include "cuda/device_info.h"
+#include "libtorch/cpu_bf16.h"
 
 namespace vae {
 
@@ -75,6 +76,8 @@ nlohmann::json make_manifest(const Dataset* dataset) {
       {"host", host_name()},
       {"cpu", cpu_model()},
       {"cpu_cores", std::thread::hardware_concurrency()},
+      // Whether CPU bf16 figures are native or emulated, and which tier the bf16 checks ran.
+      {"cpu_bf16", libtorch::to_json(libtorch::cpu_bf16_support())},
       {"gpus", gpus},
       {"gpu_unavailable_reason", cuda.unavailable_reason},
       {"cuda_driver", cuda_version_string(cuda.driver_version)},

@@ -279,6 +279,17 @@ std::optional<double> worst_percent(const ValidationBackend& v) {
 
 std::string percent_text(double p) { return std::isnan(p) ? "nan%" : std::isinf(p) ? "inf%" : fixed(p, 1) + "%"; }
 
+// The precision as the throughput tables show it: CPU bf16 figures from a CPU that emulates
+// bf16 (the manifest's cpu_bf16.hardware: no bf16 instructions, or oneDNN refuses bf16) time a
+// software path, often 30-100x below the same CPU's fp32, and say so where they stand.
+struct PrecisionLabels {
+  bool cpu_bf16_emulated = false;
+  explicit PrecisionLabels(const json& manifest)
+      : cpu_bf16_emulated(json_text(manifest.value("cpu_bf16", json::object()), "hardware") == "emulated") {}
+  bool emulated(const RowKey& k) const { return cpu_bf16_emulated && k.device == "cpu" && k.precision == "bf16"; }
+  std::string operator()(const RowKey& k) const { return emulated(k) ? k.precision + " (emulated)" : k.precision; }
+};
+
 // ---- the summary's tables and figure -------------------------------------------------------
 
 struct SummaryTables {
@@ -288,7 +299,8 @@ struct SummaryTables {
   BarChart chart;
 };
 
-SummaryTables summary_tables(const std::vector<ValidationBackend>& validation, const Throughput& tp) {
+SummaryTables summary_tables(const std::vector<ValidationBackend>& validation, const Throughput& tp,
+                             const PrecisionLabels& precision_text) {
   SummaryTables st;
   // Validation: one row per backend, device and precision.
   bool several_models = false;
@@ -346,7 +358,7 @@ SummaryTables summary_tables(const std::vector<ValidationBackend>& validation, c
               speedup = best->median_samples_per_second / e->second->median_samples_per_second;
           }
         const Cell validated = validation_cell(validation, key);
-        st.throughput.push_back({Cell(model), Cell(key.backend), Cell(key.device), Cell(key.precision), validated,
+        st.throughput.push_back({Cell(model), Cell(key.backend), Cell(key.device), Cell(precision_text(key)), validated,
                                  Cell(kind), best ? Cell(std::to_string(best->id.batch)) : Cell("—"),
                                  best ? Cell(format_rate(best->median_samples_per_second)) : Cell("failed", Mark::Fail),
                                  speedup ? Cell(fixed(*speedup, 2) + "x") : Cell("", Mark::Muted)});
@@ -434,6 +446,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   const std::vector<BenchRow> rows = read_bench_rows(bench, "--bench");
   const Throughput tp = index_rows(rows);
   const json manifest = parse_context_manifest(bench);
+  const PrecisionLabels precision_text(manifest);
   const json ctx = bench.value("context", json::object());
   const std::string no_benchmarks =
       !have_bench ? "No benchmark results were given to this report: throughput is not shown."
@@ -476,6 +489,9 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     add("host", json_text(manifest, "host", json_text(ctx, "host_name")));
     add("git", json_text(manifest, "git_sha") + (manifest.value("git_dirty", json(false)) == json(true) ? " (dirty)" : ""));
     add("CPU", json_text(manifest, "cpu") + ", " + json_text(manifest, "cpu_cores") + " cores");
+    if (manifest.contains("cpu_bf16"))
+      add("CPU bf16", json_text(manifest["cpu_bf16"], "hardware") + " (" + json_text(manifest["cpu_bf16"], "reason") +
+                          "; ATen " + json_text(manifest["cpu_bf16"], "aten_cpu_capability") + ")");
     std::string gpus;
     for (const json& g : manifest.value("gpus", json::array()))
       gpus += (gpus.empty() ? "" : "; ") + json_text(g, "name") + " (sm_" + json_text(g, "sm") + ", " +
@@ -577,6 +593,10 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     }
     if (!text.empty()) doc.paragraph("Data timed on, per model: " + text);
   }
+  if (precision_text.cpu_bf16_emulated &&
+      std::any_of(rows.begin(), rows.end(), [](const BenchRow& r) { return r.id.device == "cpu" && r.id.precision == "bf16"; }))
+    doc.paragraph("CPU bf16 rows are emulated, not native: " + json_text(manifest["cpu_bf16"], "reason") +
+                  ". They time the software path, not what bf16 hardware does.");
   json tj = json::array();
   if (tp.by_kind.empty()) doc.paragraph(no_benchmarks);
   summary << "\nthroughput, best samples/s per backend (speedup against libtorch-eager at that batch):";
@@ -600,8 +620,8 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     chart.y = Axis{"samples/s", true, std::nullopt, std::nullopt};
     for (const auto& [key, by_batch] : by_row) {
       const Cell validated = validation_cell(validation, key);
-      std::vector<Cell> row = {Cell(key.name()), Cell(key.device), Cell(key.precision), validated};
-      std::vector<Cell> srow = {Cell(key.name()), Cell(key.device), Cell(key.precision)};
+      std::vector<Cell> row = {Cell(key.name()), Cell(key.device), Cell(precision_text(key)), validated};
+      std::vector<Cell> srow = {Cell(key.name()), Cell(key.device), Cell(precision_text(key))};
       std::vector<Cell> mrow = srow;
       Series s = series_of(key.label(), is_peer(key.backend));
       const auto* eager = eager_row(by_row, key);
@@ -616,6 +636,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
         const BenchRow& r = *it->second;
         json entry = {{"kind", kind}, {"backend", key.backend}, {"device", key.device}, {"precision", key.precision},
                       {"model", key.model}, {"batch", b}, {"failed", r.failed}, {"validation", validated.text}};
+        if (precision_text.emulated(key)) entry["emulated"] = true;
         if (r.failed) {
           row.push_back(Cell("failed: " + r.error, Mark::Fail));
           srow.push_back(Cell("", Mark::Muted));
@@ -652,7 +673,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
       chart.series.push_back(s);
       if (const BenchRow* best = best_of(by_batch)) {
         const std::string peak = best->peak_percent ? fixed(*best->peak_percent, 2) + "%" : "unknown";
-        efficiency.push_back({Cell(key.name()), Cell(key.device), Cell(key.precision), validated,
+        efficiency.push_back({Cell(key.name()), Cell(key.device), Cell(precision_text(key)), validated,
                               Cell(std::to_string(best->id.batch)), Cell(format_rate(best->median_samples_per_second)),
                               Cell(best->tflops ? fixed(*best->tflops, 4) : "n/a"),
                               Cell(peak, best->peak_percent ? Mark::None : Mark::Muted),
@@ -668,7 +689,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
                   << " samples/s at batch " << best->id.batch << sp << " [validation " << validated.text << "]";
         }
       } else {
-        efficiency.push_back({Cell(key.name()), Cell(key.device), Cell(key.precision), validated, Cell("—"),
+        efficiency.push_back({Cell(key.name()), Cell(key.device), Cell(precision_text(key)), validated, Cell("—"),
                               Cell("failed", Mark::Fail), Cell(""), Cell(""), Cell("")});
         if (kind == "train_epoch") summary << "\n  " << kind << " " << key.label() << ": FAILED";
       }
@@ -875,7 +896,7 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
   {
     Document top;
     top.heading("Summary");
-    const SummaryTables st = summary_tables(validation, tp);
+    const SummaryTables st = summary_tables(validation, tp, precision_text);
     if (validation.empty()) {
       top.paragraph("Validation: no validation results were given to this report, so correctness is not shown.");
     } else {
