@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command_runner.h"
+#include "json_file.h"
 #include "report/bench_results.h"
 #include "step_profile.h"
 #include "work_model.h"
@@ -19,15 +20,12 @@ namespace vae::report {
 namespace {
 
 using nlohmann::json;
+using vae::testing::read_json;
 using vae::testing::run;
 using vae::testing::TempDir;
 
 const char* kCompare = "/usr/share/benchmark/compare.py";  // Debian's libbenchmark-tools
 
-json read(const std::string& path) {
-  std::ifstream in(path);
-  return json::parse(in);
-}
 
 // One shared tiny run: the eager backend, two kinds, one batch size, two repetitions.
 class BenchJson : public ::testing::Test {
@@ -51,7 +49,7 @@ std::string BenchJson::output_;
 
 TEST_F(BenchJson, NamesCountersAndManifest) {
   ASSERT_EQ(status_, 0) << output_;
-  const json doc = read(dir_->file("bench.json"));
+  const json doc = read_json(dir_->file("bench.json"));
   EXPECT_EQ(dir_->listing(), std::vector<std::string>{"bench.json"});  // the .tmp was renamed
   const std::regex scheme(R"((train_step|train_epoch|eval)/[a-z0-9-]+/(cpu|cuda)/(fp32|fp64|tf32|bf16)/batch:[0-9]+/manual_time)");
   std::set<std::string> names;
@@ -89,6 +87,27 @@ TEST_F(BenchJson, NamesCountersAndManifest) {
   EXPECT_GT(*rows[0].peak_memory_mib, 50.0);
 }
 
+// CPU bf16 figures say whether they are emulated: the manifest's cpu_bf16 and, where the CPU
+// emulates bf16, the context's note.cpu.bf16. ONEDNN_MAX_CPU_ISA=AVX2 makes oneDNN refuse bf16 on
+// any x86-64 CPU, as an AVX2-only CPU does, so the note shows on every machine; fp32 alone has none.
+TEST(BenchJsonBf16, EmulatedCpuBf16FiguresCarryTheNote) {
+  TempDir dir;
+  const std::string common = std::string(VAEBENCH_BENCH_EXE) +
+                             " --backend libtorch-eager --device cpu --kinds eval --batches 8 --repetitions 1"
+                             " --min-time 0.01 --threads 1 --out ";
+  const auto r = run("ONEDNN_MAX_CPU_ISA=AVX2 " + common + dir.file("bf16.json") + " --precision bf16");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const json ctx = read_json(dir.file("bf16.json"))["context"];
+  const json cpu_bf16 = json::parse(ctx["manifest"].get<std::string>())["cpu_bf16"];
+  EXPECT_EQ(cpu_bf16["hardware"], "emulated") << cpu_bf16.dump();
+  EXPECT_EQ(cpu_bf16["onednn_bf16"], false);
+  ASSERT_TRUE(ctx.contains("note.cpu.bf16")) << ctx.dump();
+  EXPECT_EQ(ctx["note.cpu.bf16"].get<std::string>().rfind("emulated: ", 0), 0u) << ctx["note.cpu.bf16"];
+  const auto fp32 = run("ONEDNN_MAX_CPU_ISA=AVX2 " + common + dir.file("fp32.json"));
+  ASSERT_EQ(fp32.status, 0) << fp32.output;
+  EXPECT_FALSE(read_json(dir.file("fp32.json"))["context"].contains("note.cpu.bf16")) << "no bf16 was timed";
+}
+
 TEST_F(BenchJson, PythonPeerMergesIntoTheSameFile) {
   ASSERT_EQ(status_, 0) << output_;
   const std::string merged = dir_->file("merged.json");
@@ -97,14 +116,14 @@ TEST_F(BenchJson, PythonPeerMergesIntoTheSameFile) {
                      " --modes python-eager --kinds eval --batches 32 --repetitions 2 --min-time 0.01 --threads 1"
                      " --merge-into " + merged);
   ASSERT_EQ(r.status, 0) << r.output;
-  const auto rows = read_bench_rows(read(merged), "merged.json");
+  const auto rows = read_bench_rows(read_json(merged), "merged.json");
   std::set<std::string> backends;
   for (const BenchRow& row : rows) {
     backends.insert(row.id.backend);
     EXPECT_FALSE(row.failed) << row.run_name << ": " << row.error;
   }
   EXPECT_EQ(backends, (std::set<std::string>{"libtorch-eager", "python-eager"}));
-  EXPECT_TRUE(read(merged)["context"].contains("python_peer.torch"));
+  EXPECT_TRUE(read_json(merged)["context"].contains("python_peer.torch"));
 }
 
 TEST_F(BenchJson, LoadsInGoogleBenchmarksCompareTool) {
@@ -129,7 +148,7 @@ TEST(BenchDataParallel, TwoRanksWriteOneDocumentSayingTheWorldSize) {
                      " --dp-iterations 3 --threads 1 --out " + dir.file("bench.json"));
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(dir.listing(), std::vector<std::string>{"bench.json"});  // one file, no rank's .tmp left
-  const json doc = read(dir.file("bench.json"));
+  const json doc = read_json(dir.file("bench.json"));
   const json dp = json::parse(doc["context"]["data_parallel"].get<std::string>());
   EXPECT_EQ(dp["world_size"], 2);
   EXPECT_EQ(dp["iterations_per_repetition"], 3);

@@ -24,6 +24,7 @@
 
 #include "backend/registry.h"
 #include "command_runner.h"
+#include "json_file.h"
 #include "common/error.h"
 #include "dist/group.h"
 #include "io/remove_tree.h"
@@ -36,15 +37,12 @@ namespace {
 
 using testing::CommandResult;
 using testing::fresh_dir;
+using testing::read_json;
 using testing::vaebench;
 
 // Small and quick: 120 steps an epoch, divisible by 2 and 3 ranks (600 = 2 * 3 * 100).
 const std::string kSmall = "--hidden 32 --latent 2 --batch 600 --threads 1 --no-pictures --iw-samples 0";
 
-nlohmann::json read_json(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return nlohmann::json::parse(in);
-}
 
 // ---- the launch environment, shards and noise slices (no processes) ------------------------
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command_runner.h"
+#include "json_file.h"
 #include "sanitizer_tier.h"
 #include "common/error.h"
 #include "io/remove_tree.h"
@@ -31,14 +32,11 @@ namespace vae {
 namespace {
 
 using testing::fresh_dir;
+using testing::read_json;
 using testing::vaebench;
 
 const std::string kSmall = "--hidden 32 --latent 2 --batch 500 --threads 1";
 
-nlohmann::json read_json(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return nlohmann::json::parse(in);
-}
 
 std::string bytes_of(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
