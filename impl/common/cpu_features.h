@@ -17,8 +17,4 @@ struct CpuFlags {
 // The flags of the first processor listed in a cpuinfo-format file (default /proc/cpuinfo).
 CpuFlags read_cpu_flags(const std::string& path = "/proc/cpuinfo");
 
-// The flags that give bf16 dot products in hardware: AVX512-BF16 (vdpbf16ps) and AMX-BF16
-// (tile dot products). Without either, bf16 GEMMs are emulated (converted to fp32 in software).
-inline constexpr const char* kNativeBf16Flags[] = {"avx512_bf16", "amx_bf16"};
-
 }  // namespace vae

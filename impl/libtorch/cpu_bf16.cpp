@@ -26,6 +26,8 @@ CpuBf16Support compute_cpu_bf16_support(const std::string& cpuinfo_path, const c
   CpuBf16Support s;
   const CpuFlags flags = read_cpu_flags(cpuinfo_path);
   s.flags_source = flags.source;
+  // The flags that give bf16 dot products in hardware: AVX512-BF16 (vdpbf16ps) and AMX-BF16
+  // (tile dot products). Without either, bf16 GEMMs are emulated (converted to fp32 in software).
   s.avx512_bf16 = flags.has("avx512_bf16");
   s.amx_bf16 = flags.has("amx_bf16");
   s.aten_capability = at::get_cpu_capability();
