@@ -266,6 +266,29 @@ void batch_norm_eval_forward(int batch, int channels, int hw, const double* x, c
   }
 }
 
+void batch_norm_eval_backward(int batch, int channels, int hw, const double* x, const double* gamma,
+                              const double* running_mean, const double* running_var, double eps, const double* dy,
+                              double* dx, double* dgamma, double* dbeta) {
+  check_bn("eval backward", batch, channels, hw, eps, false);
+  if (!running_mean || !running_var)
+    throw Error(bn_name("eval backward", batch, channels, hw) + ": running statistics are null");
+  for (int c = 0; c < channels; ++c) {
+    const double inv_sigma = 1.0 / std::sqrt(running_var[c] + eps);
+    const double gm = gamma ? gamma[c] : 1.0;
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int b = 0; b < batch; ++b) {
+      const int64_t off = (int64_t(b) * channels + c) * hw;
+      for (int i = 0; i < hw; ++i) {
+        sum_dy += dy[off + i];
+        sum_dy_xhat += dy[off + i] * (x[off + i] - running_mean[c]) * inv_sigma;
+        if (dx) dx[off + i] = gm * inv_sigma * dy[off + i];
+      }
+    }
+    if (dgamma) dgamma[c] = sum_dy_xhat;
+    if (dbeta) dbeta[c] = sum_dy;
+  }
+}
+
 void batch_norm_update_running(const BatchNormStats& stats, int64_t n, double momentum, double* running_mean,
                                double* running_var) {
   check_stats("running update", int(stats.mean.size()), stats);

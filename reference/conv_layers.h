@@ -79,6 +79,14 @@ void batch_norm_eval_forward(int batch, int channels, int hw, const double* x, c
                              const double* beta, const double* running_mean, const double* running_var,
                              double eps, double* y);
 
+// Gradients of sum(dy ⊙ y) through the evaluation-mode forward (the running statistics are
+// constants): dx = gamma dy / sqrt(rv + eps), dgamma = sum(dy xhat), dbeta = sum(dy). Each of
+// dx, dgamma, dbeta may be nullptr; overwritten. (A model in eval mode while it trains: one of
+// the known mistakes the diagnosis computes, validation/diagnosis.h.)
+void batch_norm_eval_backward(int batch, int channels, int hw, const double* x, const double* gamma,
+                              const double* running_mean, const double* running_var, double eps, const double* dy,
+                              double* dx, double* dgamma, double* dbeta);
+
 // PyTorch's running-statistics update after a training-mode forward:
 //   running_mean = (1 - m) running_mean + m mean
 //   running_var  = (1 - m) running_var  + m var_biased n / (n - 1)   (the unbiased variance)

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "conv_layers.h"
+#include "pixel_loss.h"
 #include "model/layers.h"
 
 namespace vae::ref {
@@ -14,8 +15,6 @@ using ConstMap = Eigen::Map<const Matrix>;
 using ConstRowMap = Eigen::Map<const Eigen::RowVectorXd>;
 using RowMap = Eigen::Map<Eigen::RowVectorXd>;
 using MatMap = Eigen::Map<Matrix>;
-
-constexpr double kLog2Pi = 1.8378770664093454835606594728112;
 
 ConstMap weight(const std::vector<double>& p, const LinearLayer& l) {
   return ConstMap(p.data() + l.weight_offset, l.out, l.in);
@@ -48,37 +47,37 @@ LinearLayer linear(const ParamLayout& layout, const DerivedLayer& l) {
   return {l.prefix, int(l.in.numel()), l.spec.out, layout.views()[l.weight].offset, layout.views()[l.bias].offset};
 }
 
-double sigmoid(double o) {
-  if (o >= 0) return 1.0 / (1.0 + std::exp(-o));
-  const double e = std::exp(o);
-  return e / (1.0 + e);
-}
-
-// -log p(x_d | o_d) for one pixel.
-double pixel_nll(Likelihood lik, double o, double x) {
-  if (lik == Likelihood::Bernoulli)  // BCE with logits: max(o,0) - o x + log(1 + exp(-|o|))
-    return std::max(o, 0.0) - o * x + std::log1p(std::exp(-std::abs(o)));
-  const double mean = sigmoid(o);
-  return 0.5 * (x - mean) * (x - mean) + 0.5 * kLog2Pi;
-}
-
-// d(-log p(x_d | o_d)) / d o_d.
-double pixel_nll_grad(Likelihood lik, double o, double x) {
-  const double s = sigmoid(o);
-  if (lik == Likelihood::Bernoulli) return s - x;
-  return (s - x) * s * (1.0 - s);  // d/dmean of 0.5 (x-mean)^2, times dmean/do
-}
-
-// Row r of the [K*B, D] decoder output belongs to image r % B.
-Eigen::VectorXd per_row_nll(Likelihood lik, const Matrix& o, const Matrix& x) {
+// Row r of the [K*B, D] decoder output belongs to image r % B; pixels summed (times `pixel_factor`).
+Eigen::VectorXd per_row_nll(const PixelLoss& loss, const Matrix& o, const Matrix& x, double pixel_factor) {
   const Eigen::Index batch = x.rows();
   Eigen::VectorXd nll(o.rows());
   for (Eigen::Index r = 0; r < o.rows(); ++r) {
     double s = 0.0;
-    for (Eigen::Index d = 0; d < o.cols(); ++d) s += pixel_nll(lik, o(r, d), x(r % batch, d));
-    nll(r) = s;
+    for (Eigen::Index d = 0; d < o.cols(); ++d) s += loss.nll(o(r, d), x(r % batch, d));
+    nll(r) = pixel_factor * s;
   }
   return nll;
+}
+
+// A decoder layer whose dense output is viewed as a shape with channels (the mistake
+// decoder_reshape_channels_last permutes it).
+bool reshapes_to_channels(const DerivedLayer& l) {
+  return l.role == LayerRole::Decoder && l.spec.kind == LayerKind::Dense && l.spec.reshape && l.spec.reshape->c > 1;
+}
+
+// Rows of C*H*W values: to_chw reads each row as H x W x C and writes it as C x H x W (what
+// `h.view(B, H, W, C).permute(0, 3, 1, 2)` gives); !to_chw is the inverse.
+Matrix permute_channels(const Matrix& m, const Shape& s, bool to_chw) {
+  Matrix r(m.rows(), m.cols());
+  for (Eigen::Index row = 0; row < m.rows(); ++row)
+    for (int64_t c = 0; c < s.c; ++c)
+      for (int64_t y = 0; y < s.h; ++y)
+        for (int64_t x = 0; x < s.w; ++x) {
+          const Eigen::Index chw = Eigen::Index((c * s.h + y) * s.w + x), hwc = Eigen::Index((y * s.w + x) * s.c + c);
+          if (to_chw) r(row, chw) = m(row, hwc);
+          else r(row, hwc) = m(row, chw);
+        }
+  return r;
 }
 
 }  // namespace
@@ -94,12 +93,31 @@ struct VaeReference::LayerPass {
 struct VaeReference::Cache {
   std::vector<LayerPass> enc;     // the encoder body, input side first
   Matrix mu, logvar, sigma, eps;  // [B, Z], eps [K*B, Z]
+  Matrix head;                    // the log-variance head's output (before a mistaken ReLU)
+  Matrix kl_logvar;               // what the KL reads as log sigma^2 (logvar, but for HeadIsLogSigma)
   Matrix z;                       // [K*B, Z]
   std::vector<LayerPass> dec;     // the decoder, its last layer the output
   Matrix out;                     // decoder logits o [K*B, D]
 };
 
-VaeReference::VaeReference(const VaeConfig& config) : config_(config), layout_(config) {}
+bool Deviation::is_spec() const {
+  return sampling == Sampling::Spec && !relu_on_logvar && !sigmoid_twice && kl == Kl::Spec &&
+         gradient == Gradient::Both && !batch_norm_eval && !decoder_reshape_channels_last;
+}
+
+VaeReference::VaeReference(const VaeConfig& config, const Deviation& deviation)
+    : config_(config), deviation_(deviation), layout_(config),
+      initial_stats_(layout_.model().buffers().initial_values()) {
+  config_.validate();
+}
+
+PixelLoss VaeReference::pixel_loss() const {
+  return PixelLoss{config_.likelihood, config_.objective, deviation_.sigmoid_twice};
+}
+
+double VaeReference::kl_factor(Eigen::Index batch, double kl_weight) const {
+  return config_.beta * config_.objective.kl_weight_for(int(batch)) * kl_weight;
+}
 
 void VaeReference::check(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps,
                          int k) const {
@@ -134,9 +152,10 @@ void VaeReference::layer_forward(const std::vector<double>& p, const DerivedLaye
     const auto& buffers = layout_.model().buffers().views();
     const BufferView &mean = buffers[l.bn_buffers->mean], &var = buffers[l.bn_buffers->var],
                      &count = buffers[l.bn_buffers->count];
-    if (bn.evaluate) {
-      batch_norm_eval_forward(int(rows), channels, hw, pass.pre.data(), gamma, beta, bn.evaluate->data() + mean.offset,
-                              bn.evaluate->data() + var.offset, kBatchNormEps, pass.out.data());
+    const std::vector<double>* evaluate = bn.evaluate ? bn.evaluate : deviation_.batch_norm_eval ? &initial_stats_ : nullptr;
+    if (evaluate) {
+      batch_norm_eval_forward(int(rows), channels, hw, pass.pre.data(), gamma, beta, evaluate->data() + mean.offset,
+                              evaluate->data() + var.offset, kBatchNormEps, pass.out.data());
     } else {
       batch_norm_train_forward(int(rows), channels, hw, pass.pre.data(), gamma, beta, kBatchNormEps, pass.out.data(),
                                pass.bn);
@@ -148,6 +167,8 @@ void VaeReference::layer_forward(const std::vector<double>& p, const DerivedLaye
     }
   }
   activate(l.spec.activation, pass.out);
+  if (deviation_.decoder_reshape_channels_last && reshapes_to_channels(l))
+    pass.out = permute_channels(pass.out, *l.spec.reshape, true);
 }
 
 void VaeReference::run_forward(const std::vector<double>& p, const Matrix& x, const std::vector<double>& eps,
@@ -167,8 +188,16 @@ void VaeReference::run_forward(const std::vector<double>& p, const Matrix& x, co
     h = &c.enc.back().out;
   }
   c.mu = affine(p, layout_.mu(), *h);
-  c.logvar = affine(p, layout_.logvar(), *h);
-  c.sigma = (0.5 * c.logvar.array()).exp().matrix();
+  c.head = affine(p, layout_.logvar(), *h);
+  c.logvar = deviation_.relu_on_logvar ? Matrix(c.head.cwiseMax(0.0)) : c.head;
+  using Sampling = Deviation::Sampling;
+  switch (deviation_.sampling) {
+    case Sampling::Spec: c.sigma = (0.5 * c.logvar.array()).exp().matrix(); break;
+    case Sampling::StdExpLogvar:
+    case Sampling::HeadIsLogSigma: c.sigma = c.logvar.array().exp().matrix(); break;
+    case Sampling::HeadIsSigma: c.sigma = c.logvar; break;
+  }
+  c.kl_logvar = deviation_.sampling == Sampling::HeadIsLogSigma ? Matrix(2.0 * c.logvar) : c.logvar;
 
   c.eps = ConstMap(eps.data(), k * batch, z_dim);
   c.z.resize(k * batch, z_dim);
@@ -189,13 +218,18 @@ Losses VaeReference::losses(const Cache& c, const Matrix& x, double kl_weight) c
   const int k = config_.samples;
   const Eigen::Index batch = x.rows();
   Losses r;
-  const Eigen::VectorXd nll = per_row_nll(config_.likelihood, c.out, x);
+  const Eigen::VectorXd nll =
+      per_row_nll(pixel_loss(), c.out, x, config_.objective.pixel_factor(int(c.out.cols())));
   r.recon = Eigen::VectorXd::Zero(batch);
   for (int s = 0; s < k; ++s) r.recon += nll.segment(s * batch, batch);
   r.recon /= double(k);
   // KL(N(mu, sigma^2) || N(0, 1)) = -0.5 sum_j (1 + logvar - mu^2 - exp(logvar))
-  r.kl = -0.5 * (1.0 + c.logvar.array() - c.mu.array().square() - c.logvar.array().exp()).rowwise().sum();
-  r.loss = r.recon + (config_.beta * kl_weight) * r.kl;
+  r.kl = -0.5 * (1.0 + c.kl_logvar.array() - c.mu.array().square() - c.kl_logvar.array().exp()).rowwise().sum();
+  using Kl = Deviation::Kl;
+  if (deviation_.kl == Kl::MeanOverLatent) r.kl /= double(config_.latent);
+  else if (deviation_.kl == Kl::BatchPerImage) r.kl.setConstant(r.kl.sum());
+  else if (deviation_.kl == Kl::SignFlipped) r.kl = -r.kl;
+  r.loss = r.recon + kl_factor(batch, kl_weight) * r.kl;
   r.elbo = -(r.recon + r.kl);
   return r;
 }
@@ -239,13 +273,24 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
   // adding the layer's parameter gradients to grad.
   auto backprop_layer = [&](const DerivedLayer& l, const LayerPass& pass, Matrix d, bool need_input_grad) {
     scale_by_activation_derivative(l.spec.activation, pass.out, d);
+    if (deviation_.decoder_reshape_channels_last && reshapes_to_channels(l))
+      d = permute_channels(d, *l.spec.reshape, false);
     const Eigen::Index rows = pass.in.rows();
     if (l.bn_weight) {
       Matrix d_pre(rows, d.cols());
-      batch_norm_train_backward(int(rows), int(l.out.c), int(l.out.h * l.out.w), pass.pre.data(),
-                                p.data() + views[*l.bn_weight].offset, pass.bn, kBatchNormEps, d.data(),
-                                d_pre.data(), grad.data() + views[*l.bn_weight].offset,
-                                grad.data() + views[*l.bn_bias].offset);
+      const int channels = int(l.out.c), hw = int(l.out.h * l.out.w);
+      const double* gamma = p.data() + views[*l.bn_weight].offset;
+      double *dgamma = grad.data() + views[*l.bn_weight].offset, *dbeta = grad.data() + views[*l.bn_bias].offset;
+      if (deviation_.batch_norm_eval) {
+        const auto& buffers = layout_.model().buffers().views();
+        batch_norm_eval_backward(int(rows), channels, hw, pass.pre.data(), gamma,
+                                 initial_stats_.data() + buffers[l.bn_buffers->mean].offset,
+                                 initial_stats_.data() + buffers[l.bn_buffers->var].offset, kBatchNormEps, d.data(),
+                                 d_pre.data(), dgamma, dbeta);
+      } else {
+        batch_norm_train_backward(int(rows), channels, hw, pass.pre.data(), gamma, pass.bn, kBatchNormEps, d.data(),
+                                  d_pre.data(), dgamma, dbeta);
+      }
       d = std::move(d_pre);
     }
     if (l.spec.kind == LayerKind::Dense) return backprop_affine(linear(layout_, l), pass.in, d, need_input_grad);
@@ -261,11 +306,18 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
     if (l.role == LayerRole::Encoder) enc_layers.push_back(&l);
     else if (l.role != LayerRole::Head) dec_layers.push_back(&l);
 
-  // dL/do: each of the K samples carries weight 1/K in recon_b.
+  // The batch objective weighs every image's loss by 1 (sum) or 1/B (mean); recon_b weighs
+  // each of its K samples by 1/K and each pixel by 1 (sum) or 1/D (mean). A mistake may drop
+  // one term from the gradient (Deviation::gradient).
+  using Gradient = Deviation::Gradient;
+  const double image_weight = config_.objective.batch_factor(int(batch));
+  const double recon_weight = deviation_.gradient == Gradient::KlOnly
+                                  ? 0.0
+                                  : image_weight * config_.objective.pixel_factor(int(c.out.cols())) / double(k);
+  const PixelLoss pixel = pixel_loss();
   Matrix d_out(c.out.rows(), c.out.cols());
   for (Eigen::Index r = 0; r < c.out.rows(); ++r)
-    for (Eigen::Index d = 0; d < c.out.cols(); ++d)
-      d_out(r, d) = pixel_nll_grad(config_.likelihood, c.out(r, d), x(r % batch, d)) / double(k);
+    for (Eigen::Index d = 0; d < c.out.cols(); ++d) d_out(r, d) = recon_weight * pixel.grad(c.out(r, d), x(r % batch, d));
 
   // Decoder, output layer first.
   Matrix d_act = std::move(d_out);
@@ -273,15 +325,33 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
   const Matrix& d_z = d_act;  // [K*B, Z]
 
   // z = mu + exp(0.5 logvar) * eps:  dz/dmu = 1,  dz/dlogvar = 0.5 * sigma * eps.
-  // KL term (times beta): dKL/dmu = mu,  dKL/dlogvar = 0.5 (exp(logvar) - 1).
-  const double beta = config_.beta * kl_weight;
+  // KL term (times beta w): dKL/dmu = mu,  dKL/dlogvar = 0.5 (exp(logvar) - 1).
+  // Under a mistake: sigma = exp(l) gives dz/dl = sigma eps, sigma = l gives eps; the KL of
+  // logvar = 2 l (the head read as log sigma) gives dKL/dl = exp(2 l) - 1; the KL reported per
+  // image scales its gradient by 1/Z (a mean over the latent), B (the batch's KL for every
+  // image) or -1 (its sign flipped).
+  using Sampling = Deviation::Sampling;
+  using Kl = Deviation::Kl;
+  const double kl_scale = deviation_.kl == Kl::MeanOverLatent  ? 1.0 / double(config_.latent)
+                          : deviation_.kl == Kl::BatchPerImage ? double(batch)
+                          : deviation_.kl == Kl::SignFlipped   ? -1.0
+                                                               : 1.0;
+  const double beta = deviation_.gradient == Gradient::ReconOnly
+                          ? 0.0
+                          : image_weight * kl_factor(batch, kl_weight) * kl_scale;
   Matrix d_mu = beta * c.mu;
-  Matrix d_logvar = (0.5 * beta) * (c.logvar.array().exp() - 1.0).matrix();
+  Matrix d_logvar = deviation_.sampling == Sampling::HeadIsLogSigma
+                        ? Matrix(beta * ((2.0 * c.logvar.array()).exp() - 1.0).matrix())
+                        : Matrix((0.5 * beta) * (c.logvar.array().exp() - 1.0).matrix());
+  const double dz_dsigma_scale = deviation_.sampling == Sampling::Spec ? 0.5 : 1.0;
   for (int s = 0; s < k; ++s) {
     const auto dz_s = d_z.middleRows(s * batch, batch);
     d_mu += dz_s;
-    d_logvar.array() += 0.5 * dz_s.array() * c.sigma.array() * c.eps.middleRows(s * batch, batch).array();
+    const auto eps_s = c.eps.middleRows(s * batch, batch).array();
+    if (deviation_.sampling == Sampling::HeadIsSigma) d_logvar.array() += dz_s.array() * eps_s;
+    else d_logvar.array() += dz_dsigma_scale * dz_s.array() * c.sigma.array() * eps_s;
   }
+  if (deviation_.relu_on_logvar) d_logvar = (c.head.array() > 0.0).select(d_logvar, 0.0);
 
   // Encoder heads share the body's output; then the body's layers, top first.
   const Matrix& h = c.enc.empty() ? x : c.enc.back().out;
@@ -294,6 +364,16 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
   return result;
 }
 
+Eigen::VectorXd VaeReference::differentiated_terms(const Losses& l) const {
+  const double factor = config_.objective.batch_factor(int(l.loss.size()));
+  switch (deviation_.gradient) {
+    case Deviation::Gradient::ReconOnly: return factor * l.recon;
+    case Deviation::Gradient::KlOnly: return factor * (l.loss - l.recon);
+    case Deviation::Gradient::Both: break;
+  }
+  return factor * l.loss;
+}
+
 double log_mean_exp(const Eigen::Ref<const Eigen::VectorXd>& v) {
   const double m = v.maxCoeff();
   if (!std::isfinite(m)) return m;  // all -inf (or a +inf/NaN): nothing to stabilise
@@ -303,11 +383,14 @@ double log_mean_exp(const Eigen::Ref<const Eigen::VectorXd>& v) {
 Eigen::VectorXd VaeReference::iw_log_likelihood(const std::vector<double>& p, const Matrix& x,
                                                 const std::vector<double>& eps, int num_samples) const {
   if (num_samples < 1) throw Error("reference: importance sampling needs at least 1 sample");
+  if (!config_.objective.is_default() || config_.likelihood == Likelihood::ContinuousBernoulli || !deviation_.is_spec())
+    throw Error("reference: the importance-weighted NLL is defined for the default objective's Bernoulli and Gaussian "
+                "likelihoods only, not for " + config_.summary());
   check(p, x, eps, num_samples);
   Cache c;
   run_forward(p, x, eps, num_samples, c, {});
   const Eigen::Index batch = x.rows();
-  const Eigen::VectorXd nll = per_row_nll(config_.likelihood, c.out, x);
+  const Eigen::VectorXd nll = per_row_nll(pixel_loss(), c.out, x, 1.0);
   const Eigen::VectorXd half_logvar_sum = 0.5 * c.logvar.rowwise().sum();
 
   // log w = log p(x|z) + log p(z) - log q(z|x). With z = mu + sigma eps:

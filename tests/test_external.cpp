@@ -116,7 +116,7 @@ Judged judge_file(const std::function<void(const std::string& path)>& write, con
   const ExternalImplementation impl{"outside", dir.file(""), precision};
   write(results_path(impl, k.c));
   BackendResults r = external_results(impl);
-  check_external_case(impl, k.c, k.in.x_source, k.expected, kSteps, r);
+  check_external_case(impl, k.c, k.in, k.expected, kSteps, r);
   Judged j{r.cases.at(0), "", {}};
   std::ostringstream os;
   print_case_table(os, j.result);
@@ -289,7 +289,7 @@ TEST(External, AResultsFileForACaseThatDoesNotExistFailsTheImplementation) {
   std::ofstream(dir.file("notes.txt")) << "not a results file, ignored";
   const ExternalImplementation impl{"outside", dir.file(""), ""};
   BackendResults r = external_results(impl);
-  check_external_case(impl, small_case().c, "", small_case().expected, kSteps, r);
+  check_external_case(impl, small_case().c, small_case().in, small_case().expected, kSteps, r);
   EXPECT_TRUE(r.passed());
   check_stray_results(impl, {"small-b6", "default-b128"}, r);
   ASSERT_EQ(r.problems.size(), 1u);

@@ -167,7 +167,7 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
   const auto& layout_views = backend.layout().views();
   for (size_t t = 0; t < layout_views.size(); ++t)
     out.push_back(compare_gradient_tensor("grad." + layout_views[t].name, backend.layout(), t, grad, expected.grad,
-                                          gradient_tolerance(backend.layout(), precision, t)));
+                                          gradient_tolerance(backend.layout(), precision, t, backend.config().likelihood)));
   if (outputs) *outputs = {got, grad};
 
   // Adam, judged step by step along the backend's own trajectory (tolerances.h explains why
@@ -207,7 +207,7 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
     loss_steps.push_back(compare_normwise("adam.loss", l.loss, l_ref.loss, tol::backend(tol::Quantity::Recon, precision)));
     for (size_t k = 0; k < views.size(); ++k)
       grad_steps[k].push_back(compare_gradient_tensor("adam.grad." + views[k].name, backend.layout(), k, g, g_ref,
-                                                      gradient_tolerance(backend.layout(), precision, k)));
+                                                      gradient_tolerance(backend.layout(), precision, k, backend.config().likelihood)));
 
     // (B) one reference Adam step from the backend's own state with the backend's gradient.
     const AdamStepComparisons b = compare_adam_step(p0, st0, g, adam, p1, st1, precision);

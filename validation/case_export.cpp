@@ -39,6 +39,9 @@ SafetensorsFile case_file(const ValidationCase& c, const CaseInputs& in, int ada
   f.metadata["format"] = kCaseFormat;
   f.metadata["case"] = c.name;
   f.metadata["config"] = config.dump();
+  // The objective the results are judged under, always written (the config carries it only
+  // when it is not the default): what an implementation must compute.
+  f.metadata["objective"] = to_json(cfg.objective, cfg.likelihood).dump();
   f.metadata["parameters"] = names.dump();
   if (!buffer_names.empty()) f.metadata["buffers"] = buffer_names.dump();
   f.metadata["adam"] = nlohmann::json{{"steps", adam_steps}, {"lr", adam.lr}, {"beta1", adam.beta1},

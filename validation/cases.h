@@ -40,6 +40,13 @@ struct CaseInputs {
   std::string x_source;        // "MNIST test images #..." or "synthetic U[0,1)"
 };
 
+// The continuous Bernoulli's log-normaliser has two branches (exact, and a Taylor form for
+// |p - 0.5| < 0.001, reference/pixel_loss.h); random logits almost never reach the second. For a
+// dense output layer this pins every 4th pixel there: its weight row zero, its bias +-3.2e-3
+// (p = 0.5 +- 8e-4), the others as drawn. A conv output layer is left as drawn (its weights are
+// shared by every pixel), so its cases exercise the exact branch only.
+void place_pixels_in_taylor_window(const VaeConfig& config, std::vector<double>& params);
+
 // x: B test images chosen by a seeded shuffle of the test split (binarized as asked) when
 // the dataset's image size matches the model's input, else synthetic values in [0, 1).
 CaseInputs make_inputs(const ValidationCase& c, const Dataset* data, Binarize binarize);

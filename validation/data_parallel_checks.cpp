@@ -154,7 +154,7 @@ void judge_step(StepRows& steps, const Subjects& b, dist::Group& group, const St
   steps.loss_reference.push_back(compare_normwise("loss", {o.loss}, {o.reference_loss}, *b.losses));
   for (size_t k = 0; k < layout.views().size(); ++k) {
     const std::string& name = layout.views()[k].name;
-    const tol::Tolerance& gradient = gradient_tolerance(layout, b.precision, k);
+    const tol::Tolerance& gradient = gradient_tolerance(layout, b.precision, k, b.dp->config().likelihood);
     steps.grad[k].push_back(compare_gradient_tensor(name, layout, k, o.g, o.g_single, tol::data_parallel(gradient)));
     steps.grad_reference[k].push_back(compare_gradient_tensor(name, layout, k, o.g, o.g_ref, gradient));
   }

@@ -4,7 +4,11 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
+#include <nlohmann/json.hpp>
+
+#include "diagnosis.h"
 #include "gradient_compare.h"
 #include "running_stats_compare.h"
 #include "model/layers.h"
@@ -61,7 +65,7 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
   for (size_t k = 0; k < layout.views().size(); ++k) {
     const ParamView& v = layout.views()[k];
     const ResultsTensor& t = file.tensors.at("grad." + v.name);
-    const tol::Tolerance& g = gradient_tolerance(layout, precision, k);
+    const tol::Tolerance& g = gradient_tolerance(layout, precision, k, c.config.likelihood);
     out.push_back(t.usable() ? compare_gradient_tensor("grad." + v.name, layout, k, t.values, expected.grad, g)
                              : failed_comparison("grad." + v.name, g, t.problem));
   }
@@ -131,6 +135,48 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
                                  : failed_comparison(name, tp, problems));
 }
 
+// The file's declared objective against the case's: "" when absent or the same, else the refusal.
+std::string objective_mismatch(const CaseResultsFile& file, const ValidationCase& c, const std::string& path) {
+  const std::string stated = meta(file, "objective");
+  if (stated.empty()) return "";
+  const nlohmann::json want = to_json(c.config.objective, c.config.likelihood);
+  try {
+    const Objective declared = objective_from_json(nlohmann::json::parse(stated), c.config.likelihood);
+    if (declared == c.config.objective) return "";
+    return path + ": metadata objective " + to_json(declared, c.config.likelihood).dump() +
+           " differs from the case's objective " + want.dump() +
+           " (declare the same objective to validate --external as to cases export, or drop the file's)";
+  } catch (const std::exception& e) {
+    return path + ": metadata objective is not an objective for the case's " + to_string(c.config.likelihood) +
+           " likelihood: " + e.what() + "; the case's is " + want.dump();
+  }
+}
+
+// What the file reports, when every tensor the diagnosis needs is usable.
+std::optional<Observed> observed(const CaseResultsFile& file, const ParamLayout& layout) {
+  Observed o;
+  for (const auto& [key, target] : {std::pair<const char*, std::vector<double>*>{"out.recon", &o.losses.recon},
+                                    {"out.kl", &o.losses.kl},
+                                    {"out.loss", &o.losses.loss},
+                                    {"out.elbo", &o.losses.elbo}}) {
+    const ResultsTensor& t = file.tensors.at(key);
+    if (!t.usable()) return std::nullopt;
+    *target = t.values;
+  }
+  for (const ParamView& v : layout.views()) {
+    const ResultsTensor& t = file.tensors.at("grad." + v.name);
+    if (!t.usable()) return std::nullopt;
+    o.grad.insert(o.grad.end(), t.values.begin(), t.values.end());
+  }
+  if (file.has_running)
+    for (const BufferView& b : layout.model().buffers().views()) {
+      const ResultsTensor& t = file.tensors.at("running." + b.name);
+      if (!t.usable()) return std::nullopt;
+      o.running.insert(o.running.end(), t.values.begin(), t.values.end());
+    }
+  return o;
+}
+
 }  // namespace
 
 std::string results_path(const ExternalImplementation& impl, const ValidationCase& c) {
@@ -147,12 +193,12 @@ BackendResults external_results(const ExternalImplementation& impl) {
   return r;
 }
 
-void check_external_case(const ExternalImplementation& impl, const ValidationCase& c, const std::string& x_source,
+void check_external_case(const ExternalImplementation& impl, const ValidationCase& c, const CaseInputs& in,
                          const ExpectedOutputs& expected, int adam_steps, BackendResults& results) {
   const auto start = std::chrono::steady_clock::now();
   CaseResult r;
   r.vcase = c;
-  r.x_source = x_source;
+  r.x_source = in.x_source;
   const std::string path = results_path(impl, c);
   // Failures of the file as a whole are judged against the loss tolerance of the precision
   // asked for (fp32 when none could be read), so the row still says which bound applied.
@@ -182,10 +228,24 @@ void check_external_case(const ExternalImplementation& impl, const ValidationCas
                      " there or pass --external-precision");
       } else if (!find_precision(precision)) {
         file_failure(path + ": metadata precision '" + precision + "' has no tolerances; known: " + precision_names());
+      } else if (const std::string mismatch = objective_mismatch(file, c, path); !mismatch.empty()) {
+        file_failure(mismatch);
       } else {
         if (impl.precision.empty()) merge(results.precision, precision, "precision", r);
         judge(file, precision, c, expected, adam_steps, r);
         if (const std::string loose = loosely_judged_note(r, precision); !loose.empty()) r.notes.push_back(loose);
+        bool passed = true;
+        for (const Comparison& cmp : r.comparisons) passed &= cmp.passed;
+        if (!passed) {
+          const ParamLayout layout(c.config);
+          if (const std::optional<Observed> got = observed(file, layout)) {
+            const Diagnosis d = diagnose(c, in, precision, *got);
+            r.diagnosis = d.text;
+            r.named_mistakes = d.named;
+          } else {
+            r.diagnosis = "not diagnosed: some out.* or grad.* tensor is unusable (see the rows above)";
+          }
+        }
       }
     }
   } catch (const Error& e) {  // not safetensors at all: truncated, garbage, unreadable

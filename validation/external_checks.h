@@ -24,11 +24,13 @@ std::string results_path(const ExternalImplementation& impl, const ValidationCas
 // The implementation's row before any case: name, kind "external", folder, precision if given.
 BackendResults external_results(const ExternalImplementation& impl);
 
-// Judges case `c` and appends it to `results`; device, precision and implementation come from
-// the first file that names them (a later file that disagrees gets a note). `expected` must
+// Judges case `c` (its inputs `in`) and appends it to `results`; device, precision and
+// implementation come from the first file that names them (a later file that disagrees gets a
+// note). A file whose metadata names an objective other than the case's is refused, naming
+// both; a failing case whose every tensor is usable is diagnosed (validation/diagnosis.h). `expected` must
 // hold at least `adam_steps` Adam steps; a file without any adam.* tensor is judged without
 // the Adam part (it is optional), which a note says.
-void check_external_case(const ExternalImplementation& impl, const ValidationCase& c, const std::string& x_source,
+void check_external_case(const ExternalImplementation& impl, const ValidationCase& c, const CaseInputs& in,
                          const ExpectedOutputs& expected, int adam_steps, BackendResults& results);
 
 // After the cases: every results file in DIR whose case exists nowhere (`known`: every case

@@ -20,7 +20,8 @@ double norm(const std::vector<double>& v) {
 }
 }  // namespace
 
-const tol::Tolerance& gradient_tolerance(const ParamLayout& layout, const std::string& precision, size_t view) {
+const tol::Tolerance& gradient_tolerance(const ParamLayout& layout, const std::string& precision, size_t view,
+                                         Likelihood likelihood) {
   int layers = 0;
   bool output_layer = false;
   for (const DerivedLayer& l : layout.model().layers()) {
@@ -29,7 +30,8 @@ const tol::Tolerance& gradient_tolerance(const ParamLayout& layout, const std::s
     // its weights over every pixel, where the forward's correlated logit errors add up.
     if (l.role == LayerRole::Output && l.spec.kind == LayerKind::Dense) output_layer |= view == l.weight || view == l.bias;
   }
-  return tol::gradient(precision, layers, output_layer);
+  const tol::Tolerance& t = tol::gradient(precision, layers, output_layer);
+  return likelihood == Likelihood::ContinuousBernoulli ? tol::continuous_bernoulli_gradient(t, precision) : t;
 }
 
 size_t gradient_scale_view(const ParamLayout& layout, size_t t) {

@@ -19,8 +19,10 @@ namespace vae {
 
 // The gradient tolerance of `precision` for parameter tensor `view` of the layout's model:
 // tolerances.h's gradient() with the model's weight layers (mu and log-variance counted once)
-// and whether the tensor is a dense output layer's.
-const tol::Tolerance& gradient_tolerance(const ParamLayout& layout, const std::string& precision, size_t view);
+// and whether the tensor is a dense output layer's; for the continuous Bernoulli likelihood
+// no less than tolerances.h's continuous-Bernoulli floor.
+const tol::Tolerance& gradient_tolerance(const ParamLayout& layout, const std::string& precision, size_t view,
+                                         Likelihood likelihood);
 
 // got, want: whole flat gradients; t: the view of the layout to compare, named quantity.
 Comparison compare_gradient_tensor(const std::string& quantity, const ParamLayout& layout, size_t t,

@@ -12,6 +12,7 @@
 
 #include "cases.h"
 #include "compare.h"
+#include "vae_reference.h"
 
 namespace vae {
 
@@ -22,6 +23,11 @@ struct CaseResult {
   bool passed = false;
   double seconds = 0;
   std::vector<std::string> notes;  // what a reader should know beyond the table (external results)
+  // A failing case judged against the known mistakes (validation/diagnosis.h): the line to show,
+  // and the mistakes every quantity matches. Empty text: no diagnosis ran (the case passed, or
+  // its results were incomplete).
+  std::string diagnosis;
+  std::vector<std::string> named_mistakes;
 };
 
 struct ReferenceCheckOptions {
@@ -34,8 +40,11 @@ struct ReferenceCheckOptions {
 
 CaseResult check_reference(const ValidationCase& c, const CaseInputs& in, const ReferenceCheckOptions& opt = {});
 
-// Check 1 alone, against a given analytic gradient: one comparison per parameter tensor.
+// Check 1 alone, against a given analytic gradient: one comparison per parameter tensor. The
+// finite differences are of the scalar the reference differentiates (the batch objective, of
+// the reference with `deviation` switched on: ref::VaeReference::differentiated_terms).
 std::vector<Comparison> finite_difference_checks(const VaeConfig& config, const CaseInputs& in, int batch,
-                                                 const std::vector<double>& grad, const ReferenceCheckOptions& opt = {});
+                                                 const std::vector<double>& grad, const ReferenceCheckOptions& opt = {},
+                                                 const ref::Deviation& deviation = {});
 
 }  // namespace vae

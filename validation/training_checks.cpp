@@ -179,7 +179,7 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
                                       std::to_string(want.images)));
     for (size_t k = 0; k < views.size(); ++k)
       grad_steps[k].push_back(compare_gradient_tensor("train.grad." + views[k].name, backend.layout(), k, g, g_ref,
-                                                      gradient_tolerance(backend.layout(), precision, k)));
+                                                      gradient_tolerance(backend.layout(), precision, k, backend.config().likelihood)));
     const AdamStepComparisons a = compare_adam_step(p0, st0, g, o.adam, p1, st1, precision);
     adam_params.push_back(a.params);
     adam_moments.push_back(a.exp_avg);

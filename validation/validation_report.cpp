@@ -47,6 +47,7 @@ void print_case_table(std::ostream& os, const CaseResult& r) {
     if (!c.note.empty()) os << "      " << c.quantity << ": " << c.note << "\n";
   }
   for (const std::string& n : r.notes) os << "  note: " << n << "\n";
+  if (!r.diagnosis.empty()) os << "  diagnosis: " << r.diagnosis << "\n";
   std::snprintf(line, sizeof line, "  => %s (%zu checks, %.1f s)\n\n", r.passed ? "PASS" : "FAIL",
                 r.comparisons.size(), r.seconds);
   os << line;
@@ -70,6 +71,7 @@ nlohmann::json to_json(const CaseResult& r) {
   nlohmann::json j = {{"name", r.vcase.name}, {"config", config},   {"x", r.x_source},
                       {"passed", r.passed},   {"seconds", r.seconds}, {"comparisons", comparisons}};
   if (!r.notes.empty()) j["notes"] = r.notes;
+  if (!r.diagnosis.empty()) j["diagnosis"] = {{"text", r.diagnosis}, {"named", r.named_mistakes}};
   return j;
 }
 

@@ -24,6 +24,10 @@ std::string Backend::data_parallel_refusal() const {
   if (layout_.model().buffers().total() > 0)
     return "batch norm normalises by each rank's own images (DDP without SyncBatchNorm), so a data-parallel step "
            "would not be the single-process step (a synchronised batch norm is not built)";
+  if (!config_.objective.is_default())
+    return "the objective" + summary(config_.objective, config_.likelihood) +
+           " is not the default; summing the ranks' gradients is the single-process step only for the summed "
+           "objective (a batch mean would need the gradients averaged, a batch/N KL weight each rank's share)";
   return data_parallel_refusal_impl();
 }
 

@@ -109,9 +109,9 @@ class CudaGraphBackend final : public LibTorchBackend {
       const libtorch::PrecisionScope precision = precision_scope(/*autocast_cache=*/false);
       l = compute_losses(params_, x, g.eps, BatchNormMode::BatchStatsUpdate);
     }
-    l.loss = l.recon + (config().beta * kl_weight_) * l.kl;
+    l.loss = l.recon + (libtorch::kl_coefficient(config(), x.size(0)) * kl_weight_) * l.kl;
     l.elbo = -(l.recon + l.kl);
-    const torch::Tensor grad = flat_gradient(l.loss.sum());
+    const torch::Tensor grad = flat_gradient(libtorch::batch_objective(config(), l.loss));
     if (with_adam) {
       libtorch::adam_step_capturable(flat_, grad, adam_, step_t_, g.adam);
       record(l, grad, step_t_);
@@ -166,6 +166,7 @@ class CudaGraphBackend final : public LibTorchBackend {
 BackendInfo cudagraph_backend_info() {
   BackendInfo info;
   info.name = "libtorch-cudagraph";
+  info.runs_objectives = true;  // libtorch/vae_math.h computes every objective
   info.description = "LibTorch eager math, whole training step captured in a CUDA graph and replayed";
   info.devices = {"cuda"};
   info.precisions = {"fp32", "fp64", "tf32", "bf16"};

@@ -16,8 +16,10 @@ class EagerBackend final : public LibTorchBackend {
 }  // namespace
 
 BackendInfo eager_backend_info() {
-  return cpu_and_cuda_backend_info<EagerBackend>("libtorch-eager",
-                                                 "LibTorch eager ops and autograd, Adam as torch.optim.Adam");
+  BackendInfo info = cpu_and_cuda_backend_info<EagerBackend>("libtorch-eager",
+                                                             "LibTorch eager ops and autograd, Adam as torch.optim.Adam");
+  info.runs_objectives = true;  // libtorch/vae_math.h computes every objective
+  return info;
 }
 
 }  // namespace vae

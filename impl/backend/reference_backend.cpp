@@ -147,6 +147,7 @@ class ReferenceBackend final : public Backend {
 BackendInfo reference_backend_info() {
   BackendInfo info;
   info.name = "reference";
+  info.runs_objectives = true;
   info.description = "Eigen, double precision, hand-written backward (the specification)";
   info.devices = {"cpu"};
   info.precisions = {"fp64"};

@@ -20,6 +20,9 @@ struct BackendInfo {
   // Whether it runs the model `config` describes (its layer kinds and options); on false,
   // `reason` says what it cannot run. Unset: every model the reference runs.
   std::function<bool(const VaeConfig& config, std::string& reason)> supports;
+  // Whether it runs every objective the reference has (model/objective.h); false: the default
+  // objective only, and any other is refused up front by supports_model, naming it.
+  bool runs_objectives = false;
   std::function<std::unique_ptr<Backend>(const VaeConfig&, const std::string& device, const std::string& precision)>
       create;
 };

@@ -373,7 +373,7 @@ int run_validate(const CLI::App& app, const ValidateOptions& o) {
   const auto judge_externals = [&](const ValidationCase& c, const CaseInputs& in, const ExpectedOutputs& expected) {
     for (size_t i = 0; i < externals.size(); ++i) {
       BackendResults& r = results[first_external + i];
-      check_external_case(externals[i], c, in.x_source, expected, o.adam_steps, r);
+      check_external_case(externals[i], c, in, expected, o.adam_steps, r);
       std::cout << "[" << r.backend << " (external) " << r.device << " " << r.precision << "] ";
       print_case_table(std::cout, r.cases.back());
     }

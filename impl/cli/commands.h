@@ -17,5 +17,6 @@ Subcommand add_validate_command(CLI::App& app);
 Subcommand add_train_command(CLI::App& app);
 Subcommand add_report_command(CLI::App& app);
 Subcommand add_cases_command(CLI::App& app);
+Subcommand add_mistakes_command(CLI::App& app);
 
 }  // namespace vae::cli

@@ -13,7 +13,9 @@ namespace vae::cli {
 namespace {
 const char* const kModelOptionNames[] = {"--model", "--encoder", "--decoder", "--input-shape", "--hidden",
                                          "--decoder-hidden", "--latent", "--activation", "--likelihood",
-                                         "--beta",   "--samples",        "--batch",  "--seed",       "--init"};
+                                         "--beta",   "--samples",        "--batch",  "--seed",       "--init",
+                                         "--batch-reduction", "--pixel-reduction", "--bernoulli-input", "--prob-clamp",
+                                         "--gaussian-constant", "--gaussian-half", "--sigma", "--kl-weight"};
 
 // The layers of a preset or of --encoder/--decoder, for data of input_dim values per image.
 std::shared_ptr<const ModelSpec> layers_for(const ModelOptions& o, int input_dim,
@@ -75,6 +77,7 @@ VaeConfig ModelOptions::config(int input_dim, std::optional<std::array<int64_t, 
   c.latent = c.layers ? c.layers->latent : latent.value_or(20);
   c.activation = parse_activation(activation);
   c.likelihood = parse_likelihood(likelihood);
+  c.objective = objective();
   c.beta = beta;
   c.samples = samples;
   c.init = parse_init(init);
@@ -82,6 +85,19 @@ VaeConfig ModelOptions::config(int input_dim, std::optional<std::array<int64_t, 
   c.validate();
   if (batch < 1 || batch > (1 << 20)) throw Error("--batch: " + std::to_string(batch) + " is out of range 1..1048576");
   return c;
+}
+
+Objective ModelOptions::objective() const {
+  Objective o;
+  o.batch = parse_reduction(batch_reduction, "--batch-reduction");
+  o.pixels = parse_reduction(pixel_reduction, "--pixel-reduction");
+  o.bernoulli_input = parse_bernoulli_input(bernoulli_input);
+  o.clamp = prob_clamp;
+  o.gaussian_constant = parse_switch(gaussian_constant, "--gaussian-constant");
+  o.gaussian_half = parse_switch(gaussian_half, "--gaussian-half");
+  o.sigma = sigma;
+  parse_kl_weight(kl_weight, o);
+  return o;  // VaeConfig::validate checks it against the likelihood
 }
 
 ImageFolderOptions DataOptions::image_options() const {
@@ -140,7 +156,27 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
   app.add_option("--decoder-hidden", o.decoder_hidden, "Decoder hidden widths, latent side first (default: --hidden mirrored)");
   app.add_option("--latent", o.latent, "Latent size Z (default 20; conv-celeba64: 256)");
   app.add_option("--activation", o.activation, "relu|tanh, on every hidden layer")->capture_default_str();
-  app.add_option("--likelihood", o.likelihood, "bernoulli (BCE with logits) | gaussian (unit variance, sigmoid mean)")
+  app.add_option("--likelihood", o.likelihood,
+                 "bernoulli | gaussian (sigmoid mean) | continuous-bernoulli (on sigmoid probabilities)")
+      ->capture_default_str();
+  // The objective as the code under test writes it (model/objective.h, docs/case-format.md).
+  app.add_option("--batch-reduction", o.batch_reduction, "Objective: sum|mean of the per-image losses over the batch")
+      ->capture_default_str();
+  app.add_option("--pixel-reduction", o.pixel_reduction, "Objective: sum|mean of the per-pixel NLL over pixels")
+      ->capture_default_str();
+  app.add_option("--bernoulli-input", o.bernoulli_input,
+                 "Objective, bernoulli: logits (BCE with logits) | probs (BCE on sigmoid probabilities)")
+      ->capture_default_str();
+  app.add_option("--prob-clamp", o.prob_clamp,
+                 "Objective: probabilities clamped to [C, 1-C] (bernoulli probs, continuous-bernoulli; 0: none)")
+      ->capture_default_str();
+  app.add_option("--gaussian-constant", o.gaussian_constant, "Objective, gaussian: on|off, + log sigma + 0.5 log 2pi per pixel")
+      ->capture_default_str();
+  app.add_option("--gaussian-half", o.gaussian_half, "Objective, gaussian: on (0.5 (x-m)^2/sigma^2) | off ((x-m)^2/sigma^2)")
+      ->capture_default_str();
+  app.add_option("--sigma", o.sigma, "Objective, gaussian: the fixed standard deviation")->capture_default_str();
+  app.add_option("--kl-weight", o.kl_weight,
+                 "Objective: W multiplies beta*KL, or batch/N for B/N (PyTorch-VAE's M_N, N the training set's size)")
       ->capture_default_str();
   app.add_option("--beta", o.beta, "Weight of the KL term")->capture_default_str();
   app.add_option("--samples", o.samples, "K Monte-Carlo samples of z per image")->capture_default_str();

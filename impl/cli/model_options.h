@@ -28,6 +28,14 @@ struct ModelOptions {
   int batch = 128;
   uint64_t seed = 0;
   std::string init = "torch";
+  // The objective (model/objective.h); unset: the default's.
+  std::string batch_reduction = "sum", pixel_reduction = "sum", bernoulli_input = "logits";
+  double prob_clamp = 0;
+  std::string gaussian_constant = "on", gaussian_half = "on";
+  double sigma = 1;
+  std::string kl_weight = "1";
+
+  Objective objective() const;  // throws vae::Error naming the option
 
   // Builds and validates the config; throws vae::Error naming the offending option.
   // data_shape (C, H, W of the data's images), when known, is the input of --encoder/--decoder

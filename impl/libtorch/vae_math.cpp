@@ -82,15 +82,38 @@ torch::Tensor decode(const VaeConfig& c, const ParamTensors& p, const torch::Ten
   return in_master_dtype(h.reshape(shape), p.views.front());
 }
 
-// -log p(x|z) per (k, b), summed over pixels: [K, B]
+// The continuous Bernoulli's log C(p) as torch.distributions.ContinuousBernoulli computes it:
+// exact outside (0.499, 0.501), Taylor-expanded inside (reference/pixel_loss.h).
+torch::Tensor continuous_bernoulli_log_norm(const torch::Tensor& p) {
+  const torch::Tensor outside = (p <= 0.499).logical_or(p >= 0.501);
+  const torch::Tensor cut = torch::where(outside, p, torch::full_like(p, 0.499));
+  const torch::Tensor exact = torch::log(torch::abs(torch::log1p(-cut) - torch::log(cut))) -
+                              torch::where(cut <= 0.5, torch::log1p(-2.0 * cut), torch::log(2.0 * cut - 1.0));
+  const torch::Tensor t = (p - 0.5).square();
+  const torch::Tensor taylor = std::log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * t) * t;
+  return torch::where(outside, exact, taylor);
+}
+
+// -log p(x|z) per (k, b), summed (or, pixels "mean", averaged) over pixels: [K, B]. The
+// objective's forms (model/objective.h), as PyTorch code writes them.
 torch::Tensor reconstruction_nll(const VaeConfig& c, const torch::Tensor& logits, const torch::Tensor& x) {
+  const Objective& o = c.objective;
   const torch::Tensor target = x.unsqueeze(0).expand_as(logits);
-  if (c.likelihood == Likelihood::Bernoulli)
-    return F::binary_cross_entropy_with_logits(
-               logits, target, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone))
-        .sum(-1);
-  const double half_log_2pi = 0.5 * std::log(2.0 * M_PI);
-  return (0.5 * (target - torch::sigmoid(logits)).square() + half_log_2pi).sum(-1);
+  torch::Tensor nll;
+  if (c.likelihood == Likelihood::Bernoulli && o.bernoulli_input == BernoulliInput::Logits) {
+    nll = F::binary_cross_entropy_with_logits(logits, target,
+                                              F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
+  } else if (c.likelihood == Likelihood::Gaussian) {
+    const double h = o.gaussian_half ? 0.5 : 1.0;
+    nll = (h / (o.sigma * o.sigma)) * (target - torch::sigmoid(logits)).square();
+    if (o.gaussian_constant) nll = nll + (std::log(o.sigma) + 0.5 * std::log(2.0 * M_PI));
+  } else {
+    torch::Tensor p = torch::sigmoid(logits);
+    if (o.clamp > 0) p = torch::clamp(p, o.clamp, 1.0 - o.clamp);
+    nll = F::binary_cross_entropy(p, target, F::BinaryCrossEntropyFuncOptions().reduction(torch::kNone));
+    if (c.likelihood == Likelihood::ContinuousBernoulli) nll = nll - continuous_bernoulli_log_norm(p);
+  }
+  return o.pixels == Reduction::Mean ? nll.mean(-1) : nll.sum(-1);
 }
 
 }  // namespace
@@ -156,13 +179,21 @@ Losses forward(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x
   Losses l;
   l.recon = reconstruction_nll(c, decode(c, p, e.z, bn), x).mean(0);
   l.kl = -0.5 * (1 + e.logvar - e.mu.square() - e.logvar.exp()).sum(-1);
-  l.loss = l.recon + c.beta * l.kl;
+  l.loss = l.recon + kl_coefficient(c, x.size(0)) * l.kl;
   l.elbo = -(l.recon + l.kl);
   return l;
 }
 
+double kl_coefficient(const VaeConfig& c, int64_t batch) { return c.beta * c.objective.kl_weight_for(int(batch)); }
+
+torch::Tensor batch_objective(const VaeConfig& c, const torch::Tensor& loss) {
+  return c.objective.batch == Reduction::Mean ? loss.mean() : loss.sum();
+}
+
 torch::Tensor iw_log_likelihood(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x,
                                 const torch::Tensor& eps, const BatchNormState& bn) {
+  TORCH_CHECK(c.objective.is_default() && c.likelihood != Likelihood::ContinuousBernoulli,
+              "the importance-weighted NLL is defined for the default objective's Bernoulli and Gaussian likelihoods");
   const Encoded e = encode(c, p, x, eps, bn);
   const double half_log_2pi = 0.5 * std::log(2.0 * M_PI);
   const torch::Tensor log_px_z = -reconstruction_nll(c, decode(c, p, e.z, bn), x);               // [S, B]

@@ -26,7 +26,9 @@ Enum parse_choice(const std::string& s, const char* option,
 constexpr std::pair<const char*, Activation> kActivations[] = {{"relu", Activation::Relu},
                                                                {"tanh", Activation::Tanh}};
 constexpr std::pair<const char*, Likelihood> kLikelihoods[] = {
-    {"bernoulli", Likelihood::Bernoulli}, {"gaussian", Likelihood::Gaussian}};
+    {"bernoulli", Likelihood::Bernoulli},
+    {"gaussian", Likelihood::Gaussian},
+    {"continuous-bernoulli", Likelihood::ContinuousBernoulli}};
 constexpr std::pair<const char*, InitScheme> kInits[] = {{"torch", InitScheme::Torch},
                                                          {"xavier", InitScheme::Xavier}};
 
@@ -55,6 +57,9 @@ std::string join(const std::vector<int>& v) {
 }
 
 }  // namespace
+
+// The config's JSON without its objective.
+static nlohmann::json config_json(const VaeConfig& c);
 
 Activation parse_activation(const std::string& s) { return parse_choice(s, "--activation", kActivations); }
 Likelihood parse_likelihood(const std::string& s) { return parse_choice(s, "--likelihood", kLikelihoods); }
@@ -91,21 +96,29 @@ void VaeConfig::validate() const {
     throw Error("--beta: must be a finite number >= 0, got " + std::to_string(beta));
   if (samples <= 0 || samples > 100000)
     throw Error("--samples: K must be in 1..100000, got " + std::to_string(samples));
+  objective.validate(likelihood);
 }
 
 std::string VaeConfig::summary() const {
   std::ostringstream s;
   if (layers) {
-    s << model << ' ' << vae::summary(*layers) << ' ' << to_string(likelihood) << " beta=" << beta << " K=" << samples;
+    s << model << ' ' << vae::summary(*layers) << ' ' << to_string(likelihood) << " beta=" << beta << " K=" << samples
+      << vae::summary(objective, likelihood);
     return s.str();
   }
   s << input_dim << "-[" << join(encoder_hidden) << "]-" << latent << "-[" << join(decoder_hidden())
     << "] " << to_string(activation) << ' ' << to_string(likelihood) << " beta=" << beta
-    << " K=" << samples;
+    << " K=" << samples << vae::summary(objective, likelihood);
   return s.str();
 }
 
 nlohmann::json to_json(const VaeConfig& c) {
+  nlohmann::json j = config_json(c);
+  if (!c.objective.is_default()) j["objective"] = to_json(c.objective, c.likelihood);
+  return j;
+}
+
+static nlohmann::json config_json(const VaeConfig& c) {
   if (c.layers)
     return {{"model", c.model},       {"layers", to_json(*c.layers)}, {"input_dim", c.input_dim},
             {"latent", c.latent},     {"likelihood", to_string(c.likelihood)}, {"beta", c.beta},
@@ -140,6 +153,7 @@ VaeConfig config_from_json(const nlohmann::json& j) {
     c.samples = j.at("samples").get<int>();
     if (j.contains("init")) c.init = parse_init(j.at("init").get<std::string>());
     if (j.contains("seed")) c.seed = j.at("seed").get<uint64_t>();
+    if (j.contains("objective")) c.objective = objective_from_json(j.at("objective"), c.likelihood);
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("model config JSON: ") + e.what());
   }

@@ -9,12 +9,15 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "model/objective.h"
+
 namespace vae {
 
 struct ModelSpec;  // model/layers.h
 
 enum class Activation { Relu, Tanh };
-enum class Likelihood { Bernoulli, Gaussian };
+// ContinuousBernoulli: Loaiza-Ganem & Cunningham (2019), on p = sigmoid(o) (model/objective.h).
+enum class Likelihood { Bernoulli, Gaussian, ContinuousBernoulli };
 enum class InitScheme { Torch, Xavier };
 
 Activation parse_activation(const std::string& s);
@@ -32,6 +35,10 @@ struct VaeConfig {
   Activation activation = Activation::Relu;
   Likelihood likelihood = Likelihood::Bernoulli;
   double beta = 1.0;                        // weight of the KL term in the loss
+  // How the loss reduces pixels and images, what the likelihood reads (logits or clamped
+  // probabilities), the Gaussian's form and the KL weight (model/objective.h). The default is the
+  // summed ELBO every case meant before objectives existed.
+  Objective objective;
   int samples = 1;                          // K Monte-Carlo samples of z per image
   InitScheme init = InitScheme::Torch;
   uint64_t seed = 0;                        // parameter init (and, by default, noise)
@@ -56,7 +63,8 @@ struct VaeConfig {
 };
 
 // JSON with keys: input_dim, hidden, decoder_hidden, latent, activation, likelihood,
-// beta, samples, init, seed; a model given as layers adds "model" (its name) and "layers"
+// beta, samples, init, seed, and "objective" (model/objective.h) unless it is the default
+// (absent reads as the default, so every file written before objectives keeps its meaning); a model given as layers adds "model" (its name) and "layers"
 // (model/layers.h's JSON) and has no hidden/decoder_hidden/activation (an MLP's JSON is
 // unchanged). from_json validates.
 nlohmann::json to_json(const VaeConfig& c);
