@@ -138,26 +138,65 @@ class VAE(nn.Module):
         return self.decode(self.reparameterize(mu, logvar, eps)), mu, logvar
 
 
+# The objective as a config's "objective" declares it (impl/model/objective.h, docs/case-format.md);
+# absent keys take the default's values (BCE with logits or the unit Gaussian with its constant, sums).
+OBJECTIVE_DEFAULTS = {"batch": "sum", "pixels": "sum", "bernoulli_input": "logits", "clamp": 0.0,
+                      "gaussian_constant": True, "gaussian_half": True, "sigma": 1.0, "kl_weight": 1.0}
+
+
+def objective(cfg):
+    """The config's objective with every key filled in; UsageError naming a key this peer does not know."""
+    declared = cfg.get("objective", {})
+    unknown = sorted(set(declared) - set(OBJECTIVE_DEFAULTS))
+    if unknown:
+        raise UsageError(f"objective: unknown keys {unknown} (known: {sorted(OBJECTIVE_DEFAULTS)})")
+    return OBJECTIVE_DEFAULTS | declared
+
+
+def kl_weight(cfg, batch):
+    """The KL weight w for a batch of `batch` images: a number, or "batch/N" (PyTorch-VAE's M_N = B/N)."""
+    w = objective(cfg)["kl_weight"]
+    return batch / int(w[len("batch/"):]) if isinstance(w, str) else float(w)
+
+
 def per_image_losses(cfg, logits, x, mu, logvar):
-    """recon and KL per image (README, "The model"); logits [B, D] or [K, B, D] (mean over K)."""
+    """recon and KL per image under the config's objective; logits [B, D] or [K, B, D] (mean over K)."""
+    o = objective(cfg)
     target = x.view(-1, cfg["input_dim"]).expand_as(logits)
-    if cfg["likelihood"] == "bernoulli":
-        nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+    lik = cfg["likelihood"]
+    if lik == "bernoulli" and o["bernoulli_input"] == "logits":
+        nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    elif lik == "gaussian":
+        nll = (0.5 if o["gaussian_half"] else 1.0) * (target - torch.sigmoid(logits)).square() / o["sigma"] ** 2
+        if o["gaussian_constant"]:
+            nll = nll + math.log(o["sigma"]) + 0.5 * math.log(2 * math.pi)
+    elif lik in ("bernoulli", "continuous-bernoulli"):
+        p = torch.sigmoid(logits)
+        if o["clamp"] > 0:
+            p = p.clamp(o["clamp"], 1 - o["clamp"])  # pytorch/examples' decode
+        if lik == "bernoulli":
+            nll = F.binary_cross_entropy(p, target, reduction="none")
+        else:
+            nll = -torch.distributions.ContinuousBernoulli(probs=p, validate_args=False).log_prob(target)
     else:
-        nll = 0.5 * (target - torch.sigmoid(logits)).square().sum(-1) + 0.5 * cfg["input_dim"] * math.log(2 * math.pi)
+        raise UsageError(f"likelihood {lik!r}: this peer knows bernoulli, gaussian and continuous-bernoulli")
+    nll = nll.mean(-1) if o["pixels"] == "mean" else nll.sum(-1)
     recon = nll.mean(0) if logits.dim() == 3 else nll
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
     return recon, kl
 
 
 def vae_loss(logits, x, mu, logvar, cfg=DEFAULT_CONFIG):
-    """Summed (over images) reconstruction + beta * KL, all in nats; the example's code for its configuration."""
+    """(the batch objective whose gradient is taken, summed recon, summed KL), all in nats; the example's code
+    for its configuration."""
     if cfg is DEFAULT_CONFIG:
         recon = F.binary_cross_entropy_with_logits(logits, x.view(-1, INPUT_DIM), reduction="sum")
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
         return recon + kl, recon, kl
-    recon, kl = (v.sum() for v in per_image_losses(cfg, logits, x, mu, logvar))
-    return recon + cfg["beta"] * kl, recon, kl
+    recon, kl = per_image_losses(cfg, logits, x, mu, logvar)
+    loss = recon + cfg["beta"] * kl_weight(cfg, recon.shape[0]) * kl
+    total = loss.mean() if objective(cfg)["batch"] == "mean" else loss.sum()
+    return total, recon.sum(), kl.sum()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1051,7 +1090,8 @@ def compute_case(mode, device, path, dtype=torch.float32, amp=None):
 
     runner = fresh_runner()
     recon, kl = (v.clone() for v in runner.per_image(x, noise(t["eps"])))
-    out = {"out.recon": recon, "out.kl": kl, "out.loss": recon + cfg["beta"] * kl, "out.elbo": -(recon + kl)}
+    weight = cfg["beta"] * kl_weight(cfg, recon.shape[0])
+    out = {"out.recon": recon, "out.kl": kl, "out.loss": recon + weight * kl, "out.elbo": -(recon + kl)}
     # That forward ran in training mode: batch norm updated its running statistics once.
     out.update({"running." + n: b.detach().clone() for n, b in runner.model.named_buffers()})
     runner.train_step(x, noise(t["eps"]))  # the timed step function; its backward leaves the gradient
@@ -1059,7 +1099,9 @@ def compute_case(mode, device, path, dtype=torch.float32, amp=None):
     steps = adam["steps"]
     if steps > 0:
         runner = fresh_runner()  # Adam from the same start
-        losses = [runner.train_step(x, noise(t["adam.eps"][s]))[0].item() for s in range(steps)]
+        # adam.loss is the batch's summed loss (docs/case-format.md), whatever the objective reduces.
+        per_sum = x.shape[0] if objective(cfg)["batch"] == "mean" else 1
+        losses = [runner.train_step(x, noise(t["adam.eps"][s]))[0].item() * per_sum for s in range(steps)]
         out["adam.loss"] = torch.tensor(losses, dtype=dtype)
         out.update({"adam.param." + n: p.detach().clone() for n, p in runner.model.named_parameters()})
     # num_batches_tracked stays an integer (I64), as in a state_dict.

@@ -333,4 +333,46 @@ TEST(Cli, CrosscheckCatchesATamperedBackendOutput) {
   std::filesystem::remove_all(dir);
 }
 
+// Declared objectives through the executables: `validate --export` under pythae's objective and
+// under pytorch/examples' clamped continuous Bernoulli with PyTorch-VAE's batch/N KL weight
+// (reference and libtorch-eager), recomputed by the cross-check from docs/case-format.md's
+// formulas; a bf16 export judged at bf16's bounds (it failed at the fp32 figure before the
+// export carried them); bad objective options refused naming the option; the catalogue listed.
+TEST(Cli, ObjectivesThroughValidateExportTheCrosscheckAndTheirRefusals) {
+  if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON) for the cross-check";
+  for (const std::string options : {"--likelihood gaussian --gaussian-constant off --batch-reduction mean",
+                                    "--likelihood continuous-bernoulli --prob-clamp 1e-4 --kl-weight batch/60000",
+                                    "--precision bf16"}) {
+    SCOPED_TRACE(options);
+    const auto dir = fresh_dir("objective");
+    const CommandResult r =
+        vaebench("validate --backend libtorch-eager --hidden 16 --latent 4 --batch 3 " + options + " --export " + dir.string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    const CommandResult check = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/scripts/crosscheck_export.py " + dir.string());
+    EXPECT_EQ(check.status, 0) << check.output;
+    EXPECT_NE(check.output.find("1 passed, 0 failed"), std::string::npos) << check.output;
+    std::filesystem::remove_all(dir);
+  }
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--likelihood gaussian --prob-clamp 1e-4", "--prob-clamp: clamps probabilities"},
+           {"--batch-reduction avg", "--batch-reduction: unknown value 'avg'"},
+           {"--likelihood bernoulli --sigma 2", "--sigma: only for --likelihood gaussian"},
+           {"--kl-weight batch/0", "--kl-weight"}}) {
+    const CommandResult e = vaebench("validate --hidden 16 --latent 4 --batch 3 " + args);
+    EXPECT_EQ(e.status, 2) << args << "\n" << e.output;
+    EXPECT_NE(e.output.find(message), std::string::npos) << args << "\n" << e.output;
+  }
+  // A backend that runs the default objective only says so for each case, which fails.
+  const CommandResult ts = vaebench("validate --hidden 16 --latent 4 --batch 3 --backend torchscript --batch-reduction mean");
+  EXPECT_EQ(ts.status, 1) << ts.output;
+  EXPECT_NE(ts.output.find("torchscript runs the default objective only"), std::string::npos) << ts.output;
+  const CommandResult m = vaebench("mistakes --json --hidden 16 --latent 4 --batch 3 --beta 2");
+  ASSERT_EQ(m.status, 0) << m.output;
+  const nlohmann::json list = nlohmann::json::parse(m.output);
+  bool listed = false;
+  for (const nlohmann::json& k : list)
+    listed |= k["name"] == "kl-mean-over-latent" && k["formula"].get<std::string>().find("KL / 4 (Z)") != std::string::npos;
+  EXPECT_TRUE(listed) << m.output;
+}
+
 }  // namespace

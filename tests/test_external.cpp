@@ -226,7 +226,27 @@ TEST(External, GradientOfTheMeanInsteadOfTheSumFails) {
     edit(f, name, [](std::vector<double>& g) {
       for (double& x : g) x /= small_case().c.batch;
     });
-  expect_named_failure(judge(f), grads);
+  const Judged j = judge(f);
+  expect_named_failure(j, grads);
+  // ... and the mistake is named (validation/diagnosis.h), with B.
+  EXPECT_EQ(j.result.named_mistakes, std::vector<std::string>{"batch-mean-for-sum"}) << j.table;
+  EXPECT_NE(j.table.find("diagnosis: batch-mean-for-sum: every gradient x 1/6 (1/B)"), std::string::npos) << j.table;
+}
+
+TEST(External, AFileDeclaringAnotherObjectiveIsRefusedNamingBoth) {
+  SafetensorsFile f = honest_results("fp64");
+  f.metadata["objective"] = R"({"batch": "mean", "pixels": "sum", "bernoulli_input": "logits", "clamp": 0, "kl_weight": 1})";
+  Judged j = judge(f);
+  ASSERT_EQ(j.failing, std::vector<std::string>{"results file"}) << j.table;
+  EXPECT_NE(j.table.find(R"(metadata objective {"batch":"mean")"), std::string::npos) << j.table;
+  EXPECT_NE(j.table.find(R"(the case's objective {"batch":"sum")"), std::string::npos) << j.table;
+  // The same objective as the case's, declared, is accepted; one that does not fit its
+  // likelihood (sigma on a Bernoulli) is refused naming the key.
+  f.metadata["objective"] = R"({"batch": "sum"})";
+  EXPECT_TRUE(judge(f).result.passed);
+  f.metadata["objective"] = R"({"sigma": 2})";
+  j = judge(f);
+  EXPECT_NE(j.table.find("objective JSON: sigma"), std::string::npos) << j.table;
 }
 
 TEST(External, BadInputIsANamedFailureNotACrash) {
@@ -434,6 +454,43 @@ TEST(ExternalCli, BatchNormRunningStatisticsAreExportedAndJudged) {
   const auto without = vaebench("validate --external peer=" + results + matrix);
   EXPECT_EQ(without.status, 0) << without.output;
   EXPECT_NE(without.output.find("running statistics (optional) were not judged"), std::string::npos) << without.output;
+}
+
+// Declared objectives through the documented path: `cases export` with pythae's conventions
+// (a mean over the batch, 0.5 * squared error without the Gaussian's constant) and with
+// pytorch/examples' clamped continuous Bernoulli; the Python peer computes them as PyTorch code
+// writes them (torch.distributions.ContinuousBernoulli); `validate --external` with the same
+// declaration passes. The pythae results judged under the default objective fail, and the
+// diagnosis names a mean over the batch ... once the constant is declared as in the file.
+TEST(ExternalCli, DeclaredObjectivesPassAndTheUndeclaredBatchMeanIsNamed) {
+  if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON)";
+  using vae::testing::run;
+  using vae::testing::vaebench;
+  TempDir tmp;
+  const std::filesystem::path dir = tmp.file("");
+  const std::string model = " --hidden 32 --latent 5 --batch 8 --seed 2 --adam-steps 2";
+  const std::string pythae = " --likelihood gaussian --gaussian-constant off --batch-reduction mean";
+  const std::string examples = " --likelihood continuous-bernoulli --prob-clamp 1e-4";
+  for (const std::string& objective : {pythae, examples}) {
+    SCOPED_TRACE(objective);
+    const std::string cases = (dir / "cases").string(), peer = (dir / "peer").string();
+    ASSERT_EQ(vaebench("cases export " + cases + model + objective).status, 0);
+    const SafetensorsFile c = read_safetensors(cases + "/custom-b8.safetensors");
+    const nlohmann::json declared = nlohmann::json::parse(c.metadata.at("objective"));
+    EXPECT_EQ(declared["batch"], objective == pythae ? "mean" : "sum") << declared;
+    const auto py = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/bench/python_peer.py cases " + cases +
+                        " --threads 1 --modes python-eager --out " + peer);
+    ASSERT_EQ(py.status, 0) << py.output;
+    const auto v = vaebench("validate --external peer=" + peer + "/python-eager" + model + objective);
+    EXPECT_EQ(v.status, 0) << v.output;
+    EXPECT_NE(v.output.find("PASS peer (cpu, fp32): 1/1 cases pass"), std::string::npos) << v.output;
+    if (objective != pythae) continue;
+    const auto undeclared = vaebench("validate --external peer=" + peer + "/python-eager" + model +
+                                     " --likelihood gaussian --gaussian-constant off");
+    EXPECT_EQ(undeclared.status, 1) << undeclared.output;
+    EXPECT_NE(undeclared.output.find("diagnosis: batch-mean-for-sum: every gradient x 1/8 (1/B)"), std::string::npos)
+        << undeclared.output;
+  }
 }
 
 }  // namespace

@@ -160,10 +160,10 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
   std::vector<double> grad;
   const BatchLosses got = backend.gradients(in.x, c.batch, in.eps, grad);
   const BatchLosses& want = expected.losses;
-  out.push_back(compare_normwise("recon", got.recon, want.recon, tol::backend(tol::Quantity::Recon, precision)));
+  out.push_back(compare_normwise("recon", got.recon, want.recon, tol::backend(tol::Quantity::Recon, precision, backend.config().likelihood)));
   out.push_back(compare_normwise("kl", got.kl, want.kl, tol::backend(tol::Quantity::Kl, precision)));
-  out.push_back(compare_normwise("loss", got.loss, want.loss, tol::backend(tol::Quantity::Recon, precision)));
-  out.push_back(compare_normwise("elbo", got.elbo, want.elbo, tol::backend(tol::Quantity::Recon, precision)));
+  out.push_back(compare_normwise("loss", got.loss, want.loss, tol::backend(tol::Quantity::Recon, precision, backend.config().likelihood)));
+  out.push_back(compare_normwise("elbo", got.elbo, want.elbo, tol::backend(tol::Quantity::Recon, precision, backend.config().likelihood)));
   const auto& layout_views = backend.layout().views();
   for (size_t t = 0; t < layout_views.size(); ++t)
     out.push_back(compare_gradient_tensor("grad." + layout_views[t].name, backend.layout(), t, grad, expected.grad,
@@ -204,7 +204,7 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
     const std::vector<double> g_ref = reference->last_gradient();
     running_steps.add(compare_running_stats("adam.running", buffers, r1, reference->running_stats(), r0,
                                             tol::backend(tol::Quantity::RunningStats, precision)));
-    loss_steps.push_back(compare_normwise("adam.loss", l.loss, l_ref.loss, tol::backend(tol::Quantity::Recon, precision)));
+    loss_steps.push_back(compare_normwise("adam.loss", l.loss, l_ref.loss, tol::backend(tol::Quantity::Recon, precision, backend.config().likelihood)));
     for (size_t k = 0; k < views.size(); ++k)
       grad_steps[k].push_back(compare_gradient_tensor("adam.grad." + views[k].name, backend.layout(), k, g, g_ref,
                                                       gradient_tolerance(backend.layout(), precision, k, backend.config().likelihood)));

@@ -143,7 +143,8 @@ CaseInputs make_inputs(const ValidationCase& c, const Dataset* data, Binarize bi
 }
 
 void place_pixels_in_taylor_window(const VaeConfig& config, std::vector<double>& params) {
-  const ModelLayers& model = ParamLayout(config).model();
+  const ParamLayout layout(config);
+  const ModelLayers& model = layout.model();
   const DerivedLayer& out = model.layer("dec.out");
   if (out.spec.kind != LayerKind::Dense) return;  // a conv output has no per-pixel weights to pin
   const ParamView &w = model.views()[out.weight], &b = model.views()[out.bias];

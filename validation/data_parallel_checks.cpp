@@ -126,7 +126,8 @@ struct Subjects {
   Subjects(const BackendFactory& make_backend, const VaeConfig& config, dist::Group& group)
       : dp(make_backend(config)), single(make_backend(config)),
         reference(create_backend("reference", config, "cpu", "fp64")), precision(dp->precision()),
-        losses(&tol::backend(tol::Quantity::Recon, precision)), kl(&tol::backend(tol::Quantity::Kl, precision)) {
+        losses(&tol::backend(tol::Quantity::Recon, precision, config.likelihood)),
+        kl(&tol::backend(tol::Quantity::Kl, precision)) {
     dp->set_gradient_all_reduce(group.gradient_all_reduce());
   }
   // Puts the single-process twin and the reference where the data-parallel backend stood.

@@ -328,7 +328,9 @@ std::vector<double> to_vector(const Eigen::VectorXd& v) { return {v.data(), v.da
 MistakeMatch judge_against(const ValidationCase& c, const std::string& precision, const Observed& got,
                            const Observed& want) {
   MistakeMatch m;
-  const auto tol = [&](tol::Quantity q) -> const tol::Tolerance& { return tol::backend(q, precision); };
+  const auto tol = [&](tol::Quantity q) -> const tol::Tolerance& {
+    return tol::backend(q, precision, c.config.likelihood);
+  };
   std::vector<Comparison> outputs{compare_normwise("recon", got.losses.recon, want.losses.recon, tol(tol::Quantity::Recon)),
                                   compare_normwise("kl", got.losses.kl, want.losses.kl, tol(tol::Quantity::Kl)),
                                   compare_normwise("loss", got.losses.loss, want.losses.loss, tol(tol::Quantity::Recon)),

@@ -50,7 +50,9 @@ void merge(std::string& field, const std::string& value, const char* key, CaseRe
 void judge(const CaseResultsFile& file, const std::string& precision, const ValidationCase& c,
            const ExpectedOutputs& expected, int adam_steps, CaseResult& r) {
   auto& out = r.comparisons;
-  const auto tol = [&](tol::Quantity q) -> const tol::Tolerance& { return tol::backend(q, precision); };
+  const auto tol = [&](tol::Quantity q) -> const tol::Tolerance& {
+    return tol::backend(q, precision, c.config.likelihood);
+  };
   const auto compare = [&](const std::string& name, const std::vector<double>& want, tol::Quantity q) {
     const ResultsTensor& t = file.tensors.at(name);
     out.push_back(t.usable() ? compare_normwise(name.substr(name.find('.') + 1), t.values, want, tol(q))

@@ -21,8 +21,8 @@ std::vector<double> slice(const std::vector<double>& flat, const ParamView& v) {
 }
 
 Comparison sums_comparison(const std::string& quantity, double got, double want, tol::Quantity q,
-                           const std::string& precision) {
-  return compare_normwise(quantity, {got}, {want}, tol::backend(q, precision));
+                           const std::string& precision, Likelihood likelihood) {
+  return compare_normwise(quantity, {got}, {want}, tol::backend(q, precision, likelihood));
 }
 
 }  // namespace
@@ -171,9 +171,9 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
     running_steps.add(compare_running_stats("train.running", buffers, r1, reference->running_stats(), r0,
                                             tol::backend(tol::Quantity::RunningStats, precision)));
 
-    loss_steps.push_back(sums_comparison("train.loss", sums.loss, want.loss, tol::Quantity::Recon, precision));
-    recon_steps.push_back(sums_comparison("train.recon", sums.recon, want.recon, tol::Quantity::Recon, precision));
-    kl_steps.push_back(sums_comparison("train.kl", sums.kl, want.kl, tol::Quantity::Kl, precision));
+    loss_steps.push_back(sums_comparison("train.loss", sums.loss, want.loss, tol::Quantity::Recon, precision, backend.config().likelihood));
+    recon_steps.push_back(sums_comparison("train.recon", sums.recon, want.recon, tol::Quantity::Recon, precision, backend.config().likelihood));
+    kl_steps.push_back(sums_comparison("train.kl", sums.kl, want.kl, tol::Quantity::Kl, precision, backend.config().likelihood));
     count_steps.push_back(exact_finding("train.images", sums.images == want.images,
                                   std::to_string(sums.images) + " images summed, the step had " +
                                       std::to_string(want.images)));
@@ -219,8 +219,8 @@ CaseResult check_training_path(Backend& backend, const TrainingCase& c, const Sp
     reference->set_running_stats(r0);  // evaluation normalises by them
     reference->eval_batch(indices, uint64_t(last.epoch), c.noise_seed);
     const TrainSums want = reference->take_train_sums();
-    out.push_back(sums_comparison("eval.loss", got.loss, want.loss, tol::Quantity::Recon, precision));
-    out.push_back(sums_comparison("eval.kl", got.kl, want.kl, tol::Quantity::Kl, precision));
+    out.push_back(sums_comparison("eval.loss", got.loss, want.loss, tol::Quantity::Recon, precision, backend.config().likelihood));
+    out.push_back(sums_comparison("eval.kl", got.kl, want.kl, tol::Quantity::Kl, precision, backend.config().likelihood));
     out.push_back(exact_finding("eval.images", got.images == want.images,
                           std::to_string(got.images) + " images summed, the batch had " + std::to_string(want.images)));
   }

@@ -54,6 +54,9 @@ def linear(p, name, h):
 
 def forward_backward(cfg, p, x, eps):
     """Per-image recon and KL, and the gradient of sum_b (recon_b + beta kl_b)."""
+    if cfg.get("objective") or cfg["likelihood"] not in ("bernoulli", "gaussian"):
+        sys.exit(f"numpy_vae.py: this example computes the default objective only, not {cfg.get('objective')} "
+                 f"with likelihood {cfg['likelihood']!r} (bench/python_peer.py computes every objective)")
     relu = cfg["activation"] == "relu"
     act = (lambda a: np.maximum(a, 0)) if relu else np.tanh
     dact = (lambda a, y: (a > 0).astype(a.dtype)) if relu else (lambda a, y: 1 - y * y)

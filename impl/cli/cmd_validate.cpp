@@ -24,6 +24,7 @@
 #include "backend_checks.h"
 #include "data_parallel_checks.h"
 #include "external_checks.h"
+#include "gradient_compare.h"
 #include "tolerances.h"
 #include "training_checks.h"
 #include "validation_report.h"
@@ -121,6 +122,21 @@ void export_case(const std::string& dir, const ValidationCase& c, const CaseInpu
   nlohmann::json precisions = nlohmann::json::object();
   for (const BackendExport& b : backends) precisions[b.backend] = b.precision;
   f.metadata["backend_precisions"] = precisions.dump();
+  // The bound each backend tensor was judged at (tolerances.h, through the same functions the
+  // judge calls), so that scripts/crosscheck_export.py judges a bf16 or tf32 export as
+  // vaebench did rather than at one fp32 figure.
+  nlohmann::json bounds = nlohmann::json::object();
+  for (const BackendExport& b : backends) {
+    const auto norm = [&](tol::Quantity q) { return tol::backend(q, b.precision, c.config.likelihood).norm_rel; };
+    nlohmann::json& t = bounds[b.backend] = {{"out.recon", norm(tol::Quantity::Recon)},
+                                             {"out.kl", norm(tol::Quantity::Kl)},
+                                             {"out.loss", norm(tol::Quantity::Recon)},
+                                             {"out.elbo", norm(tol::Quantity::Recon)}};
+    for (size_t k = 0; k < model.layout().views().size(); ++k)
+      t["grad." + model.layout().views()[k].name] =
+          gradient_tolerance(model.layout(), b.precision, k, c.config.likelihood).norm_rel;
+  }
+  f.metadata["backend_tolerances"] = bounds.dump();
   f.metadata["format"] = "vaebench validation case v1";
   write_safetensors((std::filesystem::path(dir) / (c.name + ".safetensors")).string(), f);
 }
