@@ -209,12 +209,15 @@ def vae_loss(logits, x, mu, logvar, cfg=DEFAULT_CONFIG):
 #  ["output_padding" (transposed only),] "batch_norm", "activation"}. Written here from that
 # description (PyTorch's shape formulas), not from the C++ code.
 LAYER_KEYS = {
-    "dense": ({"type", "out_features", "activation"}, {"shape"}),
-    "conv2d": ({"type", "out_channels", "kernel", "stride", "padding", "batch_norm", "activation"}, set()),
+    "dense": ({"type", "out_features", "activation"}, {"shape", "negative_slope"}),
+    "conv2d": ({"type", "out_channels", "kernel", "stride", "padding", "batch_norm", "activation"}, {"negative_slope"}),
     "conv_transpose2d": ({"type", "out_channels", "kernel", "stride", "padding", "output_padding", "batch_norm",
-                          "activation"}, set()),
+                          "activation"}, {"negative_slope"}),
 }
-ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "none": lambda h: h}
+# Each layer's activation as PyTorch's functional form; leaky_relu takes the layer's "negative_slope".
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "none": lambda h: h, "elu": F.elu, "gelu": F.gelu,
+               "gelu_tanh": lambda h: F.gelu(h, approximate="tanh"), "silu": F.silu,
+               "leaky_relu": None}
 
 
 def _dense(n, act, shape=None):
@@ -284,13 +287,15 @@ def _check_layer(where, spec):
     if missing or unknown:
         raise UsageError(f"model JSON: {where}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
     for k, v in spec.items():
-        if k in ("type", "activation", "shape", "batch_norm"):
+        if k in ("type", "activation", "shape", "batch_norm", "negative_slope"):
             continue
         low = 0 if k in ("padding", "output_padding") else 1
         if not isinstance(v, int) or isinstance(v, bool) or v < low:
             raise UsageError(f"model JSON: {where}.{k}: {v!r} is not an integer >= {low}")
     if spec["activation"] not in ACTIVATIONS:
-        raise UsageError(f"model JSON: {where}.activation: {spec['activation']!r} (relu, tanh or none)")
+        raise UsageError(f"model JSON: {where}.activation: {spec['activation']!r} (one of {sorted(ACTIVATIONS)})")
+    if (spec["activation"] == "leaky_relu") != ("negative_slope" in spec):
+        raise UsageError(f"model JSON: {where}: negative_slope goes with the activation leaky_relu, and only there")
     if "batch_norm" in spec and not isinstance(spec["batch_norm"], bool):
         raise UsageError(f"model JSON: {where}.batch_norm: {spec['batch_norm']!r} is not true/false")
     if "shape" in spec:
@@ -447,6 +452,8 @@ class LayeredVAE(nn.Module):
             h = m(h)
         if p.batch_norm:
             h = m.bn(h)
+        if p.activation == "leaky_relu":
+            return F.leaky_relu(h, p.spec["negative_slope"])
         return ACTIVATIONS[p.activation](h)
 
     def encode(self, x):

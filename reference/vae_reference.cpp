@@ -30,16 +30,57 @@ Matrix affine(const std::vector<double>& p, const LinearLayer& l, const Matrix& 
   return y;
 }
 
-void activate(LayerActivation act, Matrix& m) {
-  if (act == LayerActivation::Relu) m = m.cwiseMax(0.0);
-  else if (act == LayerActivation::Tanh) m = m.array().tanh().matrix();
+// GELU's tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as nn.GELU(approximate="tanh").
+constexpr double kSqrt2OverPi = 0.79788456080286535588, kGeluCubic = 0.044715;
+
+// The activation, as PyTorch defines it (model/layers.h).
+void activate(const LayerSpec& l, Matrix& m) {
+  const double slope = l.negative_slope;
+  switch (l.activation) {
+    case LayerActivation::None: return;
+    case LayerActivation::Relu: m = m.cwiseMax(0.0); return;
+    case LayerActivation::Tanh: m = m.array().tanh().matrix(); return;
+    case LayerActivation::LeakyRelu: m = m.unaryExpr([slope](double x) { return x > 0 ? x : slope * x; }); return;
+    case LayerActivation::Elu: m = m.unaryExpr([](double x) { return x > 0 ? x : std::expm1(x); }); return;
+    case LayerActivation::Gelu: m = m.unaryExpr([](double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }); return;
+    case LayerActivation::GeluTanh:
+      m = m.unaryExpr([](double x) { return 0.5 * x * (1 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x))); });
+      return;
+    case LayerActivation::Silu: m = m.unaryExpr([](double x) { return x * sigmoid(x); }); return;
+  }
 }
 
-// d(act)/d(pre), written in terms of the activation's output a = act(pre).
-// ReLU: 1 where a > 0 (PyTorch's convention: the derivative at 0 is 0). tanh: 1 - a^2.
-void scale_by_activation_derivative(LayerActivation act, const Matrix& a, Matrix& grad) {
-  if (act == LayerActivation::Relu) grad = (a.array() > 0.0).select(grad, 0.0);
-  else if (act == LayerActivation::Tanh) grad = grad.array() * (1.0 - a.array().square());
+// grad *= d(act)/d(in), from the activation's output a or, where it needs it
+// (derivative_needs_input), its input x. ReLU: [a > 0] (0 at 0, as PyTorch); tanh: 1 - a^2;
+// LeakyReLU: 1 where a > 0, else the slope (PyTorch's at 0); ELU: 1 where a > 0, else a + 1
+// (= e^x); GELU: Phi(x) + x phi(x); its tanh form: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi)
+// (1 + 3 c x^2), t = tanh(sqrt(2/pi) (x + c x^3)), c = 0.044715; SiLU: s (1 + x (1 - s)), s = sigmoid(x).
+void scale_by_activation_derivative(const LayerSpec& l, const Matrix& a, const Matrix& x, Matrix& grad) {
+  const double slope = l.negative_slope;
+  switch (l.activation) {
+    case LayerActivation::None: return;
+    case LayerActivation::Relu: grad = (a.array() > 0.0).select(grad, 0.0); return;
+    case LayerActivation::Tanh: grad = grad.array() * (1.0 - a.array().square()); return;
+    case LayerActivation::LeakyRelu: grad = (a.array() > 0.0).select(grad, slope * grad); return;
+    case LayerActivation::Elu: grad = (a.array() > 0.0).select(grad, grad.array() * (a.array() + 1.0)); return;
+    case LayerActivation::Gelu:
+      grad = grad.array() * x.unaryExpr([](double v) {
+        return 0.5 * std::erfc(-v / std::sqrt(2.0)) + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+      }).array();
+      return;
+    case LayerActivation::GeluTanh:
+      grad = grad.array() * x.unaryExpr([](double v) {
+        const double t = std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * kSqrt2OverPi * (1 + 3 * kGeluCubic * v * v);
+      }).array();
+      return;
+    case LayerActivation::Silu:
+      grad = grad.array() * x.unaryExpr([](double v) {
+        const double s = sigmoid(v);
+        return s * (1 + v * (1 - s));
+      }).array();
+      return;
+  }
 }
 
 // A dense layer of the model as offsets into the flat buffer.
@@ -87,6 +128,7 @@ Matrix permute_channels(const Matrix& m, const Shape& s, bool to_chw) {
 // decoder's: K*B samples), each row one image's C*H*W values in NCHW order.
 struct VaeReference::LayerPass {
   Matrix in, pre, out;
+  Matrix act_in;  // the activation's input, kept where its derivative needs it (gelu, silu)
   BatchNormStats bn;
 };
 
@@ -166,7 +208,8 @@ void VaeReference::layer_forward(const std::vector<double>& p, const DerivedLaye
       }
     }
   }
-  activate(l.spec.activation, pass.out);
+  if (derivative_needs_input(l.spec.activation)) pass.act_in = pass.out;
+  activate(l.spec, pass.out);
   if (deviation_.decoder_reshape_channels_last && reshapes_to_channels(l))
     pass.out = permute_channels(pass.out, *l.spec.reshape, true);
 }
@@ -272,7 +315,7 @@ Losses VaeReference::forward_backward(const std::vector<double>& p, const Matrix
   // through the activation, batch norm (batch statistics), then the dense or conv product,
   // adding the layer's parameter gradients to grad.
   auto backprop_layer = [&](const DerivedLayer& l, const LayerPass& pass, Matrix d, bool need_input_grad) {
-    scale_by_activation_derivative(l.spec.activation, pass.out, d);
+    scale_by_activation_derivative(l.spec, pass.out, pass.act_in, d);
     if (deviation_.decoder_reshape_channels_last && reshapes_to_channels(l))
       d = permute_channels(d, *l.spec.reshape, false);
     const Eigen::Index rows = pass.in.rows();

@@ -43,7 +43,11 @@ from safetensors.torch import load_file
 
 BN_EPS = 1e-5  # nn.BatchNorm2d's default, which the models use (layers.h)
 SHALLOW_GRADIENT_LAYERS = 4  # tolerances.h's kShallowGradientLayers
-ACT = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda h: h}
+ACT = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda h: h,
+       "elu": lambda h: torch.where(h > 0, h, torch.expm1(h)),
+       "gelu": lambda h: 0.5 * h * (1 + torch.erf(h / math.sqrt(2))),
+       "gelu_tanh": lambda h: 0.5 * h * (1 + torch.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h ** 3))),
+       "silu": lambda h: h * torch.sigmoid(h)}
 
 
 def mlp_forward(cfg, p, x, eps):
@@ -84,6 +88,8 @@ def apply_layer(layer, prefix, p, h):
         raise SystemExit(f"{prefix}: unknown layer type {layer['type']!r}")
     if layer.get("batch_norm"):
         h = batch_norm_train(h, p[f"{prefix}.bn.weight"], p[f"{prefix}.bn.bias"])
+    if layer["activation"] == "leaky_relu":
+        return torch.where(h > 0, h, layer["negative_slope"] * h)
     return ACT[layer["activation"]](h)
 
 

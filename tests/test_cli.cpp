@@ -342,7 +342,8 @@ TEST(Cli, ObjectivesThroughValidateExportTheCrosscheckAndTheirRefusals) {
   if (std::string(VAE_PYTHON).empty()) GTEST_SKIP() << "no Python configured (VAE_PYTHON) for the cross-check";
   for (const std::string options : {"--likelihood gaussian --gaussian-constant off --batch-reduction mean",
                                     "--likelihood continuous-bernoulli --prob-clamp 1e-4 --kl-weight batch/60000",
-                                    "--precision bf16"}) {
+                                    "--precision bf16",
+                                    "--encoder dense16:leaky_relu0.2,dense12:elu --decoder dense12:silu,dense784:none"}) {
     SCOPED_TRACE(options);
     const auto dir = fresh_dir("objective");
     const CommandResult r =

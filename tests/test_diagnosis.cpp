@@ -9,6 +9,8 @@
 // docs/diagnosis-figures.md by this test (VAE_WRITE_DOCS=1) and checked against it otherwise.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <cstdlib>
 #include <fstream>
 #include <map>

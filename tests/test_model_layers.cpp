@@ -409,7 +409,7 @@ TEST(ModelLayers, TextRoundTripsExactly) {
 TEST(ModelLayers, MalformedTextIsRefusedQuotingWhereAndWhat) {
   EXPECT_EQ(error_of([] { parse_layers("dense128x3x3:none,convT64k4s2p1:rleu", "--decoder"); }),
             "--decoder: bad layer list 'dense128x3x3:none,convT64k4s2p1:rleu' at position 32 ('rleu'): unknown "
-            "activation 'rleu', expected relu|tanh|none");
+            "activation 'rleu', expected relu|tanh|none|leaky_relu[SLOPE]|elu|gelu|gelu_tanh|silu");
   EXPECT_EQ(error_of([] { parse_layers("conv32k4s2+bn:relu", "--encoder"); }),
             "--encoder: bad layer list 'conv32k4s2+bn:relu' at position 10 ('+bn:relu'): expected 'p' and the padding");
   struct Bad {
@@ -503,8 +503,9 @@ TEST(ModelLayers, BadJsonNamesTheKey) {
             "model JSON: encoder[0].out_channels: 18446744073709551615 is out of range 1..1048576");
   EXPECT_EQ(err([](nlohmann::json& j) { j["encoder"][0]["batch_norm"] = 1; }),
             "model JSON: encoder[0].batch_norm: expected true or false, got 1");
-  EXPECT_EQ(err([](nlohmann::json& j) { j["encoder"][0]["activation"] = "gelu"; }),
-            "model JSON: encoder[0].activation: unknown activation \"gelu\", expected relu|tanh|none");
+  EXPECT_EQ(err([](nlohmann::json& j) { j["encoder"][0]["activation"] = "swish"; }),
+            "model JSON: encoder[0].activation: unknown activation \"swish\", expected "
+            "relu|tanh|none|leaky_relu|elu|gelu|gelu_tanh|silu");
   EXPECT_EQ(err([](nlohmann::json& j) { j["encoder"][0]["type"] = "conv3d"; }),
             "model JSON: encoder[0].type: unknown layer type \"conv3d\", expected dense|conv2d|conv_transpose2d");
   EXPECT_EQ(err([](nlohmann::json& j) { j["encoder"][0]["output_padding"] = 0; }),

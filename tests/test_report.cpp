@@ -221,6 +221,26 @@ TEST(ReportGenerator, ShowsAFailingPeerFailingNextToItsThroughput) {
   EXPECT_NE(r.summary.find("python-eager (cpu, fp32): FAIL, 0/1 cases (external)"), std::string::npos) << r.summary;
 }
 
+// A failing case's diagnosis (validation/diagnosis.h) reaches the correctness section and results.json.
+TEST(ReportGenerator, ShowsTheDiagnosisOfAFailingCase) {
+  TempDir tmp;
+  const std::string out = tmp.file("report");
+  ReportInputs in = synthetic_inputs();
+  json v = synthetic_validation();
+  v["backends"].erase("broken");
+  json failing = {{"name", "custom-b8"}, {"passed", false},
+                  {"diagnosis", {{"text", "kl-mean-over-latent: kl = KL / 20 (Z)"}, {"named", {"kl-mean-over-latent"}}}},
+                  {"comparisons", {comparison("kl", 0.95, 9500.0, false)}}};
+  v["backends"]["mine"] = {{"kind", "external"}, {"device", "cpu"}, {"precision", "fp32"}, {"passed", false},
+                           {"cases", {failing}}};
+  in.validations = {v};
+  write_report(in, out);
+  const std::string md = slurp(out + "/report.md");
+  EXPECT_NE(md.find("| mine | custom-b8 | kl-mean-over-latent: kl = KL / 20 (Z) |"), std::string::npos) << md;
+  const json results = json::parse(slurp(out + "/results.json"));
+  EXPECT_EQ(results["diagnoses"][0]["case"], "custom-b8");
+}
+
 // A row that is shown but not judged (adam.drift; an external implementation's free-running Adam
 // results) says so: no % of tolerance, no pass/fail, and no part in the verdict even when its
 // figures are far off -- while a judged row beside it still passes or fails with its share.

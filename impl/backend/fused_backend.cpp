@@ -992,6 +992,17 @@ BackendInfo fused_backend_info() {
     reason = "fused-cuda runs on cuda (the GPU) or cuda-emu (its kernels on the CPU executor)";
     return false;
   };
+  // The GEMM and conv epilogues apply relu, tanh or nothing (kernels/activation_math.h).
+  info.supports = [](const VaeConfig& config, std::string& reason) {
+    const ModelLayers model(model_spec(config));
+    for (const DerivedLayer& l : model.layers()) {
+      const LayerActivation a = l.spec.activation;
+      if (a == LayerActivation::Relu || a == LayerActivation::Tanh || a == LayerActivation::None) continue;
+      reason = "fused-cuda's kernels apply relu, tanh or no activation; " + l.label + " has " + activation_text(l.spec);
+      return false;
+    }
+    return true;
+  };
   info.create = [](const VaeConfig& config, const std::string& device, const std::string& precision) {
     return std::unique_ptr<Backend>(
         new FusedBackend(config, device == "cuda-emu" ? Kind::emu : Kind::cuda, precision));

@@ -60,8 +60,16 @@ std::string layer_lines(const DerivedLayer& l, bool in_spatial) {
       << running(l.bn_buffers->var) << ", bn_mode == 1, "
       << tail;
   }
-  if (l.spec.activation == LayerActivation::Relu) s << "    h = torch.relu(h)\n";
-  if (l.spec.activation == LayerActivation::Tanh) s << "    h = torch.tanh(h)\n";
+  switch (l.spec.activation) {
+    case LayerActivation::None: break;
+    case LayerActivation::Relu: s << "    h = torch.relu(h)\n"; break;
+    case LayerActivation::Tanh: s << "    h = torch.tanh(h)\n"; break;
+    case LayerActivation::LeakyRelu: s << "    h = torch.leaky_relu(h, " << number(l.spec.negative_slope) << ")\n"; break;
+    case LayerActivation::Elu: s << "    h = torch.elu(h)\n"; break;
+    case LayerActivation::Gelu: s << "    h = torch.gelu(h)\n"; break;
+    case LayerActivation::GeluTanh: s << "    h = torch.gelu(h, approximate=\"tanh\")\n"; break;
+    case LayerActivation::Silu: s << "    h = torch.silu(h)\n"; break;
+  }
   return s.str();
 }
 

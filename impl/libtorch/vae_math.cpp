@@ -12,9 +12,18 @@ namespace F = torch::nn::functional;
 
 namespace {
 
-torch::Tensor act(LayerActivation a, const torch::Tensor& t) {
-  if (a == LayerActivation::Relu) return torch::relu(t);
-  return a == LayerActivation::Tanh ? torch::tanh(t) : t;
+torch::Tensor act(const LayerSpec& l, const torch::Tensor& t) {
+  switch (l.activation) {
+    case LayerActivation::None: return t;
+    case LayerActivation::Relu: return torch::relu(t);
+    case LayerActivation::Tanh: return torch::tanh(t);
+    case LayerActivation::LeakyRelu: return torch::leaky_relu(t, l.negative_slope);
+    case LayerActivation::Elu: return torch::elu(t);
+    case LayerActivation::Gelu: return torch::gelu(t);
+    case LayerActivation::GeluTanh: return torch::gelu(t, "tanh");
+    case LayerActivation::Silu: return torch::silu(t);
+  }
+  throw std::logic_error("unhandled activation");
 }
 
 // One layer on h: [..., F] flat (the input x [B, D], latent codes [K, B, Z], a dense layer's
@@ -49,7 +58,7 @@ torch::Tensor apply_layer(const DerivedLayer& l, const ParamTensors& p, torch::T
     h = torch::batch_norm(h, p.views[*l.bn_weight], p.views[*l.bn_bias], mean, var, /*training=*/!bn.evaluate,
                           kBatchNormMomentum, kBatchNormEps, /*cudnn_enabled=*/true);
   }
-  return act(l.spec.activation, h);
+  return act(l.spec, h);
 }
 
 // The encoder body's output, flat per image: [B, F].

@@ -1,5 +1,6 @@
 #include "model/layers.h"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -22,7 +23,42 @@ constexpr int64_t kMaxElements = int64_t(1) << 34;
 constexpr int64_t kMaxMacs = int64_t(1) << 62;
 
 constexpr std::pair<const char*, LayerActivation> kLayerActivations[] = {
-    {"relu", LayerActivation::Relu}, {"tanh", LayerActivation::Tanh}, {"none", LayerActivation::None}};
+    {"relu", LayerActivation::Relu},       {"tanh", LayerActivation::Tanh}, {"none", LayerActivation::None},
+    {"leaky_relu", LayerActivation::LeakyRelu}, {"elu", LayerActivation::Elu}, {"gelu", LayerActivation::Gelu},
+    {"gelu_tanh", LayerActivation::GeluTanh}, {"silu", LayerActivation::Silu}};
+constexpr const char* kActivationChoices = "relu|tanh|none|leaky_relu[SLOPE]|elu|gelu|gelu_tanh|silu";
+
+// The shortest decimal that reads back as v (std::to_chars), e.g. "0.2".
+std::string shortest(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+// Parses an activation token into s.activation (and s.negative_slope); "" when it is one,
+// else why not.
+std::string parse_activation_token(const std::string& act, LayerSpec& s) {
+  const std::string leaky = "leaky_relu";
+  if (act.rfind(leaky, 0) == 0 && act.size() > leaky.size()) {
+    const std::string slope = act.substr(leaky.size());
+    double v = 0;
+    const auto r = std::from_chars(slope.data(), slope.data() + slope.size(), v);
+    if (r.ec != std::errc() || r.ptr != slope.data() + slope.size() || !(v > 0 && v < 1))
+      return "leaky_relu's negative slope '" + slope + "' is not a decimal in (0, 1)";
+    if (v == kLeakyReluDefaultSlope) return "leaky_relu's slope 0.01 is the default: write 'leaky_relu'";
+    if (shortest(v) != slope) return "write leaky_relu's slope '" + slope + "' as " + shortest(v);
+    s.activation = LayerActivation::LeakyRelu;
+    s.negative_slope = v;
+    return "";
+  }
+  for (const auto& [name, value] : kLayerActivations)
+    if (act == name) {
+      s.activation = value;
+      s.negative_slope = value == LayerActivation::LeakyRelu ? kLeakyReluDefaultSlope : 0.0;
+      return "";
+    }
+  return "unknown activation '" + act + "', expected " + kActivationChoices;
+}
 
 std::string str(int64_t v) { return std::to_string(v); }
 
@@ -249,17 +285,11 @@ class LayerParser {
     if (eat("+bn")) s.batch_norm = true;
     if (pos_ >= text_.size() || text_[pos_] != ':')
       fail(pos_, std::string(s.batch_norm || !is_conv(s.kind) ? "expected ':'" : "expected '+bn' or ':'") +
-                     " and an activation (relu|tanh|none)");
+                     " and an activation (" + kActivationChoices + ")");
     const size_t act_at = ++pos_;
     while (pos_ < text_.size() && text_[pos_] != ',') ++pos_;
     const std::string act = text_.substr(act_at, pos_ - act_at);
-    bool known = false;
-    for (const auto& [name, value] : kLayerActivations)
-      if (act == name) {
-        s.activation = value;
-        known = true;
-      }
-    if (!known) fail(act_at, "unknown activation '" + act + "', expected relu|tanh|none");
+    if (const std::string why = parse_activation_token(act, s); !why.empty()) fail(act_at, why);
     return s;
   }
 
@@ -305,6 +335,12 @@ Shape json_shape(const nlohmann::json& v, const std::string& path) {
           json_int(v[2], path + "[2]", 1, kMaxDim)};
 }
 
+// A layer's keys, with "negative_slope" where its activation is leaky_relu (and only there).
+std::vector<std::string> with_slope(const nlohmann::json& j, std::vector<std::string> keys) {
+  if (j.contains("activation") && j.at("activation") == "leaky_relu") keys.push_back("negative_slope");
+  return keys;
+}
+
 LayerSpec layer_from_json(const nlohmann::json& j, const std::string& path) {
   if (!j.is_object()) json_fail(path, "expected an object, got " + j.dump());
   const nlohmann::json& type = need(j, "type", path);
@@ -312,7 +348,7 @@ LayerSpec layer_from_json(const nlohmann::json& j, const std::string& path) {
   LayerSpec s;
   const std::string t = type.get<std::string>();
   if (t == "dense") {
-    check_keys(j, path, {"type", "out_features", "shape", "activation"});
+    check_keys(j, path, with_slope(j, {"type", "out_features", "shape", "activation"}));
     s.kind = LayerKind::Dense;
     s.out = int(json_int(need(j, "out_features", path), path + ".out_features", 1, kMaxDim));
     if (j.contains("shape")) {
@@ -323,7 +359,8 @@ LayerSpec layer_from_json(const nlohmann::json& j, const std::string& path) {
     }
   } else if (t == "conv2d" || t == "conv_transpose2d") {
     s.kind = t == "conv2d" ? LayerKind::Conv2d : LayerKind::ConvTranspose2d;
-    std::vector<std::string> keys{"type", "out_channels", "kernel", "stride", "padding", "batch_norm", "activation"};
+    std::vector<std::string> keys =
+        with_slope(j, {"type", "out_channels", "kernel", "stride", "padding", "batch_norm", "activation"});
     if (s.kind == LayerKind::ConvTranspose2d) keys.push_back("output_padding");
     check_keys(j, path, keys);
     s.out = int(json_int(need(j, "out_channels", path), path + ".out_channels", 1, kMaxDim));
@@ -348,7 +385,15 @@ LayerSpec layer_from_json(const nlohmann::json& j, const std::string& path) {
       s.activation = value;
       known = true;
     }
-  if (!known) json_fail(path + ".activation", "unknown activation " + act.dump() + ", expected relu|tanh|none");
+  if (!known)
+    json_fail(path + ".activation", "unknown activation " + act.dump() + ", expected " +
+                                        "relu|tanh|none|leaky_relu|elu|gelu|gelu_tanh|silu");
+  if (s.activation == LayerActivation::LeakyRelu) {
+    const nlohmann::json& slope = need(j, "negative_slope", path);
+    if (!slope.is_number() || !(slope.get<double>() > 0 && slope.get<double>() < 1))
+      json_fail(path + ".negative_slope", "expected a number in (0, 1), got " + slope.dump());
+    s.negative_slope = slope.get<double>();
+  }
   return s;
 }
 
@@ -376,7 +421,17 @@ std::string to_string(LayerActivation a) {
 LayerActivation parse_layer_activation(const std::string& s) {
   for (const auto& [name, value] : kLayerActivations)
     if (s == name) return value;
-  throw Error("unknown activation '" + s + "', expected relu|tanh|none");
+  throw Error("unknown activation '" + s + "', expected " + kActivationChoices);
+}
+
+bool derivative_needs_input(LayerActivation a) {
+  return a == LayerActivation::Gelu || a == LayerActivation::GeluTanh || a == LayerActivation::Silu;
+}
+
+std::string activation_text(const LayerSpec& l) {
+  if (l.activation == LayerActivation::LeakyRelu && l.negative_slope != kLeakyReluDefaultSlope)
+    return "leaky_relu" + shortest(l.negative_slope);
+  return to_string(l.activation);
 }
 
 std::string to_string(LayerKind k) {
@@ -410,7 +465,7 @@ Shape parse_shape(const std::string& text, const std::string& option) {
 bool LayerSpec::operator==(const LayerSpec& o) const {
   return kind == o.kind && out == o.out && reshape == o.reshape && kernel == o.kernel && stride == o.stride &&
          padding == o.padding && output_padding == o.output_padding && batch_norm == o.batch_norm &&
-         activation == o.activation;
+         activation == o.activation && negative_slope == o.negative_slope;
 }
 
 bool ModelSpec::operator==(const ModelSpec& o) const {
@@ -422,6 +477,7 @@ LayerSpec dense(int out_features, LayerActivation act) {
   s.kind = LayerKind::Dense;
   s.out = out_features;
   s.activation = act;
+  if (act == LayerActivation::LeakyRelu) s.negative_slope = kLeakyReluDefaultSlope;
   return s;
 }
 
@@ -440,6 +496,7 @@ LayerSpec conv2d(int out_channels, int kernel, int stride, int padding, LayerAct
   s.padding = padding;
   s.batch_norm = batch_norm;
   s.activation = act;
+  if (act == LayerActivation::LeakyRelu) s.negative_slope = kLeakyReluDefaultSlope;
   return s;
 }
 
@@ -465,7 +522,7 @@ std::string to_string(const LayerSpec& l) {
     if (l.output_padding != 0) t += "o" + str(l.output_padding);
   }
   if (l.batch_norm) t += "+bn";
-  return t + ":" + to_string(l.activation);
+  return t + ":" + activation_text(l);
 }
 
 std::string to_string(const std::vector<LayerSpec>& layers) {
@@ -491,6 +548,7 @@ std::string summary(const ModelSpec& spec) {
 
 nlohmann::json to_json(const LayerSpec& l) {
   nlohmann::json j{{"type", to_string(l.kind)}, {"activation", to_string(l.activation)}};
+  if (l.activation == LayerActivation::LeakyRelu) j["negative_slope"] = l.negative_slope;
   if (l.kind == LayerKind::Dense) {
     j["out_features"] = l.out;
     if (l.reshape) j["shape"] = {l.reshape->c, l.reshape->h, l.reshape->w};
@@ -858,7 +916,7 @@ std::string ModelLayers::table() const {
     if (l.bn_weight) params += views_[*l.bn_weight].size + views_[*l.bn_bias].size;
     std::string what = describe(l.spec) + (l.spec.batch_norm ? " +bn" : "");
     t << l.prefix << std::string(12 - std::min<size_t>(11, l.prefix.size()), ' ') << what
-      << std::string(34 - std::min<size_t>(33, what.size()), ' ') << to_string(l.spec.activation) << "  "
+      << std::string(34 - std::min<size_t>(33, what.size()), ' ') << activation_text(l.spec) << "  "
       << l.in.str() << " -> " << l.out.str() << "  params " << params << "  MACs " << l.macs << '\n';
   }
   t << "total: params " << total_ << ", MACs per image " << macs_ << ", buffers " << buffers_.total() << '\n';

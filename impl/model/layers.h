@@ -29,7 +29,9 @@
 //   body   := "dense" N ["x" H "x" W]                     dense N, or dense to the shape N x H x W
 //           | "conv"  N "k" K "s" S "p" P                 conv2d, N output channels
 //           | "convT" N "k" K "s" S "p" P ["o" O]         conv_transpose2d, output_padding O > 0
-//   act    := "relu" | "tanh" | "none"
+//   act    := "relu" | "tanh" | "none" | "leaky_relu" [SLOPE] | "elu" | "gelu" | "gelu_tanh" | "silu"
+//             (SLOPE: LeakyReLU's negative slope, a decimal in (0, 1) in its shortest form, e.g.
+//             "leaky_relu0.2"; without it PyTorch's default 0.01, which is then never written)
 //   numbers: decimal digits, no sign, no leading zeros, at most 1048576; no spaces anywhere.
 // e.g. encoder "conv32k4s2p1+bn:relu,dense400:tanh",
 //      decoder "dense128x3x3:none,convT64k4s2p1o1:relu,convT1k4s2p1:none".
@@ -59,10 +61,18 @@
 namespace vae {
 
 // A layer's activation; None is the identity (the output layer, the seed's dense-to-shape).
-enum class LayerActivation { None, Relu, Tanh };
+// As PyTorch defines them: LeakyRelu max(x, 0) + slope min(x, 0) (nn.LeakyReLU, its slope in
+// LayerSpec::negative_slope), Elu x > 0 ? x : exp(x) - 1 (nn.ELU, alpha 1), Gelu x Phi(x)
+// (nn.GELU()), GeluTanh its tanh form (nn.GELU(approximate="tanh")), Silu x sigmoid(x).
+// The public models use them (PyTorch-VAE: LeakyReLU throughout); fused-cuda's kernels run
+// relu, tanh and none only, and refuse the others up front naming the layer.
+enum class LayerActivation { None, Relu, Tanh, LeakyRelu, Elu, Gelu, GeluTanh, Silu };
+inline constexpr double kLeakyReluDefaultSlope = 0.01;  // nn.LeakyReLU's default
 LayerActivation to_layer_activation(Activation a);
-std::string to_string(LayerActivation a);            // "none" | "relu" | "tanh"
+std::string to_string(LayerActivation a);            // "none" | "relu" | "tanh" | "leaky_relu" | ...
 LayerActivation parse_layer_activation(const std::string& s);  // throws naming the choices
+// Whether the activation's derivative needs its input (not only its output): gelu, gelu_tanh, silu.
+bool derivative_needs_input(LayerActivation a);
 
 enum class LayerKind { Dense, Conv2d, ConvTranspose2d };
 
@@ -91,6 +101,7 @@ struct LayerSpec {
   int output_padding = 0;       // conv_transpose2d only
   bool batch_norm = false;      // conv only: BatchNorm2d(out) after the conv
   LayerActivation activation = LayerActivation::None;
+  double negative_slope = 0;    // leaky_relu only (default kLeakyReluDefaultSlope), else 0
 
   bool operator==(const LayerSpec& o) const;
   bool operator!=(const LayerSpec& o) const { return !(*this == o); }
@@ -107,6 +118,8 @@ LayerSpec conv_transpose2d(int out_channels, int kernel, int stride, int padding
 // (0-based character offset) and the token at fault.
 std::vector<LayerSpec> parse_layers(const std::string& text, const std::string& option);
 std::string to_string(const LayerSpec& layer);       // "convT64k4s2p1o1+bn:relu"
+// The activation as the text form writes it: "relu", "leaky_relu", "leaky_relu0.2", ...
+std::string activation_text(const LayerSpec& layer);
 std::string to_string(const std::vector<LayerSpec>& layers);
 // Short description for messages and tables: "conv_transpose2d 64 k4 s2 p1 o1", "dense 128x3x3".
 std::string describe(const LayerSpec& layer);
@@ -126,7 +139,8 @@ std::string summary(const ModelSpec& spec);
 // JSON: {"input": [C, H, W], "latent": Z, "encoder": [layer...], "decoder": [layer...]}, a layer
 // {"type": "dense", "out_features": N[, "shape": [C, H, W]], "activation": A} or
 // {"type": "conv2d" | "conv_transpose2d", "out_channels", "kernel", "stride", "padding",
-//  ["output_padding" (transposed only),] "batch_norm", "activation"}. to_json writes every key
+//  ["output_padding" (transposed only),] "batch_norm", "activation"}, with "negative_slope"
+// beside an activation "leaky_relu" (and only there). to_json writes every key
 // of the kind; spec_from_json refuses unknown or missing keys and values of the wrong type or
 // range naming the key ("model JSON: decoder[1].kernel: ..."), then validates the whole model
 // as ModelLayers does. from_json(to_json(s)) == s.

@@ -144,6 +144,8 @@ struct ValidationBackend {
   std::vector<std::string> problems;  // external: findings outside any case
   std::vector<ValidationRow> rows;
   std::map<std::string, std::pair<int, int>> models;  // the cases' model -> (passed, cases)
+  // (case, line) for each failing case the validation diagnosed (validation/diagnosis.h).
+  std::vector<std::pair<std::string, std::string>> diagnoses;
 };
 
 // A number of the validation JSON, which writes inf and NaN as strings (JSON has neither).
@@ -235,6 +237,8 @@ std::vector<ValidationBackend> summarize_validation(const json& v) {
       // and a judged row that failed always does.
       const bool json_passed = c.value("passed", false);
       const bool passed = !judged_failure && (json_passed || unjudged_failure);
+      if (c.contains("diagnosis") && c["diagnosis"].is_object())
+        vb.diagnoses.push_back({c.value("name", std::string()), json_text(c["diagnosis"], "text", "")});
       flipped |= passed && !json_passed;
       vb.passed_cases += passed ? 1 : 0;
       auto& m = vb.models[model_of(c)];
@@ -550,6 +554,19 @@ ReportResult write_report(const ReportInputs& in, const std::string& out_dir) {
     doc.table({"backend", "device", "precision", "cases passed", "result"}, status);
     for (const ValidationBackend& v : validation)
       for (const std::string& p : v.problems) doc.paragraph(v.backend + ": " + p);
+    std::vector<std::vector<Cell>> diagnosed;
+    json dj = json::array();
+    for (const ValidationBackend& v : validation)
+      for (const auto& [name, text] : v.diagnoses) {
+        diagnosed.push_back({Cell(v.backend), Cell(name), Cell(text)});
+        dj.push_back({{"backend", v.backend}, {"case", name}, {"diagnosis", text}});
+      }
+    if (!diagnosed.empty()) {
+      doc.paragraph("Failing cases judged against the catalogue of known mistakes (docs/objectives.md): the mistake "
+                    "named where every output and gradient lies within tolerance of it, or why none is.");
+      doc.table({"backend", "case", "diagnosis"}, diagnosed);
+      results["diagnoses"] = dj;
+    }
     doc.table({"backend", "device", "precision", "quantity", "max abs", "max rel", "norm-wise", "% of tolerance", "worst case", "result"},
               detail);
     json vj = json::array();
