@@ -12,6 +12,7 @@
 #include "backend/registry.h"
 #include "backend_checks.h"
 #include "common/error.h"
+#include "named_config.h"
 #include "reference_checks.h"
 
 namespace vae {
@@ -35,12 +36,7 @@ VaeConfig layered(const std::string& encoder, const std::string& decoder, Shape 
   return c;
 }
 
-struct Named {
-  std::string name;
-  VaeConfig config;
-  int batch;
-};
-void PrintTo(const Named& n, std::ostream* os) { *os << n.name; }
+using Named = vae::testing::NamedConfig;
 
 std::vector<Named> activation_cases() {
   std::vector<Named> m;
@@ -89,12 +85,8 @@ TEST_P(ActivationProof, ReferenceMatchesFiniteDifferencesTorchFloat64AdamAndTheL
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Activations, ActivationProof, ::testing::ValuesIn(activation_cases()), [](const auto& info) {
-  std::string s = info.param.name;
-  for (char& ch : s)
-    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return s;
-});
+INSTANTIATE_TEST_SUITE_P(Activations, ActivationProof, ::testing::ValuesIn(activation_cases()),
+                         vae::testing::NamedConfigTestName());
 
 TEST(Activations, TextAndJsonFormsAreExactAndBadOnesAreRefusedNamingTheToken) {
   const std::string text = "dense9:leaky_relu,dense8:leaky_relu0.2,dense7:elu,dense6:gelu,dense5:gelu_tanh,dense4:silu";

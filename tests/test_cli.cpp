@@ -363,7 +363,20 @@ TEST(Cli, ObjectivesThroughValidateExportTheCrosscheckAndTheirRefusals) {
     EXPECT_EQ(e.status, 2) << args << "\n" << e.output;
     EXPECT_NE(e.output.find(message), std::string::npos) << args << "\n" << e.output;
   }
-  // A backend that runs the default objective only says so for each case, which fails.
+  // Training under a declared objective: the same loss and gradient as validated; no
+  // importance-weighted NLL (not a log-likelihood), said, or refused when asked for.
+  const auto tdir = fresh_dir("train-objective");
+  const std::string train = "train --hidden 16 --latent 4 --epochs 1 --no-pictures --batch-reduction mean --out " +
+                            tdir.string();
+  const CommandResult tr = vaebench(train);
+  EXPECT_EQ(tr.status, 0) << tr.output;
+  EXPECT_NE(tr.output.find("note: no importance-weighted NLL for the objective batch=mean"), std::string::npos)
+      << tr.output;
+  const CommandResult iw = vaebench(train + " --iw-samples 10");
+  EXPECT_EQ(iw.status, 2) << iw.output;
+  EXPECT_NE(iw.output.find("--iw-samples: the importance-weighted NLL is computed"), std::string::npos) << iw.output;
+  std::filesystem::remove_all(tdir);
+    // A backend that runs the default objective only says so for each case, which fails.
   const CommandResult ts = vaebench("validate --hidden 16 --latent 4 --batch 3 --backend torchscript --batch-reduction mean");
   EXPECT_EQ(ts.status, 1) << ts.output;
   EXPECT_NE(ts.output.find("torchscript runs the default objective only"), std::string::npos) << ts.output;

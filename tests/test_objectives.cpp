@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "diagnosis.h"
 #include "libtorch/vae_math.h"
+#include "named_config.h"
 #include "reference_checks.h"
 #include "sanitizer_tier.h"
 
@@ -45,12 +46,7 @@ VaeConfig small(Likelihood likelihood, const Objective& objective) {
   return c;
 }
 
-struct Named {
-  std::string name;
-  VaeConfig config;
-  int batch;
-};
-void PrintTo(const Named& n, std::ostream* os) { *os << n.name; }
+using Named = vae::testing::NamedConfig;
 
 Objective mean_batch() {
   Objective o;
@@ -117,12 +113,8 @@ TEST_P(ObjectiveProof, ReferenceMatchesFiniteDifferencesTorchFloat64AndAdam) {
                             << cmp.percent_of_tolerance << "% of tolerance";
 }
 
-INSTANTIATE_TEST_SUITE_P(Objectives, ObjectiveProof, ::testing::ValuesIn(objective_matrix()), [](const auto& info) {
-  std::string s = info.param.name;
-  for (char& ch : s)
-    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return s;
-});
+INSTANTIATE_TEST_SUITE_P(Objectives, ObjectiveProof, ::testing::ValuesIn(objective_matrix()),
+                         vae::testing::NamedConfigTestName());
 
 // sigmoid of every logit the case's forward produces, through LibTorch float64.
 std::vector<double> probabilities(const ValidationCase& c, const CaseInputs& in) {

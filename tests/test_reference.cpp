@@ -8,6 +8,7 @@
 #include "adam.h"
 #include "common/error.h"
 #include "cases.h"
+#include "named_config.h"
 #include "reference_checks.h"
 #include "vae_reference.h"
 
@@ -22,11 +23,7 @@ VaeConfig small(int latent = 3) {
   return c;
 }
 
-struct Named {
-  std::string name;
-  VaeConfig config;
-  int batch;
-};
+using Named = vae::testing::NamedConfig;
 
 std::vector<Named> synthetic_matrix() {
   std::vector<Named> m;
@@ -53,8 +50,6 @@ std::vector<Named> synthetic_matrix() {
   return m;
 }
 
-// Only the name: ctest's test-list handling (CMake 3.25) breaks on brackets in test names.
-void PrintTo(const Named& n, std::ostream* os) { *os << n.name; }
 
 class ReferenceProof : public ::testing::TestWithParam<Named> {};
 
@@ -76,12 +71,7 @@ TEST_P(ReferenceProof, MatchesFiniteDifferencesTorchAutogradAdamAndIw) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, ReferenceProof, ::testing::ValuesIn(synthetic_matrix()),
-                         [](const auto& info) {
-                           std::string s = info.param.name;
-                           for (char& ch : s)
-                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return s;
-                         });
+                         vae::testing::NamedConfigTestName());
 
 TEST(ReferenceProof, FiniteDifferencesCatchAWrongGradient) {
   const VaeConfig cfg = small();

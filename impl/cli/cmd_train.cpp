@@ -69,6 +69,18 @@ int run_train(const CLI::App& app, TrainCliOptions& o) {
     resume_from = load_training_checkpoint(t);
     take_from_checkpoint(app, *resume_from, o, config);
   }
+  // The importance-weighted NLL estimates log p(x): computed for the default objective's
+  // Bernoulli and Gaussian likelihoods only (a mean over pixels, a Gaussian without its constant
+  // or a KL weight is not a log-likelihood).
+  if (!config.objective.is_default() || config.likelihood == Likelihood::ContinuousBernoulli) {
+    const std::string what = summary(config.objective, config.likelihood) +
+                             (config.likelihood == Likelihood::ContinuousBernoulli ? " continuous-bernoulli" : "");
+    if (o.iw_samples > 0)
+      throw Error("--iw-samples: the importance-weighted NLL is computed for the default objective's Bernoulli and "
+                  "Gaussian likelihoods only, not for" + what + "; give --iw-samples 0");
+    if (t.iw_samples > 0) std::cerr << "note: no importance-weighted NLL for the objective" << what << "\n";
+    t.iw_samples = 0;
+  }
 
   t.device = rank_device(t.device);
   const std::shared_ptr<dist::Group> group = join_world(o.dist, t.device);
