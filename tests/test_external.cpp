@@ -473,13 +473,16 @@ TEST(ExternalCli, DeclaredObjectivesPassAndTheUndeclaredBatchMeanIsNamed) {
   const std::string examples = " --likelihood continuous-bernoulli --prob-clamp 1e-4";
   // PyTorch-VAE's activation, and GELU's tanh form, through the peer's nn.functional layers.
   const std::string activations = " --encoder dense32:leaky_relu0.2 --decoder dense32:gelu_tanh,dense784:none";
-  for (const std::string& objective : {pythae, examples, activations}) {
+  // PyTorch-VAE's loss: F.mse_loss (means over pixels and images), the KL weighted by M_N = B/N.
+  const std::string pytorch_vae = " --likelihood gaussian --gaussian-constant off --gaussian-half off "
+                                  "--pixel-reduction mean --batch-reduction mean --kl-weight batch/60000";
+  for (const std::string& objective : {pythae, examples, activations, pytorch_vae}) {
     SCOPED_TRACE(objective);
     const std::string cases = (dir / "cases").string(), peer = (dir / "peer").string();
     ASSERT_EQ(vaebench("cases export " + cases + model + objective).status, 0);
     const SafetensorsFile c = read_safetensors(cases + "/custom-b8.safetensors");
     const nlohmann::json declared = nlohmann::json::parse(c.metadata.at("objective"));
-    EXPECT_EQ(declared["batch"], objective == pythae ? "mean" : "sum") << declared;
+    EXPECT_EQ(declared["batch"], objective == pythae || objective == pytorch_vae ? "mean" : "sum") << declared;
     if (objective == activations)
       EXPECT_NE(c.metadata.at("config").find(R"("negative_slope":0.2)"), std::string::npos) << c.metadata.at("config");
     const auto py = run(std::string(VAE_PYTHON) + " " VAE_SOURCE_DIR "/bench/python_peer.py cases " + cases +
