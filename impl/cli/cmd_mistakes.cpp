@@ -12,7 +12,8 @@ namespace vae::cli {
 
 Subcommand add_mistakes_command(CLI::App& app) {
   auto* sub = app.add_subcommand("mistakes", "The known mistakes a failing case is judged against (the diagnosis), "
-                                             "with their formulas for the model and objective asked for (and which do not apply to them)");
+                                             "with their formulas for the model and objective asked for (and which "
+                                             "do not apply to them)");
   auto model = std::make_shared<ModelOptions>();
   add_model_options(*sub, *model);
   auto json = std::make_shared<bool>(false);
@@ -26,8 +27,8 @@ Subcommand add_mistakes_command(CLI::App& app) {
         out.push_back({{"name", k.name}, {"kind", k.kind}, {"applies", applies}, {"formula", k.formula(c)}});
         continue;
       }
-      std::cout << k.name << " (" << k.kind << ")" << (applies ? "" : " [does not apply to this model and objective]") << "\n  "
-                << k.formula(c) << "\n";
+      std::cout << k.name << " (" << k.kind << ")" << (applies ? "" : " [does not apply to this model and objective]")
+                << "\n  " << k.formula(c) << "\n";
     }
     if (*json) std::cout << out.dump(1) << "\n";
     return 0;
