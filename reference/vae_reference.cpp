@@ -158,7 +158,7 @@ PixelLoss VaeReference::pixel_loss() const {
 }
 
 double VaeReference::kl_factor(Eigen::Index batch, double kl_weight) const {
-  return config_.beta * config_.objective.kl_weight_for(int(batch)) * kl_weight;
+  return config_.kl_coefficient(int(batch)) * kl_weight;
 }
 
 void VaeReference::check(const std::vector<double>& params, const Matrix& x, const std::vector<double>& eps,
@@ -194,7 +194,9 @@ void VaeReference::layer_forward(const std::vector<double>& p, const DerivedLaye
     const auto& buffers = layout_.model().buffers().views();
     const BufferView &mean = buffers[l.bn_buffers->mean], &var = buffers[l.bn_buffers->var],
                      &count = buffers[l.bn_buffers->count];
-    const std::vector<double>* evaluate = bn.evaluate ? bn.evaluate : deviation_.batch_norm_eval ? &initial_stats_ : nullptr;
+    const std::vector<double>* evaluate = bn.evaluate               ? bn.evaluate
+                                          : deviation_.batch_norm_eval ? &initial_stats_
+                                                                       : nullptr;
     if (evaluate) {
       batch_norm_eval_forward(int(rows), channels, hw, pass.pre.data(), gamma, beta, evaluate->data() + mean.offset,
                               evaluate->data() + var.offset, kBatchNormEps, pass.out.data());
@@ -426,7 +428,7 @@ double log_mean_exp(const Eigen::Ref<const Eigen::VectorXd>& v) {
 Eigen::VectorXd VaeReference::iw_log_likelihood(const std::vector<double>& p, const Matrix& x,
                                                 const std::vector<double>& eps, int num_samples) const {
   if (num_samples < 1) throw Error("reference: importance sampling needs at least 1 sample");
-  if (!config_.objective.is_default() || config_.likelihood == Likelihood::ContinuousBernoulli || !deviation_.is_spec())
+  if (!config_.default_objective() || !deviation_.is_spec())
     throw Error("reference: the importance-weighted NLL is defined for the default objective's Bernoulli and Gaussian "
                 "likelihoods only, not for " + config_.summary());
   check(p, x, eps, num_samples);

@@ -34,42 +34,38 @@ using vae::testing::run_mistaken_vae;
 using vae::testing::TempDir;
 
 // B = 5, K = 2, beta = 1.5; MLP D = 36, Z = 3; conv D = 64, Z = 4 (pairwise distinct, beta != 1).
+// What the two models share: K, beta, B, the likelihood and objective, then the checks.
+ValidationCase matrix_case(const std::string& name, VaeConfig config, Likelihood likelihood, const Objective& objective) {
+  config.samples = 2;
+  config.beta = 1.5;
+  config.likelihood = likelihood;
+  config.objective = objective;
+  config.validate();
+  return {name, config, 5};
+}
+
 ValidationCase mlp_case(const std::string& name, Likelihood likelihood, const Objective& objective) {
-  ValidationCase c;
-  c.name = name;
-  c.config.input_dim = 36;
-  c.config.encoder_hidden = {10};
-  c.config.latent = 3;
-  c.config.samples = 2;
-  c.config.beta = 1.5;
-  c.config.seed = 11;
-  c.config.likelihood = likelihood;
-  c.config.objective = objective;
-  c.batch = 5;
-  c.config.validate();
-  return c;
+  VaeConfig c;
+  c.input_dim = 36;
+  c.encoder_hidden = {10};
+  c.latent = 3;
+  c.seed = 11;
+  return matrix_case(name, c, likelihood, objective);
 }
 
 ValidationCase conv_case(const std::string& name, Likelihood likelihood, const Objective& objective) {
-  ValidationCase c;
-  c.name = name;
   ModelSpec s;
   s.input = {1, 8, 8};
   s.encoder = parse_layers("conv4k4s2p1+bn:relu", "test encoder");
   s.decoder = parse_layers("dense4x4x4:none,convT4k3s1p1+bn:relu,convT1k4s2p1:none", "test decoder");
   s.latent = 4;
-  c.config.layers = std::make_shared<const ModelSpec>(s);
-  c.config.model = "custom";
-  c.config.input_dim = 64;
-  c.config.latent = 4;
-  c.config.samples = 2;
-  c.config.beta = 1.5;
-  c.config.seed = 12;
-  c.config.likelihood = likelihood;
-  c.config.objective = objective;
-  c.batch = 5;
-  c.config.validate();
-  return c;
+  VaeConfig c;
+  c.layers = std::make_shared<const ModelSpec>(s);
+  c.model = "custom";
+  c.input_dim = 64;
+  c.latent = 4;
+  c.seed = 12;
+  return matrix_case(name, c, likelihood, objective);
 }
 
 Objective pytorch_vae_objective() {  // PyTorch-VAE: F.mse_loss (means), KL mean over the batch, M_N

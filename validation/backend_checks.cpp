@@ -147,6 +147,21 @@ AdamStepComparisons compare_adam_step(const std::vector<double>& p0, const AdamS
   return out;
 }
 
+std::vector<Comparison> compare_outputs_and_gradients(const VaeConfig& config, const ParamLayout& layout,
+                                                      const std::string& precision, const BackendCaseOutputs& got,
+                                                      const BackendCaseOutputs& want) {
+  const auto tol = [&](tol::Quantity q) -> const tol::Tolerance& { return tol::backend(q, precision, config.likelihood); };
+  std::vector<Comparison> out{
+      compare_normwise("recon", got.losses.recon, want.losses.recon, tol(tol::Quantity::Recon)),
+      compare_normwise("kl", got.losses.kl, want.losses.kl, tol(tol::Quantity::Kl)),
+      compare_normwise("loss", got.losses.loss, want.losses.loss, tol(tol::Quantity::Recon)),
+      compare_normwise("elbo", got.losses.elbo, want.losses.elbo, tol(tol::Quantity::Recon))};
+  for (size_t t = 0; t < layout.views().size(); ++t)
+    out.push_back(compare_gradient_tensor("grad." + layout.views()[t].name, layout, t, got.grad, want.grad,
+                                          gradient_tolerance(layout, precision, t, config.likelihood)));
+  return out;
+}
+
 CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseInputs& in,
                          const ExpectedOutputs& expected, BackendCaseOutputs* outputs) {
   const auto start = std::chrono::steady_clock::now();
@@ -159,15 +174,9 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
   backend.set_params(in.params);
   std::vector<double> grad;
   const BatchLosses got = backend.gradients(in.x, c.batch, in.eps, grad);
-  const BatchLosses& want = expected.losses;
-  out.push_back(compare_normwise("recon", got.recon, want.recon, tol::backend(tol::Quantity::Recon, precision, backend.config().likelihood)));
-  out.push_back(compare_normwise("kl", got.kl, want.kl, tol::backend(tol::Quantity::Kl, precision)));
-  out.push_back(compare_normwise("loss", got.loss, want.loss, tol::backend(tol::Quantity::Recon, precision, backend.config().likelihood)));
-  out.push_back(compare_normwise("elbo", got.elbo, want.elbo, tol::backend(tol::Quantity::Recon, precision, backend.config().likelihood)));
-  const auto& layout_views = backend.layout().views();
-  for (size_t t = 0; t < layout_views.size(); ++t)
-    out.push_back(compare_gradient_tensor("grad." + layout_views[t].name, backend.layout(), t, grad, expected.grad,
-                                          gradient_tolerance(backend.layout(), precision, t, backend.config().likelihood)));
+  for (Comparison& cmp : compare_outputs_and_gradients(backend.config(), backend.layout(), precision, {got, grad},
+                                                       {expected.losses, expected.grad}))
+    out.push_back(std::move(cmp));
   if (outputs) *outputs = {got, grad};
 
   // Adam, judged step by step along the backend's own trajectory (tolerances.h explains why
@@ -204,10 +213,12 @@ CaseResult check_backend(Backend& backend, const ValidationCase& c, const CaseIn
     const std::vector<double> g_ref = reference->last_gradient();
     running_steps.add(compare_running_stats("adam.running", buffers, r1, reference->running_stats(), r0,
                                             tol::backend(tol::Quantity::RunningStats, precision)));
-    loss_steps.push_back(compare_normwise("adam.loss", l.loss, l_ref.loss, tol::backend(tol::Quantity::Recon, precision, backend.config().likelihood)));
+    const Likelihood likelihood = backend.config().likelihood;
+    loss_steps.push_back(
+        compare_normwise("adam.loss", l.loss, l_ref.loss, tol::backend(tol::Quantity::Recon, precision, likelihood)));
     for (size_t k = 0; k < views.size(); ++k)
       grad_steps[k].push_back(compare_gradient_tensor("adam.grad." + views[k].name, backend.layout(), k, g, g_ref,
-                                                      gradient_tolerance(backend.layout(), precision, k, backend.config().likelihood)));
+                                                      gradient_tolerance(backend.layout(), precision, k, likelihood)));
 
     // (B) one reference Adam step from the backend's own state with the backend's gradient.
     const AdamStepComparisons b = compare_adam_step(p0, st0, g, adam, p1, st1, precision);

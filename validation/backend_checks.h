@@ -37,6 +37,14 @@ struct BackendCaseOutputs {
   std::vector<double> grad;
 };
 
+// The rows every judgement of a case's outputs has, in this order: recon, kl, loss and elbo
+// per image against `want`, then grad.<name> for each tensor of the layout, at `precision`'s
+// tolerances for config's likelihood (tolerances.h). check_backend's first rows, and what the
+// diagnosis compares against each known mistake (validation/diagnosis.h).
+std::vector<Comparison> compare_outputs_and_gradients(const VaeConfig& config, const ParamLayout& layout,
+                                                      const std::string& precision, const BackendCaseOutputs& got,
+                                                      const BackendCaseOutputs& want);
+
 // One Adam step judged on the backend's own gradient: the reference Adam applied to the
 // backend's parameters p0 and state st0 before the step with the gradient g it reports must
 // give the p1 and st1 it reports after it (element-wise bounds of tolerances.h for float

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend_checks.h"
 #include "common/error.h"
-#include "gradient_compare.h"
 #include "model/layers.h"
 #include "running_stats_compare.h"
 #include "tolerances.h"
@@ -324,41 +324,37 @@ std::vector<KnownMistake> catalogue() {
 
 std::vector<double> to_vector(const Eigen::VectorXd& v) { return {v.data(), v.data() + v.size()}; }
 
-// The comparisons of `got` against `want`, quantity by quantity, as the judge makes them.
+// The comparisons of `got` against `want`, quantity by quantity, as the judge makes them
+// (compare_outputs_and_gradients: four output rows, then one per gradient tensor).
 MistakeMatch judge_against(const ValidationCase& c, const std::string& precision, const Observed& got,
                            const Observed& want) {
   MistakeMatch m;
-  const auto tol = [&](tol::Quantity q) -> const tol::Tolerance& {
-    return tol::backend(q, precision, c.config.likelihood);
-  };
-  std::vector<Comparison> outputs{compare_normwise("recon", got.losses.recon, want.losses.recon, tol(tol::Quantity::Recon)),
-                                  compare_normwise("kl", got.losses.kl, want.losses.kl, tol(tol::Quantity::Kl)),
-                                  compare_normwise("loss", got.losses.loss, want.losses.loss, tol(tol::Quantity::Recon)),
-                                  compare_normwise("elbo", got.losses.elbo, want.losses.elbo, tol(tol::Quantity::Recon))};
   const auto note = [&](const Comparison& cmp) {
     if (cmp.percent_of_tolerance >= m.worst_percent || m.worst_quantity.empty()) {
       m.worst_percent = cmp.percent_of_tolerance;
       m.worst_quantity = cmp.quantity;
     }
   };
-  m.outputs_match = true;
-  for (const Comparison& cmp : outputs) {
-    m.outputs_match &= cmp.passed;
-    note(cmp);
-  }
   const ParamLayout layout(c.config);
-  for (size_t k = 0; k < layout.views().size(); ++k) {
-    const Comparison cmp = compare_gradient_tensor("grad." + layout.views()[k].name, layout, k, got.grad, want.grad,
-                                                   gradient_tolerance(layout, precision, k, c.config.likelihood));
-    ++m.gradients;
-    if (!cmp.passed) ++m.gradients_off;
-    note(cmp);
+  const std::vector<Comparison> rows =
+      compare_outputs_and_gradients(c.config, layout, precision, {got.losses, got.grad}, {want.losses, want.grad});
+  constexpr size_t kOutputRows = 4;
+  m.outputs_match = true;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    note(rows[i]);
+    if (i < kOutputRows) {
+      m.outputs_match &= rows[i].passed;
+    } else {
+      ++m.gradients;
+      m.gradients_off += rows[i].passed ? 0 : 1;
+    }
   }
   bool running_ok = true;
   const BufferLayout& buffers = layout.model().buffers();
   if (buffers.total() > 0 && !got.running.empty())
-    for (const Comparison& cmp : compare_running_stats("running", buffers, got.running, want.running,
-                                                       buffers.initial_values(), tol(tol::Quantity::RunningStats))) {
+    for (const Comparison& cmp :
+         compare_running_stats("running", buffers, got.running, want.running, buffers.initial_values(),
+                               tol::backend(tol::Quantity::RunningStats, precision))) {
       running_ok &= cmp.passed;
       note(cmp);
     }

@@ -204,6 +204,11 @@ void check_external_case(const ExternalImplementation& impl, const ValidationCas
   const std::string path = results_path(impl, c);
   // Failures of the file as a whole are judged against the loss tolerance of the precision
   // asked for (fp32 when none could be read), so the row still says which bound applied.
+  const auto all_passed = [&] {
+    bool ok = !r.comparisons.empty();
+    for (const Comparison& cmp : r.comparisons) ok &= cmp.passed;
+    return ok;
+  };
   const auto file_failure = [&](const std::string& why) {
     const std::string p = find_precision(impl.precision) ? impl.precision : "fp32";
     r.comparisons.push_back(failed_comparison("results file", tol::backend(tol::Quantity::Recon, p), why));
@@ -236,9 +241,7 @@ void check_external_case(const ExternalImplementation& impl, const ValidationCas
         if (impl.precision.empty()) merge(results.precision, precision, "precision", r);
         judge(file, precision, c, expected, adam_steps, r);
         if (const std::string loose = loosely_judged_note(r, precision); !loose.empty()) r.notes.push_back(loose);
-        bool passed = true;
-        for (const Comparison& cmp : r.comparisons) passed &= cmp.passed;
-        if (!passed) {
+        if (!all_passed()) {
           const ParamLayout layout(c.config);
           if (const std::optional<Observed> got = observed(file, layout)) {
             const Diagnosis d = diagnose(c, in, precision, *got);
@@ -253,8 +256,7 @@ void check_external_case(const ExternalImplementation& impl, const ValidationCas
   } catch (const Error& e) {  // not safetensors at all: truncated, garbage, unreadable
     file_failure(e.what());
   }
-  r.passed = !r.comparisons.empty();
-  for (const Comparison& cmp : r.comparisons) r.passed &= cmp.passed;
+  r.passed = all_passed();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   results.cases.push_back(std::move(r));
 }

@@ -177,7 +177,7 @@ CaseResult check_reference(const ValidationCase& c, const CaseInputs& in, const 
   for (Comparison& fd : finite_difference_checks(c.config, in, c.batch, grad, opt)) r.comparisons.push_back(fd);
   adam_checks(model, in, c, x, opt.adam_steps, r.comparisons);
   // The IW estimate is of log p(x): only the default objective's likelihoods are one.
-  if (c.config.objective.is_default() && c.config.likelihood != Likelihood::ContinuousBernoulli)
+  if (c.config.default_objective())
     importance_weighted_check(model, in, c, x, opt.iw_samples, r.comparisons);
   else
     r.notes.push_back("no importance-weighted check: the objective is not a log-likelihood");

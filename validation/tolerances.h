@@ -27,6 +27,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "common/precision.h"
 #include "model/config.h"
@@ -532,23 +533,29 @@ inline constexpr double kContinuousBernoulliLossFloor = 1e-3;
 
 // `base` for a continuous-Bernoulli model at `precision`: base itself in fp64 or when it is
 // already at least `floor`, else raised to `floor`, named "continuous-bernoulli(<base>)".
-inline const Tolerance& continuous_bernoulli(const Tolerance& base, const std::string& precision, double floor) {
+// A tolerance derived from another at run time (a floor raised, a bound scaled), named `name`
+// with the norm-wise bound `norm_rel`: one stable object per (name, bound), so that its name
+// outlives every Comparison that points at it.
+inline const Tolerance& derived(const std::string& name, double norm_rel, const char* why) {
   struct Entry {
     std::string name;
     Tolerance tol;
   };
   static std::mutex m;
-  static std::map<std::string, Entry> raised;  // nodes are stable: the names outlive the calls
-  if (find_precision(precision) == Precision::fp64 || base.norm_rel >= floor) return base;
+  static std::map<std::pair<std::string, double>, Entry> entries;  // nodes are stable
   const std::lock_guard<std::mutex> lock(m);
-  const std::string key = std::string(base.name) + "@" + std::to_string(floor);
-  auto it = raised.find(key);
-  if (it == raised.end()) {
-    it = raised.emplace(key, Entry{"continuous-bernoulli(" + std::string(base.name) + ")", base}).first;
-    it->second.tol = {it->second.name.c_str(), floor, 0.0, 0.0,
-                      "The continuous Bernoulli's log-normaliser cancels near p = 1/2 (see kContinuousBernoulli*)."};
+  auto it = entries.find({name, norm_rel});
+  if (it == entries.end()) {
+    it = entries.emplace(std::make_pair(name, norm_rel), Entry{name, {}}).first;
+    it->second.tol = {it->second.name.c_str(), norm_rel, 0.0, 0.0, why};
   }
   return it->second.tol;
+}
+
+inline const Tolerance& continuous_bernoulli(const Tolerance& base, const std::string& precision, double floor) {
+  if (find_precision(precision) == Precision::fp64 || base.norm_rel >= floor) return base;
+  return derived("continuous-bernoulli(" + std::string(base.name) + ")", floor,
+                 "The continuous Bernoulli's log-normaliser cancels near p = 1/2 (see kContinuousBernoulli*).");
 }
 
 inline const Tolerance& continuous_bernoulli_gradient(const Tolerance& base, const std::string& precision) {
@@ -601,20 +608,9 @@ inline constexpr Tolerance kDataParallelTraining{
 // `single` scaled by kDataParallelFactor, named "data-parallel(<single>)"; throws
 // std::invalid_argument for a tolerance without a norm-wise bound.
 inline const Tolerance& data_parallel(const Tolerance& single) {
-  struct Entry {
-    std::string name;
-    Tolerance tol;
-  };
-  static std::mutex m;
-  static std::map<std::string, Entry> scaled;  // nodes are stable: the names outlive the calls
   if (!(single.norm_rel > 0)) throw std::invalid_argument(std::string(single.name) + " has no norm-wise bound to scale");
-  const std::lock_guard<std::mutex> lock(m);
-  auto it = scaled.find(single.name);
-  if (it == scaled.end()) {
-    it = scaled.emplace(single.name, Entry{"data-parallel(" + std::string(single.name) + ")", single}).first;
-    it->second.tol = {it->second.name.c_str(), kDataParallelFactor * single.norm_rel, 0.0, 0.0, kDataParallelWhy};
-  }
-  return it->second.tol;
+  return derived("data-parallel(" + std::string(single.name) + ")", kDataParallelFactor * single.norm_rel,
+                 kDataParallelWhy);
 }
 
 }  // namespace vae::tol

@@ -109,7 +109,7 @@ class CudaGraphBackend final : public LibTorchBackend {
       const libtorch::PrecisionScope precision = precision_scope(/*autocast_cache=*/false);
       l = compute_losses(params_, x, g.eps, BatchNormMode::BatchStatsUpdate);
     }
-    l.loss = l.recon + (libtorch::kl_coefficient(config(), x.size(0)) * kl_weight_) * l.kl;
+    l.loss = l.recon + (config().kl_coefficient(int(x.size(0))) * kl_weight_) * l.kl;
     l.elbo = -(l.recon + l.kl);
     const torch::Tensor grad = flat_gradient(libtorch::batch_objective(config(), l.loss));
     if (with_adam) {

@@ -162,7 +162,7 @@ libtorch::Losses LibTorchBackend::step(const torch::Tensor& x, const torch::Tens
     const libtorch::PrecisionScope precision = precision_scope();
     l = compute_losses(params_, x, eps, adam ? BatchNormMode::BatchStatsUpdate : BatchNormMode::BatchStats);
   }
-  l.loss = l.recon + (libtorch::kl_coefficient(config(), x.size(0)) * kl_weight) * l.kl;
+  l.loss = l.recon + (config().kl_coefficient(int(x.size(0))) * kl_weight) * l.kl;
   l.elbo = -(l.recon + l.kl);
   const torch::Tensor grad = flat_gradient(libtorch::batch_objective(config(), l.loss));
   last_grad_ = grad;
@@ -208,7 +208,7 @@ BatchLosses LibTorchBackend::evaluate_impl(const std::vector<double>& x, int bat
   const VaeConfig& c = config();
   libtorch::Losses l = compute_losses(params_, to_device(x, {batch, c.input_dim}),
                                       to_device(eps, {c.samples, batch, c.latent}), BatchNormMode::BatchStats);
-  l.loss = l.recon + libtorch::kl_coefficient(c, batch) * l.kl;
+  l.loss = l.recon + c.kl_coefficient(batch) * l.kl;
   l.elbo = -(l.recon + l.kl);
   return to_batch(l);
 }
@@ -311,7 +311,7 @@ void LibTorchBackend::eval_batch_impl(const std::vector<size_t>& indices, uint64
   noise.noise_seed = noise_seed;
   libtorch::Losses l = compute_losses(params_, gather_batch(indices, epoch), step_noise(int(indices.size()), noise),
                                       BatchNormMode::RunningStats);
-  l.loss = l.recon + libtorch::kl_coefficient(config(), int64_t(indices.size())) * l.kl;
+  l.loss = l.recon + config().kl_coefficient(int(indices.size())) * l.kl;
   add_to_sums(l);
   sum_images_ += int64_t(indices.size());
 } catch (const c10::Error& e) {

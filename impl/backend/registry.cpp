@@ -67,10 +67,9 @@ std::string precision_refusal(const BackendInfo& info, const std::string& device
 }
 
 bool supports_model(const BackendInfo& info, const VaeConfig& config, std::string& reason) {
-  if (!info.runs_objectives && (!config.objective.is_default() || config.likelihood == Likelihood::ContinuousBernoulli)) {
+  if (!info.runs_objectives && !config.default_objective()) {
     reason = info.name + " runs the default objective only (BCE with logits or the Gaussian with its constant, summed "
-             "over pixels and images, KL weighted by beta), not" + summary(config.objective, config.likelihood) +
-             (config.likelihood == Likelihood::ContinuousBernoulli ? " --likelihood continuous-bernoulli" : "") +
+             "over pixels and images, KL weighted by beta), not" + config.objective_summary() +
              "; the reference and the LibTorch eager and CUDA-graph backends run every objective";
     return false;
   }

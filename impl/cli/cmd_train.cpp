@@ -72,9 +72,8 @@ int run_train(const CLI::App& app, TrainCliOptions& o) {
   // The importance-weighted NLL estimates log p(x): computed for the default objective's
   // Bernoulli and Gaussian likelihoods only (a mean over pixels, a Gaussian without its constant
   // or a KL weight is not a log-likelihood).
-  if (!config.objective.is_default() || config.likelihood == Likelihood::ContinuousBernoulli) {
-    const std::string what = summary(config.objective, config.likelihood) +
-                             (config.likelihood == Likelihood::ContinuousBernoulli ? " continuous-bernoulli" : "");
+  if (!config.default_objective()) {
+    const std::string what = config.objective_summary();
     if (o.iw_samples > 0)
       throw Error("--iw-samples: the importance-weighted NLL is computed for the default objective's Bernoulli and "
                   "Gaussian likelihoods only, not for" + what + "; give --iw-samples 0");

@@ -188,12 +188,10 @@ Losses forward(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x
   Losses l;
   l.recon = reconstruction_nll(c, decode(c, p, e.z, bn), x).mean(0);
   l.kl = -0.5 * (1 + e.logvar - e.mu.square() - e.logvar.exp()).sum(-1);
-  l.loss = l.recon + kl_coefficient(c, x.size(0)) * l.kl;
+  l.loss = l.recon + c.kl_coefficient(int(x.size(0))) * l.kl;
   l.elbo = -(l.recon + l.kl);
   return l;
 }
-
-double kl_coefficient(const VaeConfig& c, int64_t batch) { return c.beta * c.objective.kl_weight_for(int(batch)); }
 
 torch::Tensor batch_objective(const VaeConfig& c, const torch::Tensor& loss) {
   return c.objective.batch == Reduction::Mean ? loss.mean() : loss.sum();
@@ -201,7 +199,7 @@ torch::Tensor batch_objective(const VaeConfig& c, const torch::Tensor& loss) {
 
 torch::Tensor iw_log_likelihood(const VaeConfig& c, const ParamTensors& p, const torch::Tensor& x,
                                 const torch::Tensor& eps, const BatchNormState& bn) {
-  TORCH_CHECK(c.objective.is_default() && c.likelihood != Likelihood::ContinuousBernoulli,
+  TORCH_CHECK(c.default_objective(),
               "the importance-weighted NLL is defined for the default objective's Bernoulli and Gaussian likelihoods");
   const Encoded e = encode(c, p, x, eps, bn);
   const double half_log_2pi = 0.5 * std::log(2.0 * M_PI);

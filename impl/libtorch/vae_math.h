@@ -64,10 +64,6 @@ torch::Tensor decode_logits(const VaeConfig& config, const ParamTensors& p, cons
 Losses forward(const VaeConfig& config, const ParamTensors& p, const torch::Tensor& x, const torch::Tensor& eps,
                Encoding* encoding = nullptr, const BatchNormState& bn = {});
 
-// The KL's coefficient in loss_b = recon_b + coefficient * kl_b for a batch of `batch` images:
-// beta times the objective's KL weight (model/objective.h).
-double kl_coefficient(const VaeConfig& config, int64_t batch);
-
 // The scalar every gradient is of: sum_b loss_b, or its mean under a batch-mean objective.
 torch::Tensor batch_objective(const VaeConfig& config, const torch::Tensor& loss);
 

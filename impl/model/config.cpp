@@ -99,6 +99,17 @@ void VaeConfig::validate() const {
   objective.validate(likelihood);
 }
 
+bool VaeConfig::default_objective() const {
+  return objective.is_default() && likelihood != Likelihood::ContinuousBernoulli;
+}
+
+std::string VaeConfig::objective_summary() const {
+  return vae::summary(objective, likelihood) +
+         (likelihood == Likelihood::ContinuousBernoulli ? " --likelihood continuous-bernoulli" : "");
+}
+
+double VaeConfig::kl_coefficient(int batch) const { return beta * objective.kl_weight_for(batch); }
+
 std::string VaeConfig::summary() const {
   std::ostringstream s;
   if (layers) {

@@ -57,6 +57,17 @@ struct VaeConfig {
   // Throws vae::Error naming the option (as spelled on the command line) and the problem.
   void validate() const;
 
+  // The ELBO every case meant before objectives existed: the default objective on a Bernoulli
+  // or Gaussian likelihood. Backends without BackendInfo::runs_objectives run only this, and the
+  // importance-weighted NLL is computed for it only.
+  bool default_objective() const;
+  // What makes the objective another, for messages: "" for the default, else e.g. " batch=mean"
+  // or " --likelihood continuous-bernoulli".
+  std::string objective_summary() const;
+  // beta times the objective's KL weight for a batch of `batch` images: the coefficient of kl_b
+  // in loss_b = recon_b + coefficient * kl_b (model/objective.h).
+  double kl_coefficient(int batch) const;
+
   // One line such as "784-[400]-20-[400] relu bernoulli beta=1 K=1", or for layers
   // "conv-mnist 1x28x28 | conv32k4s2p1:relu,... | z20 | dense128x3x3:none,... bernoulli beta=1 K=1".
   std::string summary() const;
