@@ -2,7 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "backend_checks.h"
+#include "common/error.h"
+#include "expected_outputs.h"
 #include "model/layers.h"
 #include "model/params.h"
 
@@ -14,7 +15,7 @@ SafetensorsFile case_file(const ValidationCase& c, const CaseInputs& in, int ada
   SafetensorsFile f;
   f.tensors.push_back(Tensor::from("x", {c.batch, cfg.input_dim}, in.x.data()));
   f.tensors.push_back(Tensor::from("eps", {cfg.samples, c.batch, cfg.latent}, in.eps.data()));
-  // The same noise per step as the built-in backends get (validation/backend_checks.h).
+  // The same noise per step as the built-in backends get (validation/expected_outputs.h).
   std::vector<double> steps;
   for (int s = 1; s <= adam_steps; ++s) {
     const std::vector<double> e = adam_step_eps(c, s);
@@ -48,6 +49,63 @@ SafetensorsFile case_file(const ValidationCase& c, const CaseInputs& in, int ada
                                       {"beta2", adam.beta2}, {"eps", adam.eps}}.dump();
   f.metadata["x_source"] = in.x_source;
   return f;
+}
+
+CaseFromFile read_case_file(const std::string& path) {
+  const SafetensorsFile f = read_safetensors(path);
+  const auto meta = [&](const char* key) {
+    const auto it = f.metadata.find(key);
+    if (it == f.metadata.end()) throw Error(path + ": metadata has no \"" + key + "\"; not a " + kCaseFormat + " file");
+    return it->second;
+  };
+  if (meta("format") != kCaseFormat)
+    throw Error(path + ": metadata format '" + meta("format") + "', expected '" + kCaseFormat + "'");
+  CaseFromFile out;
+  try {
+    const nlohmann::json config = nlohmann::json::parse(meta("config"));
+    out.vcase.name = meta("case");
+    out.vcase.batch = config.at("batch").get<int>();
+    nlohmann::json model = config;
+    model.erase("batch");
+    out.vcase.config = config_from_json(model);
+    out.adam_steps = nlohmann::json::parse(meta("adam")).at("steps").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": metadata config or adam is not what " + kCaseFormat + " writes: " + e.what());
+  } catch (const Error& e) {
+    throw Error(path + ": metadata config: " + e.what());
+  }
+  const ValidationCase& c = out.vcase;
+  const VaeConfig& cfg = c.config;
+  const ParamLayout layout(cfg);
+  const auto tensor = [&](const std::string& name, const std::vector<int64_t>& shape) {
+    const Tensor& t = f.at(name);
+    if (t.shape != shape)
+      throw Error(path + ": " + name + " has shape " + shape_text(t.shape) + ", the configuration needs " +
+                  shape_text(shape));
+    return t.to_double();
+  };
+  out.inputs.x = tensor("x", {c.batch, cfg.input_dim});
+  out.inputs.eps = tensor("eps", {cfg.samples, c.batch, cfg.latent});
+  out.inputs.x_source = f.metadata.count("x_source") ? f.metadata.at("x_source") : "";
+  for (const ParamView& v : layout.views()) {
+    const std::vector<double> p = tensor("param." + v.name, v.shape);
+    out.inputs.params.insert(out.inputs.params.end(), p.begin(), p.end());
+  }
+  // The judge recomputes each Adam step's noise from the case and runs its own Adam: a file
+  // whose noise or hyper-parameters differ would be judged against something it does not hold.
+  const std::vector<double> steps = tensor("adam.eps", {out.adam_steps, cfg.samples, c.batch, cfg.latent});
+  std::vector<double> want;
+  for (int s = 1; s <= out.adam_steps; ++s) {
+    const std::vector<double> e = adam_step_eps(c, s);
+    want.insert(want.end(), e.begin(), e.end());
+  }
+  if (steps != want) throw Error(path + ": adam.eps is not the noise of this case's seed: the file was edited");
+  const AdamOptions adam;
+  const nlohmann::json a = nlohmann::json::parse(meta("adam"));
+  if (a.at("lr") != adam.lr || a.at("beta1") != adam.beta1 || a.at("beta2") != adam.beta2 || a.at("eps") != adam.eps)
+    throw Error(path + ": metadata adam " + a.dump() + " differs from the Adam the judge runs (lr " +
+                std::to_string(adam.lr) + "): the file was edited");
+  return out;
 }
 
 }  // namespace vae

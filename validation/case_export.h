@@ -17,4 +17,16 @@ inline constexpr const char* kCaseFormat = "vaebench case v1";
 
 SafetensorsFile case_file(const ValidationCase& c, const CaseInputs& in, int adam_steps, const AdamOptions& adam);
 
+// A case file read back (what `vaebench judge` judges a results file against): the case (its
+// name, configuration and batch from the metadata), its inputs, and its Adam steps.
+struct CaseFromFile {
+  ValidationCase vcase;
+  CaseInputs inputs;
+  int adam_steps = 0;
+};
+// Throws vae::Error naming `path` and what is wrong: not a vaebench case, a configuration that
+// does not validate, a tensor missing or misshapen, Adam noise or hyper-parameters other than
+// those the judge uses (the file was not written by `cases export` or was edited since).
+CaseFromFile read_case_file(const std::string& path);
+
 }  // namespace vae

@@ -20,6 +20,7 @@
 #include "backend/backend.h"
 #include "cases.h"
 #include "compare.h"
+#include "expected_outputs.h"
 #include "vae_reference.h"
 
 namespace vae {
@@ -49,7 +50,8 @@ const KnownMistake& known_mistake(const std::string& name);  // throws vae::Erro
 
 // What an implementation reported for a case.
 struct Observed {
-  BatchLosses losses;
+  BatchLosses losses;             // per image; empty when only `totals` are known
+  std::optional<BatchTotals> totals;  // the batch's totals, when that is all the code gives
   std::vector<double> grad;     // the flat layout
   std::vector<double> running;  // batch norm's running statistics after the forward; empty: not given
 };
@@ -58,7 +60,7 @@ struct MistakeMatch {
   std::string name, formula;
   double worst_percent = 0;     // the largest % of tolerance over the judged quantities
   std::string worst_quantity;
-  bool outputs_match = false;   // recon, kl, loss and elbo within tolerance
+  bool outputs_match = false;   // recon, kl, loss and elbo (or the totals given) within tolerance
   bool everything_matches = false;
   size_t gradients_off = 0, gradients = 0;  // gradient tensors outside tolerance, of how many
 };

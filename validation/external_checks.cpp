@@ -59,10 +59,29 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
                              : failed_comparison(name.substr(name.find('.') + 1), tol(q), name + ": " + t.problem));
   };
   // The same quantity names as the built-in backends' rows: recon, kl, loss, elbo, grad.<name>.
-  compare("out.recon", expected.losses.recon, tol::Quantity::Recon);
-  compare("out.kl", expected.losses.kl, tol::Quantity::Kl);
-  compare("out.loss", expected.losses.loss, tol::Quantity::Recon);
-  compare("out.elbo", expected.losses.elbo, tol::Quantity::Recon);
+  if (file.totals.empty()) {
+    compare("out.recon", expected.losses.recon, tol::Quantity::Recon);
+    compare("out.kl", expected.losses.kl, tol::Quantity::Kl);
+    compare("out.loss", expected.losses.loss, tol::Quantity::Recon);
+    compare("out.elbo", expected.losses.elbo, tol::Quantity::Recon);
+  } else {
+    // Totals only (compare_outputs_and_gradients' rows for them): what is not given is not
+    // judged, and the notes say so.
+    const BatchTotals want = batch_totals(c.config, expected.losses);
+    const auto total = [&](const char* key, const char* row, double w, tol::Quantity q) {
+      const ResultsTensor& t = file.tensors.at(key);
+      out.push_back(t.usable() ? compare_normwise(row, t.values, {w}, tol(q))
+                               : failed_comparison(row, tol(q), std::string(key) + ": " + t.problem));
+    };
+    total("total.loss", kTotalLossRow, want.loss, tol::Quantity::Recon);
+    const auto has = [&](const char* key) { return file.tensors.count(key) > 0; };
+    if (has("total.recon")) total("total.recon", kTotalReconRow, *want.recon, tol::Quantity::Recon);
+    if (has("total.kl")) total("total.kl", kTotalKlRow, *want.kl, tol::Quantity::Kl);
+    std::string missing = has("total.recon") ? "" : "recon";
+    if (!has("total.kl")) missing += missing.empty() ? "kl" : " and kl";
+    r.notes.push_back("only the batch's totals were given (total.*), so the per-image values were not judged" +
+                      (missing.empty() ? std::string() : "; nor the " + missing + " total (not given)"));
+  }
   const ParamLayout layout(c.config);
   for (size_t k = 0; k < layout.views().size(); ++k) {
     const ParamView& v = layout.views()[k];
@@ -157,10 +176,21 @@ std::string objective_mismatch(const CaseResultsFile& file, const ValidationCase
 // What the file reports, when every tensor the diagnosis needs is usable.
 std::optional<Observed> observed(const CaseResultsFile& file, const ParamLayout& layout) {
   Observed o;
+  if (!file.totals.empty()) {
+    BatchTotals totals;
+    for (const std::string& key : file.totals) {
+      const ResultsTensor& t = file.tensors.at(key);
+      if (!t.usable()) return std::nullopt;
+      (key == "total.loss" ? totals.loss : key == "total.recon" ? totals.recon.emplace() : totals.kl.emplace()) =
+          t.values[0];
+    }
+    o.totals = totals;
+  }
   for (const auto& [key, target] : {std::pair<const char*, std::vector<double>*>{"out.recon", &o.losses.recon},
                                     {"out.kl", &o.losses.kl},
                                     {"out.loss", &o.losses.loss},
                                     {"out.elbo", &o.losses.elbo}}) {
+    if (o.totals) break;
     const ResultsTensor& t = file.tensors.at(key);
     if (!t.usable()) return std::nullopt;
     *target = t.values;
@@ -182,7 +212,7 @@ std::optional<Observed> observed(const CaseResultsFile& file, const ParamLayout&
 }  // namespace
 
 std::string results_path(const ExternalImplementation& impl, const ValidationCase& c) {
-  return (fs::path(impl.dir) / (c.name + ".safetensors")).string();
+  return impl.file.empty() ? (fs::path(impl.dir) / (c.name + ".safetensors")).string() : impl.file;
 }
 
 BackendResults external_results(const ExternalImplementation& impl) {
@@ -248,7 +278,7 @@ void check_external_case(const ExternalImplementation& impl, const ValidationCas
             r.diagnosis = d.text;
             r.named_mistakes = d.named;
           } else {
-            r.diagnosis = "not diagnosed: some out.* or grad.* tensor is unusable (see the rows above)";
+            r.diagnosis = "not diagnosed: some out.*, total.* or grad.* tensor is unusable (see the rows above)";
           }
         }
       }

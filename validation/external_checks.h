@@ -1,13 +1,13 @@
 #pragma once
 // Implementations outside this repository against the reference (`vaebench validate
 // --external NAME=DIR`): each case's results file, DIR/<case>.safetensors (docs/case-format.md),
-// judged with the tolerances and tables the built-in backends get (validation/backend_checks.h).
+// judged with the tolerances and tables the built-in backends get (validation/expected_outputs.h).
 // Bad input never throws: a missing or unreadable file, a missing, misshapen or non-float
 // tensor, NaN or Inf are failures of the quantity (or of "results file") with the reason.
 #include <string>
 #include <vector>
 
-#include "backend_checks.h"
+#include "expected_outputs.h"
 #include "validation_report.h"
 
 namespace vae {
@@ -16,6 +16,7 @@ struct ExternalImplementation {
   std::string name;       // the NAME of --external NAME=DIR, its row in tables and reports
   std::string dir;
   std::string precision;  // the tolerances to judge by; empty: each file's metadata "precision"
+  std::string file;       // one results file for the one case judged (vaebench judge); empty: DIR/<case>.safetensors
 };
 
 // The file an implementation writes for case `c`.

@@ -144,6 +144,10 @@ class ReferenceBackend final : public Backend {
 
 }  // namespace
 
+std::unique_ptr<Backend> create_reference_backend(const VaeConfig& config) {
+  return std::unique_ptr<Backend>(new ReferenceBackend(config));
+}
+
 BackendInfo reference_backend_info() {
   BackendInfo info;
   info.name = "reference";
@@ -157,7 +161,7 @@ BackendInfo reference_backend_info() {
     return false;
   };
   info.create = [](const VaeConfig& config, const std::string&, const std::string&) {
-    return std::unique_ptr<Backend>(new ReferenceBackend(config));
+    return create_reference_backend(config);
   };
   return info;
 }

@@ -7,4 +7,8 @@ namespace vae {
 
 BackendInfo reference_backend_info();
 
+// The reference as a Backend without the registry (which links every backend): what the
+// LibTorch-free judge creates.
+std::unique_ptr<Backend> create_reference_backend(const VaeConfig& config);
+
 }  // namespace vae

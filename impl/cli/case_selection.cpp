@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "backend_checks.h"
+#include "expected_outputs.h"
 #include "common/error.h"
 
 namespace vae::cli {

@@ -2,7 +2,10 @@
 // (docs/case-format.md), for implementations outside this repository; their results come
 // back through `vaebench validate --external NAME=DIR`.
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+
+#include <nlohmann/json.hpp>
 
 #include "case_export.h"
 #include "cli/case_selection.h"
@@ -51,6 +54,35 @@ int run_cases_export(const CLI::App& app, const CasesExportOptions& o) {
   return 0;
 }
 
+struct CasesWriteOptions {
+  std::string path, config_path;
+  int batch = 16;
+  int adam_steps = 10;
+};
+
+// One case of a configuration given as JSON (the "config" of a case file's metadata: the
+// layer list, likelihood, objective, seed), with synthetic inputs: what the Python package
+// asks for, having read the layer list from a module.
+int run_cases_write(const CasesWriteOptions& o) {
+  if (o.adam_steps < 0 || o.adam_steps > 1000)
+    throw Error("--adam-steps: " + std::to_string(o.adam_steps) + " is out of range 0..1000");
+  if (o.batch < 1 || o.batch > 100000) throw Error("--batch: " + std::to_string(o.batch) + " is out of range 1..100000");
+  std::ifstream in(o.config_path);
+  if (!in) throw Error("--config " + o.config_path + ": cannot read the file");
+  VaeConfig config;
+  try {
+    config = config_from_json(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("--config " + o.config_path + ": not a vaebench configuration: " + e.what());
+  } catch (const Error& e) {
+    throw Error("--config " + o.config_path + ": " + e.what());
+  }
+  const ValidationCase c{std::filesystem::path(o.path).stem().string(), config, o.batch};
+  write_safetensors(o.path, case_file(c, make_inputs(c, nullptr, Binarize::None), o.adam_steps, AdamOptions{}));
+  std::cout << "wrote " << o.path << ": " << config.summary() << ", B=" << o.batch << "\n";
+  return 0;
+}
+
 }  // namespace
 
 Subcommand add_cases_command(CLI::App& app) {
@@ -66,7 +98,15 @@ Subcommand add_cases_command(CLI::App& app) {
   sub->add_option("--adam-steps", o->adam_steps, "Adam steps whose noise is included (adam.eps)")->capture_default_str();
   add_model_options(*sub, o->model);
   add_data_options(*sub, o->data);
-  return {cases, [sub, o]() { return run_cases_export(*sub, *o); }};
+  auto w = std::make_shared<CasesWriteOptions>();
+  CLI::App* write = cases->add_subcommand(
+      "write", "Write one case of a configuration given as JSON (a case file's \"config\") with synthetic inputs "
+               "U[0,1) to FILE; its name is FILE's stem");
+  write->add_option("FILE", w->path, "The case file to write (.safetensors)")->required();
+  write->add_option("--config", w->config_path, "The configuration, a JSON file")->required()->check(CLI::ExistingFile);
+  write->add_option("--batch", w->batch, "Images in the case")->capture_default_str();
+  write->add_option("--adam-steps", w->adam_steps, "Adam steps whose noise is included (adam.eps)")->capture_default_str();
+  return {cases, [sub, o, write, w]() { return sub->parsed() ? run_cases_export(*sub, *o) : run_cases_write(*w); }};
 }
 
 }  // namespace vae::cli

@@ -18,5 +18,6 @@ Subcommand add_train_command(CLI::App& app);
 Subcommand add_report_command(CLI::App& app);
 Subcommand add_cases_command(CLI::App& app);
 Subcommand add_mistakes_command(CLI::App& app);
+Subcommand add_judge_command(CLI::App& app);
 
 }  // namespace vae::cli

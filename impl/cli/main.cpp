@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   const vae::cli::Subcommand commands[] = {vae::cli::add_info_command(app), vae::cli::add_backends_command(app),
                                            vae::cli::add_validate_command(app),
                                            vae::cli::add_train_command(app), vae::cli::add_report_command(app),
-                                           vae::cli::add_cases_command(app), vae::cli::add_mistakes_command(app)};
+                                           vae::cli::add_cases_command(app), vae::cli::add_mistakes_command(app),
+                                           vae::cli::add_judge_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,8 @@
 #pragma once
 // Reading what an implementation outside this repository computed for one case (the results
-// file of docs/case-format.md): per-image out.recon, out.kl, out.loss, out.elbo [B];
+// file of docs/case-format.md): per-image out.recon, out.kl, out.loss, out.elbo [B] -- or, for
+// code that gives only the batch's totals, total.loss [1] (the scalar it differentiates) with
+// optional total.recon and total.kl [1], each reduced over the batch as the objective says;
 // grad.<name> for every parameter in the flat layout's shapes; optionally adam.loss [N] and
 // adam.param.<name> after N Adam steps; optionally, for a model with batch norm, running.<name>
 // (its running statistics after the training-mode forward of out.*). Any float dtype (F64, F32,
@@ -35,13 +37,16 @@ struct CaseResultsFile {
   std::vector<std::string> order;      // the keys of `tensors` in the order to report them
   bool has_adam = false;               // the file holds some adam.* tensor and adam_steps > 0
   bool has_running = false;            // the file holds some running.* tensor and the model has batch norm
+  // The totals' form: the total.* names expected (total.loss first), empty for per-image out.*.
+  std::vector<std::string> totals;
   std::vector<std::string> unexpected;  // tensors that are not part of the format
 };
 
 // The names an honest file holds, in report order; `adam_steps` 0 leaves out the Adam part,
-// `running` false the running statistics.
-std::vector<std::pair<std::string, std::vector<int64_t>>> expected_results_tensors(const ParamLayout& layout, int batch,
-                                                                                   int adam_steps, bool running = false);
+// `running` false the running statistics; `totals` (total.* names) replaces the per-image out.*.
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_results_tensors(
+    const ParamLayout& layout, int batch, int adam_steps, bool running = false,
+    const std::vector<std::string>& totals = {});
 
 // Sorts the tensors of `file` into the expected ones (see above) and the rest. Adam tensors
 // are expected as a whole once any of them is present (a partial Adam part reports the
