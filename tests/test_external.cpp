@@ -20,6 +20,8 @@
 #include "backend/registry.h"
 #include "common/bf16.h"
 #include "command_runner.h"
+#include "case_export.h"
+#include "common/error.h"
 #include "external_checks.h"
 #include "io/safetensors.h"
 #include "temp_dir.h"
@@ -247,6 +249,82 @@ TEST(External, AFileDeclaringAnotherObjectiveIsRefusedNamingBoth) {
   f.metadata["objective"] = R"({"sigma": 2})";
   j = judge(f);
   EXPECT_NE(j.table.find("objective JSON: sigma"), std::string::npos) << j.table;
+}
+
+// Code that returns only the batch's totals (vaebench.check on a loss returning a scalar):
+// total.loss with optional total.recon and total.kl in place of the per-image out.*.
+SafetensorsFile totals_only(const SafetensorsFile& honest, bool with_parts) {
+  const Case& k = small_case();
+  SafetensorsFile f;
+  f.metadata = honest.metadata;
+  double loss = 0, recon = 0, kl = 0;
+  for (int b = 0; b < k.c.batch; ++b) {
+    loss += find(const_cast<SafetensorsFile&>(honest), "out.loss").to_double()[size_t(b)];
+    recon += find(const_cast<SafetensorsFile&>(honest), "out.recon").to_double()[size_t(b)];
+    kl += find(const_cast<SafetensorsFile&>(honest), "out.kl").to_double()[size_t(b)];
+  }
+  f.tensors.push_back(tensor("total.loss", {1}, {loss}, DType::F64));
+  if (with_parts) {
+    f.tensors.push_back(tensor("total.recon", {1}, {recon}, DType::F64));
+    f.tensors.push_back(tensor("total.kl", {1}, {kl}, DType::F64));
+  }
+  for (const Tensor& t : honest.tensors)
+    if (t.name.rfind("out.", 0) != 0) f.tensors.push_back(t);
+  return f;
+}
+
+TEST(External, TotalsOnlyAreJudgedAndSaySoAndAMeanForTheSumIsNamedFromThem) {
+  const SafetensorsFile honest = honest_results("fp64");
+  for (const bool parts : {false, true}) {
+    const Judged j = judge(totals_only(honest, parts));
+    EXPECT_TRUE(j.result.passed) << j.table;
+    EXPECT_NE(j.table.find("loss (batch total)"), std::string::npos) << j.table;
+    EXPECT_EQ(j.table.find("kl (batch total)") != std::string::npos, parts) << j.table;
+    EXPECT_NE(j.table.find("only the batch's totals were given"), std::string::npos) << j.table;
+  }
+  // Planted: the KL total off by 1e-3 relative fails that row alone.
+  SafetensorsFile f = totals_only(honest, true);
+  edit(f, "total.kl", [](std::vector<double>& v) { v[0] *= 1.001; });
+  expect_named_failure(judge(f), {"kl (batch total)"});
+  // A batch mean where the sum is declared: the loss and every gradient / B, named from the totals.
+  f = totals_only(honest, false);
+  const double b = small_case().c.batch;
+  for (Tensor& t : f.tensors)
+    if (t.name == "total.loss" || t.name.rfind("grad.", 0) == 0) edit(f, t.name, [&](std::vector<double>& v) {
+        for (double& x : v) x /= b;
+      });
+  const Judged j = judge(f);
+  EXPECT_FALSE(j.result.passed);
+  EXPECT_EQ(j.result.named_mistakes, std::vector<std::string>{"batch-mean-for-sum"}) << j.table;
+  // The totals' form needs total.loss: total.kl alone names it missing.
+  f = totals_only(honest, true);
+  f.tensors.erase(std::find_if(f.tensors.begin(), f.tensors.end(), [](const Tensor& t) { return t.name == "total.loss"; }));
+  const Judged missing = judge(f);
+  EXPECT_FALSE(missing.result.passed);
+  EXPECT_NE(missing.table.find("total.loss: missing"), std::string::npos) << missing.table;
+}
+
+TEST(External, ACaseFileReadsBackAndAnEditedOneIsRefused) {
+  TempDir dir;
+  const Case& k = small_case();
+  const std::string path = dir.file("small-b6.safetensors");
+  write_safetensors(path, case_file(k.c, k.in, kSteps, AdamOptions{}));
+  const CaseFromFile back = read_case_file(path);
+  EXPECT_EQ(back.vcase.name, k.c.name);
+  EXPECT_EQ(back.vcase.batch, k.c.batch);
+  EXPECT_EQ(to_json(back.vcase.config), to_json(k.c.config));
+  EXPECT_EQ(back.inputs.x, k.in.x);
+  EXPECT_EQ(back.inputs.params, k.in.params);
+  EXPECT_EQ(back.adam_steps, kSteps);
+  SafetensorsFile f = read_safetensors(path);
+  edit(f, "adam.eps", [](std::vector<double>& v) { v[0] += 1; });
+  write_safetensors(path, f);
+  try {
+    read_case_file(path);
+    ADD_FAILURE() << "an edited adam.eps was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("adam.eps is not the noise of this case's seed"), std::string::npos) << e.what();
+  }
 }
 
 TEST(External, BadInputIsANamedFailureNotACrash) {

@@ -14,6 +14,7 @@ from .check import CheckResult, check
 from .errors import VaeCheckError
 from .judge import mistakes
 from .objective import Objective
+from .testing import assert_vae
 
-__all__ = ["check", "CheckResult", "Objective", "VaeCheckError", "CaseFileError", "mistakes"]
+__all__ = ["check", "CheckResult", "Objective", "VaeCheckError", "CaseFileError", "mistakes", "assert_vae"]
 __version__ = "0.1.0"
