@@ -16,11 +16,7 @@ SafetensorsFile case_file(const ValidationCase& c, const CaseInputs& in, int ada
   f.tensors.push_back(Tensor::from("x", {c.batch, cfg.input_dim}, in.x.data()));
   f.tensors.push_back(Tensor::from("eps", {cfg.samples, c.batch, cfg.latent}, in.eps.data()));
   // The same noise per step as the built-in backends get (validation/expected_outputs.h).
-  std::vector<double> steps;
-  for (int s = 1; s <= adam_steps; ++s) {
-    const std::vector<double> e = adam_step_eps(c, s);
-    steps.insert(steps.end(), e.begin(), e.end());
-  }
+  const std::vector<double> steps = adam_steps_eps(c, adam_steps);
   f.tensors.push_back(Tensor::from("adam.eps", {adam_steps, cfg.samples, c.batch, cfg.latent}, steps.data()));
   nlohmann::json names = nlohmann::json::array();
   for (const ParamView& v : layout.views()) {
@@ -61,14 +57,15 @@ CaseFromFile read_case_file(const std::string& path) {
   if (meta("format") != kCaseFormat)
     throw Error(path + ": metadata format '" + meta("format") + "', expected '" + kCaseFormat + "'");
   CaseFromFile out;
+  nlohmann::json adam_meta;
   try {
-    const nlohmann::json config = nlohmann::json::parse(meta("config"));
+    nlohmann::json config = nlohmann::json::parse(meta("config"));
     out.vcase.name = meta("case");
     out.vcase.batch = config.at("batch").get<int>();
-    nlohmann::json model = config;
-    model.erase("batch");
-    out.vcase.config = config_from_json(model);
-    out.adam_steps = nlohmann::json::parse(meta("adam")).at("steps").get<int>();
+    config.erase("batch");
+    out.vcase.config = config_from_json(config);
+    adam_meta = nlohmann::json::parse(meta("adam"));
+    out.adam_steps = adam_meta.at("steps").get<int>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": metadata config or adam is not what " + kCaseFormat + " writes: " + e.what());
   } catch (const Error& e) {
@@ -93,15 +90,10 @@ CaseFromFile read_case_file(const std::string& path) {
   }
   // The judge recomputes each Adam step's noise from the case and runs its own Adam: a file
   // whose noise or hyper-parameters differ would be judged against something it does not hold.
-  const std::vector<double> steps = tensor("adam.eps", {out.adam_steps, cfg.samples, c.batch, cfg.latent});
-  std::vector<double> want;
-  for (int s = 1; s <= out.adam_steps; ++s) {
-    const std::vector<double> e = adam_step_eps(c, s);
-    want.insert(want.end(), e.begin(), e.end());
-  }
-  if (steps != want) throw Error(path + ": adam.eps is not the noise of this case's seed: the file was edited");
+  if (tensor("adam.eps", {out.adam_steps, cfg.samples, c.batch, cfg.latent}) != adam_steps_eps(c, out.adam_steps))
+    throw Error(path + ": adam.eps is not the noise of this case's seed: the file was edited");
   const AdamOptions adam;
-  const nlohmann::json a = nlohmann::json::parse(meta("adam"));
+  const nlohmann::json& a = adam_meta;
   if (a.at("lr") != adam.lr || a.at("beta1") != adam.beta1 || a.at("beta2") != adam.beta2 || a.at("eps") != adam.eps)
     throw Error(path + ": metadata adam " + a.dump() + " differs from the Adam the judge runs (lr " +
                 std::to_string(adam.lr) + "): the file was edited");

@@ -325,9 +325,10 @@ std::vector<KnownMistake> catalogue() {
 std::vector<double> to_vector(const Eigen::VectorXd& v) { return {v.data(), v.data() + v.size()}; }
 
 // The comparisons of `got` against `want`, quantity by quantity, as the judge makes them
-// (compare_outputs_and_gradients: four output rows, then one per gradient tensor).
+// (compare_outputs_and_gradients: the output rows -- per image, or `by_totals` got's totals --
+// then one per gradient tensor).
 MistakeMatch judge_against(const ValidationCase& c, const std::string& precision, const Observed& got,
-                           const Observed& want) {
+                           const Observed& want, bool by_totals) {
   MistakeMatch m;
   const auto note = [&](const Comparison& cmp) {
     if (cmp.percent_of_tolerance >= m.worst_percent || m.worst_quantity.empty()) {
@@ -337,7 +338,8 @@ MistakeMatch judge_against(const ValidationCase& c, const std::string& precision
   };
   const ParamLayout layout(c.config);
   const std::vector<Comparison> rows = compare_outputs_and_gradients(c.config, layout, precision,
-                                                                     {got.losses, got.grad, got.totals},
+                                                                     {got.losses, got.grad,
+                                                                      by_totals ? got.totals : std::nullopt},
                                                                      {want.losses, want.grad, want.totals});
   m.outputs_match = true;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -411,12 +413,10 @@ Diagnosis diagnose(const ValidationCase& c, const CaseInputs& in, const std::str
     if (!k.applies(c)) continue;
     const Observed mistaken = reference_outputs(k.apply(c, in), in, c.batch);
     // Judged as the implementation's results are: by the totals where it gave only those.
-    Observed mistaken_as_given = mistaken;
-    if (!got.totals) mistaken_as_given.totals.reset();
-    const MistakeMatch against_spec = judge_against(c, precision, mistaken_as_given, spec_outputs);
+    const MistakeMatch against_spec = judge_against(c, precision, mistaken, spec_outputs, got.totals.has_value());
     if (against_spec.everything_matches) continue;  // indistinguishable from the spec here
     ++checked;
-    MistakeMatch m = judge_against(c, precision, got, mistaken);
+    MistakeMatch m = judge_against(c, precision, got, mistaken, got.totals.has_value());
     m.name = k.name;
     m.formula = k.formula(c);
     m.outputs_match &= !against_spec.outputs_match;  // outputs it does not change are no evidence

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "adam.h"
@@ -90,7 +91,33 @@ BatchTotals batch_totals(const VaeConfig& config, const BatchLosses& per_image) 
   return {reduce(per_image.loss), reduce(per_image.recon), reduce(per_image.kl)};
 }
 
+std::optional<double> total_value(const BatchTotals& t, size_t k) {
+  return k == 0 ? std::optional<double>(t.loss) : k == 1 ? t.recon : t.kl;
+}
+
+void set_total(BatchTotals& t, size_t k, double value) {
+  (k == 0 ? t.loss : k == 1 ? t.recon.emplace() : t.kl.emplace()) = value;
+}
+
+Comparison compare_total(size_t k, const std::vector<double>& got, double want, const VaeConfig& config,
+                         const std::string& precision) {
+  // A total of B per-image terms, each within its norm-wise bound, is within the same
+  // relative bound when the terms share a sign (recon and KL are >= 0 for the Bernoulli and
+  // for the Gaussian with its constant); the reduction's own rounding, log2(B) ulps, is far
+  // below it. So the per-image quantities' tolerances apply to the totals.
+  return compare_normwise(kTotals[k].row, got, {want}, tol::backend(kTotals[k].quantity, precision, config.likelihood));
+}
+
 bool is_output_row(const Comparison& row) { return row.quantity.rfind("grad.", 0) != 0; }
+
+std::vector<double> adam_steps_eps(const ValidationCase& c, int steps) {
+  std::vector<double> all;
+  for (int s = 1; s <= steps; ++s) {
+    const std::vector<double> e = adam_step_eps(c, s);
+    all.insert(all.end(), e.begin(), e.end());
+  }
+  return all;
+}
 
 std::vector<double> adam_step_eps(const ValidationCase& c, int step) {
   return make_eps(c.config.seed, uint64_t(step), c.config.samples, c.batch, c.config.latent);
@@ -158,19 +185,12 @@ std::vector<Comparison> compare_outputs_and_gradients(const VaeConfig& config, c
   const auto tol = [&](tol::Quantity q) -> const tol::Tolerance& { return tol::backend(q, precision, config.likelihood); };
   std::vector<Comparison> out;
   if (got.totals) {
-    // A total of B per-image terms, each within its norm-wise bound, is within the same
-    // relative bound when the terms share a sign (recon and KL are >= 0 for the Bernoulli and
-    // for the Gaussian with its constant); the reduction's own rounding, log2(B) ulps, is far
-    // below it. So the per-image quantities' tolerances apply to the totals.
     // The reference's totals as `want` gives them (a mistaken case reduces by its own
     // objective: validation/diagnosis.cpp), else reduced by config's objective.
     const BatchTotals want_totals = want.totals ? *want.totals : batch_totals(config, want.losses);
-    out.push_back(compare_normwise(kTotalLossRow, {got.totals->loss}, {want_totals.loss}, tol(tol::Quantity::Recon)));
-    if (got.totals->recon)
-      out.push_back(
-          compare_normwise(kTotalReconRow, {*got.totals->recon}, {*want_totals.recon}, tol(tol::Quantity::Recon)));
-    if (got.totals->kl)
-      out.push_back(compare_normwise(kTotalKlRow, {*got.totals->kl}, {*want_totals.kl}, tol(tol::Quantity::Kl)));
+    for (size_t k = 0; k < std::size(kTotals); ++k)
+      if (const std::optional<double> g = total_value(*got.totals, k))
+        out.push_back(compare_total(k, {*g}, *total_value(want_totals, k), config, precision));
   } else {
     out = {compare_normwise("recon", got.losses.recon, want.losses.recon, tol(tol::Quantity::Recon)),
            compare_normwise("kl", got.losses.kl, want.losses.kl, tol(tol::Quantity::Kl)),

@@ -13,6 +13,7 @@
 #include "compare.h"
 #include "model/adam_options.h"
 #include "model/params.h"
+#include "tolerances.h"
 
 namespace vae {
 
@@ -33,6 +34,9 @@ struct ExpectedOutputs {
   std::vector<double> running;
 };
 ExpectedOutputs expected_outputs(const ValidationCase& c, const CaseInputs& in, int adam_steps = 10);
+
+// The noise of Adam steps 1..steps back to back ([steps, K, B, Z]): a case file's adam.eps.
+std::vector<double> adam_steps_eps(const ValidationCase& c, int steps);
 
 // The noise of Adam step s (1-based) in these checks.
 std::vector<double> adam_step_eps(const ValidationCase& c, int step);
@@ -55,10 +59,22 @@ struct BackendCaseOutputs {
   std::optional<BatchTotals> totals;
 };
 
-// The names of the totals' rows.
-inline constexpr const char* kTotalLossRow = "loss (batch total)";
-inline constexpr const char* kTotalReconRow = "recon (batch total)";
-inline constexpr const char* kTotalKlRow = "kl (batch total)";
+// The totals, in row order: the results file's tensor, the row's name, and the per-image
+// quantity whose tolerance applies (expected_outputs.cpp argues why it does).
+struct TotalKind {
+  const char* key;  // total.loss | total.recon | total.kl
+  const char* row;  // "loss (batch total)", ...
+  tol::Quantity quantity;
+};
+inline constexpr TotalKind kTotals[] = {{"total.loss", "loss (batch total)", tol::Quantity::Recon},
+                                        {"total.recon", "recon (batch total)", tol::Quantity::Recon},
+                                        {"total.kl", "kl (batch total)", tol::Quantity::Kl}};
+// Total k of kTotals in `t` (empty when not given), and setting it.
+std::optional<double> total_value(const BatchTotals& t, size_t k);
+void set_total(BatchTotals& t, size_t k, double value);
+// One total's row: `got` against `want` at its tolerance for config's likelihood.
+Comparison compare_total(size_t k, const std::vector<double>& got, double want, const VaeConfig& config,
+                         const std::string& precision);
 
 // Whether a row of compare_outputs_and_gradients is an output's (not a gradient's).
 bool is_output_row(const Comparison& row);

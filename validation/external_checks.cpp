@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <iterator>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -68,15 +69,14 @@ void judge(const CaseResultsFile& file, const std::string& precision, const Vali
     // Totals only (compare_outputs_and_gradients' rows for them): what is not given is not
     // judged, and the notes say so.
     const BatchTotals want = batch_totals(c.config, expected.losses);
-    const auto total = [&](const char* key, const char* row, double w, tol::Quantity q) {
-      const ResultsTensor& t = file.tensors.at(key);
-      out.push_back(t.usable() ? compare_normwise(row, t.values, {w}, tol(q))
-                               : failed_comparison(row, tol(q), std::string(key) + ": " + t.problem));
-    };
-    total("total.loss", kTotalLossRow, want.loss, tol::Quantity::Recon);
     const auto has = [&](const char* key) { return file.tensors.count(key) > 0; };
-    if (has("total.recon")) total("total.recon", kTotalReconRow, *want.recon, tol::Quantity::Recon);
-    if (has("total.kl")) total("total.kl", kTotalKlRow, *want.kl, tol::Quantity::Kl);
+    for (size_t k = 0; k < std::size(kTotals); ++k) {
+      if (!has(kTotals[k].key)) continue;
+      const ResultsTensor& t = file.tensors.at(kTotals[k].key);
+      out.push_back(t.usable() ? compare_total(k, t.values, *total_value(want, k), c.config, precision)
+                               : failed_comparison(kTotals[k].row, tol(kTotals[k].quantity),
+                                                   std::string(kTotals[k].key) + ": " + t.problem));
+    }
     std::string missing = has("total.recon") ? "" : "recon";
     if (!has("total.kl")) missing += missing.empty() ? "kl" : " and kl";
     r.notes.push_back("only the batch's totals were given (total.*), so the per-image values were not judged" +
@@ -178,11 +178,11 @@ std::optional<Observed> observed(const CaseResultsFile& file, const ParamLayout&
   Observed o;
   if (!file.totals.empty()) {
     BatchTotals totals;
-    for (const std::string& key : file.totals) {
-      const ResultsTensor& t = file.tensors.at(key);
-      if (!t.usable()) return std::nullopt;
-      (key == "total.loss" ? totals.loss : key == "total.recon" ? totals.recon.emplace() : totals.kl.emplace()) =
-          t.values[0];
+    for (size_t k = 0; k < std::size(kTotals); ++k) {
+      const auto it = file.tensors.find(kTotals[k].key);
+      if (it == file.tensors.end()) continue;
+      if (!it->second.usable()) return std::nullopt;
+      set_total(totals, k, it->second.values[0]);
     }
     o.totals = totals;
   }

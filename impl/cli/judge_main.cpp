@@ -6,29 +6,16 @@
 
 #include "cli/commands.h"
 #include "common/build_info.h"
-#include "common/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vaebench-judge " VAE_VERSION ": results of a VAE implementation judged against vaebench's "
                "double-precision reference (no LibTorch)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "vaebench-judge " VAE_VERSION " (" VAE_GIT_SHA ", " VAE_BUILD_TYPE ")");
-  const vae::cli::Subcommand commands[] = {vae::cli::add_cases_command(app), vae::cli::add_judge_command(app),
-                                           vae::cli::add_mistakes_command(app)};
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
-    for (const vae::cli::Subcommand& command : commands)
-      if (command.app->parsed()) return command.run();
-  } catch (const vae::Error& e) {
+  const std::vector<vae::cli::Subcommand> commands = {
+      vae::cli::add_cases_command(app), vae::cli::add_judge_command(app), vae::cli::add_mistakes_command(app)};
+  return vae::cli::parse_and_run(app, commands, argc, argv, "vaebench-judge", [](const vae::Error& e) {
     std::cerr << "vaebench-judge: error: " << e.what() << "\n";
     return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "vaebench-judge: internal error: " << e.what() << "\n";
-    return 3;
-  }
-  return 0;
+  });
 }

@@ -13,29 +13,16 @@ int main(int argc, char** argv) {
   CLI::App app{"vaebench " VAE_VERSION ": VAE backends checked against a double-precision reference, then timed"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "vaebench " VAE_VERSION);
-  const vae::cli::Subcommand commands[] = {vae::cli::add_info_command(app), vae::cli::add_backends_command(app),
-                                           vae::cli::add_validate_command(app),
-                                           vae::cli::add_train_command(app), vae::cli::add_report_command(app),
-                                           vae::cli::add_cases_command(app), vae::cli::add_mistakes_command(app),
-                                           vae::cli::add_judge_command(app)};
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
-    for (const vae::cli::Subcommand& command : commands)
-      if (command.app->parsed()) return command.run();
-  } catch (const vae::Error& e) {
+  const std::vector<vae::cli::Subcommand> commands = {
+      vae::cli::add_info_command(app),     vae::cli::add_backends_command(app), vae::cli::add_validate_command(app),
+      vae::cli::add_train_command(app),    vae::cli::add_report_command(app),   vae::cli::add_cases_command(app),
+      vae::cli::add_mistakes_command(app), vae::cli::add_judge_command(app)};
+  return vae::cli::parse_and_run(app, commands, argc, argv, "vaebench", [](const vae::Error& e) {
     // A data-parallel rank says which one it is (rank 0 speaks for the run on stdout).
     const char* rank = std::getenv("RANK");
     const char* world = std::getenv("WORLD_SIZE");
     const std::string who = rank && world && std::string(world) != "1" ? std::string(" [rank ") + rank + "]" : "";
     std::cerr << "vaebench" << who << ": error: " << e.what() << "\n";
     return dynamic_cast<const vae::dist::PeerLostError*>(&e) ? vae::dist::kExitPeerLost : 2;
-  } catch (const std::exception& e) {
-    std::cerr << "vaebench: internal error: " << e.what() << "\n";
-    return 3;
-  }
-  return 0;
+  });
 }

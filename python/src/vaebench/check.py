@@ -140,8 +140,9 @@ def check(model: nn.Module, loss: Optional[Callable] = None, *, objective: Objec
             results["grad." + ours] = torch.zeros_like(params[theirs]) if g is None else g.detach()
         precision = _precision(dtype, device, autocast, arch)
         results_path = os.path.join(folder, "results.safetensors")
-        write_results(results_path, {k: (v if k.endswith("num_batches_tracked") else v.float() if v.dtype in (
-            torch.bfloat16, torch.float16) else v) for k, v in results.items()},
+        # Half-precision values go to the file as float32 (the format takes either; float32 is exact).
+        write_results(results_path,
+                      {k: v.float() if v.dtype in (torch.bfloat16, torch.float16) else v for k, v in results.items()},
                       {"precision": precision, "device": str(device), "implementation": type(model).__name__})
         # 3. The verdict.
         doc, table = judge_cli.judge(case_path, results_path, type(model).__name__, precision)
@@ -214,17 +215,14 @@ def _parameter_map(model: nn.Module, arch: Architecture, ours: List[str], our_bu
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
     pairs: List[Tuple[str, str]] = []
-    layers = arch.encoder + arch.decoder
-    bn_of = {l.module: l.batch_norm for l in layers}
+    buffer_pairs: List[Tuple[str, str]] = []
+    bn_of = {l.module: l.batch_norm for l in arch.encoder + arch.decoder}
     for module, prefix in arch.structural_names():
         pairs += [(f"{module}.weight", f"{prefix}.weight"), (f"{module}.bias", f"{prefix}.bias")]
-        if bn_of.get(module):
-            bn = bn_of[module]
+        bn = bn_of.get(module)
+        if bn:
             pairs += [(f"{bn}.weight", f"{prefix}.bn.weight"), (f"{bn}.bias", f"{prefix}.bn.bias")]
-    buffer_pairs = []
-    for module, prefix in arch.structural_names():
-        if bn_of.get(module):
-            buffer_pairs += [(f"{bn_of[module]}.{b}", f"buffer.{prefix}.bn.{b}")
+            buffer_pairs += [(f"{bn}.{b}", f"buffer.{prefix}.bn.{b}")
                              for b in ("running_mean", "running_var", "num_batches_tracked")]
     if given:
         unknown = [k for k in given if k not in params]
@@ -235,7 +233,7 @@ def _parameter_map(model: nn.Module, arch: Architecture, ours: List[str], our_bu
             raise VaeCheckError(f"param_map: {bad} are not names of the case layout; it has {ours}")
         by_ours = {b: a for a, b in pairs}
         by_ours.update({v: k for k, v in given.items()})
-        pairs = [(by_ours[n], n) for n in ours]
+        pairs = [(by_ours[n], n) for n in ours if n in by_ours]
     order = {n: i for i, n in enumerate(ours)}
     if sorted(b for _, b in pairs) != sorted(ours):
         raise VaeCheckError(f"the parameters read from the model ({[b for _, b in pairs]}) are not the case layout's "

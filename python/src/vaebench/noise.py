@@ -73,7 +73,7 @@ class NoiseFeeder(TorchFunctionMode):
         kwargs = kwargs or {}
         name = _name(func)
         if name in _OTHER_RANDOM:
-            if name.startswith("dropout") or "dropout" in name:
+            if "dropout" in name:
                 p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
                 training = kwargs.get("training", args[2] if len(args) > 2 else True)
                 if not training or p == 0:

@@ -25,12 +25,18 @@ from torch import nn
 from .errors import VaeCheckError
 from .noise import NoiseFeeder, _name
 
-_PARAM_OPS = {"linear", "conv2d", "conv_transpose2d", "batch_norm"}
+_LAYER_OPS = {"linear", "conv2d", "conv_transpose2d"}
+_PARAM_OPS = _LAYER_OPS | {"batch_norm"}
 # Ops that only change the view of the same numbers.
 _VIEWS = {"view", "reshape", "flatten", "contiguous", "unflatten", "squeeze", "unsqueeze", "clone", "to"}
+# The decoder's output transforms the reference models (at the output only).
+_TRANSFORMS = {"sigmoid", "clamp", "clamp_"}
 # Activations as the layer list names them (model/layers.h), by the torch call.
 _ACTIVATIONS = {"relu": "relu", "relu_": "relu", "tanh": "tanh", "tanh_": "tanh", "elu": "elu", "elu_": "elu",
                 "silu": "silu", "leaky_relu": "leaky_relu", "leaky_relu_": "leaky_relu", "gelu": "gelu"}
+# What may stand between two layers of a chain (or after the last): views, an activation, batch
+# norm, the output transform.
+_CHAIN_OPS = _VIEWS | set(_ACTIVATIONS) | _TRANSFORMS | {"batch_norm"}
 
 
 @dataclass
@@ -188,7 +194,7 @@ def _pair(v: Any, what: str, module: str) -> int:
     return int(v)
 
 
-def _param_layer(node: Node, owners_module: Dict[str, nn.Module]) -> Layer:
+def _param_layer(node: Node) -> Layer:
     m = node.module
     a, kw = node.args, node.kwargs
     get = lambda i, k, d=None: kw.get(k, a[i] if len(a) > i else d)  # noqa: E731
@@ -225,7 +231,7 @@ def _activation(node: Node) -> Tuple[str, Optional[float]]:
 
 
 def _chain(rec: Recorder, end: int, stop: Callable[[int], bool], where: str,
-           owners_module: Dict[str, nn.Module], output: bool = False) -> Tuple[List[Layer], int, List[Node]]:
+           output: bool = False) -> Tuple[List[Layer], int, List[Node]]:
     """Walks back from node `end` through views, activations, batch norm and layers until `stop`;
     returns the layers in forward order, the node it stopped at, and (`output`: the decoder) the
     ops after its last layer -- the output transform -- which are then not taken as its activation."""
@@ -236,8 +242,8 @@ def _chain(rec: Recorder, end: int, stop: Callable[[int], bool], where: str,
     i = end
     while not stop(i):
         n = nodes[i]
-        if n.op in _PARAM_OPS and n.op != "batch_norm":
-            layer = _param_layer(n, owners_module)
+        if n.op in _LAYER_OPS:
+            layer = _param_layer(n)
             if output and not layers:
                 tail = list(reversed(pending))
                 bns = [p for p in pending if p.op == "batch_norm"]
@@ -250,8 +256,7 @@ def _chain(rec: Recorder, end: int, stop: Callable[[int], bool], where: str,
             pending = []
             i = _data_input(nodes, n)
             continue
-        if n.op in _VIEWS or n.op in _ACTIVATIONS or n.op == "batch_norm" or n.op in ("sigmoid", "clamp", "clamp_",
-                                                                                       "tanh"):
+        if n.op in _CHAIN_OPS:
             if len(n.inputs) != 1 and n.op != "batch_norm":
                 raise VaeCheckError(f"{where}: {n.op} combines {len(n.inputs)} computed tensors; a chain of layers "
                                     "is expected (a skip connection or a concatenation cannot be mapped)")
@@ -291,7 +296,7 @@ def _attach(layer: Layer, above: List[Node], where: str) -> None:
                             f"({', '.join(a.op for a in acts)}); the layer list has one per layer")
     if acts:
         layer.activation, layer.negative_slope = _activation(acts[0])
-    others = [n.op for n in ops if n.op in ("sigmoid", "clamp", "clamp_")]
+    others = [n.op for n in ops if n.op in _TRANSFORMS]
     if others:
         raise VaeCheckError(f"{where}: {others[0]} after module '{layer.module}' inside the network; the layer "
                             "list has it at the decoder's output only")
@@ -334,7 +339,6 @@ def trace_architecture(model: nn.Module, x: torch.Tensor, eps: Optional[torch.Te
     list; returns it, the forward's output and the record."""
     rec = Recorder(eps, _owners(model))
     x_node = rec.leaf(x, "input")
-    modules = dict(model.named_modules())
     with rec:
         out = call(model, x)
     rec.check_draws("the traced forward")
@@ -372,13 +376,12 @@ def trace_architecture(model: nn.Module, x: torch.Tensor, eps: Optional[torch.Te
                          ("both heads reach exp)" if any(reach) else "neither head reaches exp)"))
     mu, logvar = (heads[1], heads[0]) if reach[0] else heads
     # The encoder body: back from the heads' input to x.
-    encoder, start, _ = _chain(rec, mu.inputs[0], lambda i: i == x_node, f"{where} encoder", modules)
+    encoder, _, _ = _chain(rec, mu.inputs[0], lambda i: i == x_node, f"{where} encoder")
     # The decoder: back from the returned reconstruction to z (computed from the noise).
     noise = set(rec.noise_nodes)
     out_node = _reconstruction_node(rec, out, x_node, noise, where)
-    decoder, z_node, tail = _chain(rec, out_node, lambda i: nodes[i].op not in _PARAM_OPS | _VIEWS | set(
-        _ACTIVATIONS) | {"sigmoid", "clamp", "clamp_", "batch_norm"} or i == x_node, f"{where} decoder", modules,
-                                   output=True)
+    decoder, z_node, tail = _chain(rec, out_node, lambda i: nodes[i].op not in _PARAM_OPS | _CHAIN_OPS or i == x_node,
+                                   f"{where} decoder", output=True)
     if not _descends(nodes, z_node, noise):
         raise VaeCheckError(f"{where}: the decoder's input ({nodes[z_node].op}) is not computed from the noise draw; "
                             "z = mu + exp(logvar / 2) * eps must feed the decoder")
@@ -423,7 +426,7 @@ def _reconstruction_node(rec: Recorder, out: Any, x_node: int, noise: set, where
         if i is None or i == x_node:
             continue
         n = nodes[_root(nodes, i)]
-        if n.op in ("sigmoid", "clamp", "clamp_", "linear", "conv2d", "conv_transpose2d", "tanh") and _descends(
+        if (n.op in _TRANSFORMS or n.op in _LAYER_OPS or n.op == "tanh") and _descends(
                 nodes, i, noise):
             return i
     raise VaeCheckError(f"{where}: none of the tensors the forward returns is a reconstruction computed from z "
