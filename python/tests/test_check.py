@@ -32,10 +32,11 @@ def test_examples_style_passes_and_maps_by_structure(dtype):
 
 
 def test_heads_found_by_data_flow_not_order():
-    class Swapped(ExamplesVAE):  # fc22 is the mean here, fc21 the log-variance
+    class Swapped(ExamplesVAE):  # fc22 is the mean here, fc21 the log-variance, called first
         def encode(self, x):
             h1 = F.relu(self.fc1(x))
-            return self.fc22(h1), self.fc21(h1)
+            logvar = self.fc21(h1)
+            return self.fc22(h1), logvar
 
     model = Swapped()
     r = vaebench.check(model, loss=examples_loss, batch=8)
